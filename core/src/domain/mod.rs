@@ -1,0 +1,22 @@
+//! Domain types: campaigns, rosters, attempts. Plain data, no storage.
+
+mod attempt;
+mod campaign;
+mod ids;
+mod roster;
+
+pub use attempt::{AddedPerson, Answer, Attempt, Entry, Location, Target, Void};
+pub use campaign::{
+    Audience, Campaign, ListKind, Outcome, OutcomeTarget, QuestionKind, Rule, Script,
+    SurveyQuestion,
+};
+pub use ids::{
+    AttemptId, AudienceId, CampaignId, CanvasserId, DeviceId, HouseholdId, OutcomeCode,
+    QuestionId, ScriptId, Timestamp, TurfId, VoterId,
+};
+pub use roster::{Address, Household, Roster, Voter};
+
+/// Longest note on an attempt, a household or an added person, in bytes.
+pub const MAX_NOTE_BYTES: usize = 2_000;
+/// Longest name, phone or other short field, in bytes.
+pub const MAX_FIELD_BYTES: usize = 200;

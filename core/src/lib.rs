@@ -1,0 +1,13 @@
+//! Doorstep's shared core: the domain, the Automerge documents, and the phone store.
+//!
+//! No async runtime and no network code live here: sync (later) is sans-IO on top of
+//! [`Store::export_changes`] and [`Store::merge_changes`].
+
+pub mod doc;
+pub mod domain;
+mod error;
+pub mod store;
+
+pub use doc::{DocId, DocKind};
+pub use error::{Error, Result};
+
