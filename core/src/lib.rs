@@ -11,3 +11,4 @@ pub mod store;
 pub use doc::{DocId, DocKind};
 pub use error::{Error, Result};
 
+pub use store::{MergeOutcome, NewAttempt, NewPerson, Store};

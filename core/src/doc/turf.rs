@@ -110,6 +110,16 @@ impl TurfDoc {
         })
     }
 
+    /// Re-resolves the containers and checks the schema after changes from elsewhere arrived
+    /// (a foreign change could have replaced a container). On error the document is unusable
+    /// and must be dropped.
+    pub(crate) fn revalidate(&mut self) -> Result<()> {
+        let doc = std::mem::take(&mut self.doc);
+        let turf = TurfId(self.id.id.clone());
+        *self = Self::wrap(doc, self.id.clone(), &turf)?;
+        Ok(())
+    }
+
     fn am(&self, e: AutomergeError) -> Error {
         Error::CorruptDocument {
             doc: self.id.to_string(),

@@ -1,0 +1,101 @@
+-- Projections: rows derived from the rosters and documents so that every screen is one query.
+-- They can always be rebuilt from raw state; the store rebuilds them after this migration.
+
+CREATE TABLE campaigns (
+    id   TEXT PRIMARY KEY NOT NULL,
+    body BLOB NOT NULL              -- codec::encode_campaign
+);
+
+CREATE TABLE campaign_outcomes (
+    campaign_id TEXT NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+    code        TEXT NOT NULL,
+    contact     INTEGER NOT NULL,
+    PRIMARY KEY (campaign_id, code)
+);
+
+CREATE TABLE walk_positions (
+    turf_id      TEXT NOT NULL,
+    household_id TEXT NOT NULL,
+    position     INTEGER NOT NULL,
+    skipped      INTEGER NOT NULL,
+    PRIMARY KEY (turf_id, household_id),
+    FOREIGN KEY (turf_id, household_id)
+        REFERENCES roster_households(turf_id, household_id) ON DELETE CASCADE
+);
+CREATE INDEX walk_positions_order ON walk_positions(turf_id, position);
+
+-- Immutable once written, except `voided_by` and `acked`.
+CREATE TABLE attempts (
+    id           TEXT PRIMARY KEY NOT NULL,
+    turf_id      TEXT NOT NULL,
+    household_id TEXT NOT NULL,
+    voter_id     TEXT,            -- NULL when recorded against the household
+    outcome      TEXT NOT NULL,
+    support      INTEGER,
+    answers      TEXT NOT NULL,   -- JSON
+    note         TEXT,
+    canvasser    TEXT NOT NULL,
+    device       TEXT NOT NULL,
+    recorded_at  INTEGER NOT NULL,
+    lat          REAL,
+    lon          REAL,
+    voided_by    TEXT,
+    acked        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX attempts_voter ON attempts(turf_id, voter_id, recorded_at);
+CREATE INDEX attempts_household ON attempts(turf_id, household_id, recorded_at);
+CREATE INDEX attempts_outbox ON attempts(acked) WHERE acked = 0;
+
+CREATE TABLE voids (
+    id          TEXT PRIMARY KEY NOT NULL,
+    turf_id     TEXT NOT NULL,
+    attempt_id  TEXT NOT NULL,
+    canvasser   TEXT NOT NULL,
+    device      TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    acked       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX voids_turf ON voids(turf_id);
+CREATE INDEX voids_outbox ON voids(acked) WHERE acked = 0;
+
+-- Latest non-voided attempt per voter and per door (latest recorded_at, ties by id).
+CREATE TABLE voter_status (
+    turf_id     TEXT NOT NULL,
+    voter_id    TEXT NOT NULL,
+    attempt_id  TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    support     INTEGER,          -- latest support answer, which may come from an earlier attempt
+    PRIMARY KEY (turf_id, voter_id)
+);
+
+CREATE TABLE household_status (
+    turf_id      TEXT NOT NULL,
+    household_id TEXT NOT NULL,
+    attempt_id   TEXT NOT NULL,
+    outcome      TEXT NOT NULL,
+    recorded_at  INTEGER NOT NULL,
+    PRIMARY KEY (turf_id, household_id)
+);
+
+CREATE TABLE added_people (
+    turf_id      TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    household_id TEXT NOT NULL,
+    first_name   TEXT NOT NULL,
+    last_name    TEXT NOT NULL,
+    phone        TEXT,
+    added_by     TEXT NOT NULL,
+    recorded_at  INTEGER NOT NULL,
+    PRIMARY KEY (turf_id, id)
+);
+CREATE INDEX added_people_household ON added_people(turf_id, household_id);
+
+CREATE TABLE household_notes (
+    turf_id      TEXT NOT NULL,
+    household_id TEXT NOT NULL,
+    note         TEXT NOT NULL,
+    PRIMARY KEY (turf_id, household_id)
+);
+
+INSERT OR REPLACE INTO meta (key, value) VALUES ('projections_stale', 1);

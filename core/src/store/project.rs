@@ -1,0 +1,495 @@
+//! Projections: the rows derived from rosters and documents.
+//!
+//! Two paths write them: the incremental one (a local record touches one attempt and two status
+//! rows, in SQL) and the full one (after a merge, a roster or a migration, computed here in Rust
+//! and written whole). [`Derived::read`] reads them back, so tests and
+//! [`Store::verify_projections`](super::Store::verify_projections) can check that both agree.
+
+use crate::doc::TurfDoc;
+use crate::domain::{
+    AddedPerson, Attempt, AttemptId, Entry, HouseholdId, OutcomeCode, Timestamp, TurfId, Void,
+    VoterId,
+};
+use crate::error::Result;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// One attempt as the projections see it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct AttemptRow {
+    pub household: HouseholdId,
+    pub voter: Option<VoterId>,
+    pub outcome: OutcomeCode,
+    pub support: Option<u8>,
+    pub recorded_at: Timestamp,
+    pub voided_by: Option<AttemptId>,
+}
+
+/// The current status of a voter or a door.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StatusRow {
+    pub attempt: AttemptId,
+    pub outcome: OutcomeCode,
+    pub recorded_at: Timestamp,
+    pub support: Option<u8>,
+}
+
+/// Everything projected for one turf.
+#[derive(Debug, Default)]
+pub(crate) struct Derived {
+    /// The decoded log, written as full attempt rows; not compared by [`Derived::differences`].
+    pub entries: Vec<Entry>,
+    /// People added at the door, in full; not compared.
+    pub full_people: Vec<AddedPerson>,
+    pub attempts: BTreeMap<AttemptId, AttemptRow>,
+    pub voids: BTreeMap<AttemptId, AttemptId>,
+    pub voter_status: BTreeMap<VoterId, StatusRow>,
+    pub household_status: BTreeMap<HouseholdId, StatusRow>,
+    pub people: BTreeMap<VoterId, (HouseholdId, String, String)>,
+    pub notes: BTreeMap<HouseholdId, String>,
+    pub walk: Vec<(HouseholdId, bool)>,
+}
+
+/// The walk order as shown: the document's order for the households it lists, then the rest of
+/// the roster in the organizer's order. Households gone from the roster are not shown.
+pub(crate) fn effective_walk(
+    doc_walk: &[HouseholdId],
+    roster: &[(HouseholdId, u32)],
+    skipped: &BTreeSet<HouseholdId>,
+) -> Vec<(HouseholdId, bool)> {
+    let in_roster: HashSet<&HouseholdId> = roster.iter().map(|(h, _)| h).collect();
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(roster.len());
+    for h in doc_walk {
+        if in_roster.contains(h) && seen.insert(h.clone()) {
+            out.push(h.clone());
+        }
+    }
+    let mut rest: Vec<&(HouseholdId, u32)> =
+        roster.iter().filter(|(h, _)| !seen.contains(h)).collect();
+    rest.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    out.extend(rest.into_iter().map(|(h, _)| h.clone()));
+    out.into_iter()
+        .map(|h| {
+            let s = skipped.contains(&h);
+            (h, s)
+        })
+        .collect()
+}
+
+fn later(a: (Timestamp, AttemptId), b: (Timestamp, AttemptId)) -> bool {
+    a > b
+}
+
+impl Derived {
+    /// Derives the projections of one turf from its document and roster order.
+    pub fn compute(doc: &TurfDoc, roster: &[(HouseholdId, u32)]) -> Result<Self> {
+        let log = doc.log()?;
+        let mut d = Derived::default();
+        let mut attempts: Vec<&Attempt> = Vec::new();
+        let mut voids: Vec<&Void> = Vec::new();
+        for entry in &log.entries {
+            match entry {
+                Entry::Attempt(a) => attempts.push(a),
+                Entry::Void(v) => voids.push(v),
+            }
+        }
+        for a in &attempts {
+            d.attempts.entry(a.id).or_insert_with(|| AttemptRow {
+                household: a.household.clone(),
+                voter: a.voter().cloned(),
+                outcome: a.outcome.clone(),
+                support: a.support(),
+                recorded_at: a.recorded_at,
+                voided_by: None,
+            });
+        }
+        for v in &voids {
+            d.voids.insert(v.id, v.attempt);
+            if let Some(row) = d.attempts.get_mut(&v.attempt) {
+                // Several voids of one attempt: the smallest id wins, on every replica.
+                if row.voided_by.is_none_or(|by| v.id < by) {
+                    row.voided_by = Some(v.id);
+                }
+            }
+        }
+        let mut voter_support: BTreeMap<VoterId, (Timestamp, AttemptId, u8)> = BTreeMap::new();
+        for (id, row) in d.attempts.iter().filter(|(_, r)| r.voided_by.is_none()) {
+            let key = (row.recorded_at, *id);
+            let status = StatusRow {
+                attempt: *id,
+                outcome: row.outcome.clone(),
+                recorded_at: row.recorded_at,
+                support: None,
+            };
+            let hs = d.household_status.entry(row.household.clone());
+            match hs {
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(status.clone());
+                }
+                std::collections::btree_map::Entry::Occupied(mut e) => {
+                    if later(key, (e.get().recorded_at, e.get().attempt)) {
+                        e.insert(status.clone());
+                    }
+                }
+            }
+            if let Some(voter) = &row.voter {
+                let vs = d.voter_status.entry(voter.clone());
+                match vs {
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(status);
+                    }
+                    std::collections::btree_map::Entry::Occupied(mut e) => {
+                        if later(key, (e.get().recorded_at, e.get().attempt)) {
+                            e.insert(status);
+                        }
+                    }
+                }
+                if let Some(level) = row.support {
+                    let cur = voter_support.get(voter);
+                    if cur.is_none_or(|c| later(key, (c.0, c.1))) {
+                        voter_support.insert(voter.clone(), (key.0, key.1, level));
+                    }
+                }
+            }
+        }
+        for (voter, (_, _, level)) in voter_support {
+            if let Some(s) = d.voter_status.get_mut(&voter) {
+                s.support = Some(level);
+            }
+        }
+        d.full_people = doc.people()?;
+        d.people = d
+            .full_people
+            .iter()
+            .map(|p: &AddedPerson| {
+                (
+                    p.id.clone(),
+                    (p.household.clone(), p.first_name.clone(), p.last_name.clone()),
+                )
+            })
+            .collect();
+        d.notes = doc.notes();
+        d.walk = effective_walk(&doc.walk(), roster, &doc.skipped());
+        d.entries = log.entries;
+        Ok(d)
+    }
+
+    /// Writes every projection of `turf`. Attempt rows are immutable, so existing ones are kept
+    /// (with their `acked` flag); voids only ever add.
+    pub fn write(&self, conn: &Connection, turf: &TurfId) -> Result<()> {
+        let t = turf.as_str();
+        write_walk(conn, turf, &self.walk)?;
+        for entry in &self.entries {
+            match entry {
+                Entry::Attempt(a) => insert_attempt(conn, turf, a)?,
+                Entry::Void(v) => insert_void(conn, turf, v)?,
+            }
+        }
+        conn.execute("DELETE FROM voter_status WHERE turf_id = ?1", [t])?;
+        conn.execute("DELETE FROM household_status WHERE turf_id = ?1", [t])?;
+        {
+            let mut vs = conn.prepare_cached(
+                "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at, support)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (voter, s) in &self.voter_status {
+                vs.execute(params![
+                    t,
+                    voter.as_str(),
+                    s.attempt.to_string(),
+                    s.outcome.as_str(),
+                    s.recorded_at,
+                    s.support
+                ])?;
+            }
+            let mut hs = conn.prepare_cached(
+                "INSERT INTO household_status (turf_id, household_id, attempt_id, outcome, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (h, s) in &self.household_status {
+                hs.execute(params![
+                    t,
+                    h.as_str(),
+                    s.attempt.to_string(),
+                    s.outcome.as_str(),
+                    s.recorded_at
+                ])?;
+            }
+        }
+        conn.execute("DELETE FROM added_people WHERE turf_id = ?1", [t])?;
+        {
+            let mut ins = conn.prepare_cached(
+                "INSERT INTO added_people (turf_id, id, household_id, first_name, last_name, phone,
+                     added_by, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for p in &self.full_people {
+                ins.execute(params![
+                    t,
+                    p.id.as_str(),
+                    p.household.as_str(),
+                    p.first_name,
+                    p.last_name,
+                    p.phone,
+                    p.added_by.as_str(),
+                    p.recorded_at
+                ])?;
+            }
+        }
+        conn.execute("DELETE FROM household_notes WHERE turf_id = ?1", [t])?;
+        {
+            let mut ins = conn.prepare_cached(
+                "INSERT INTO household_notes (turf_id, household_id, note) VALUES (?1, ?2, ?3)",
+            )?;
+            for (h, note) in &self.notes {
+                ins.execute(params![t, h.as_str(), note])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the stored projections of `turf` back, for verification.
+    pub fn read(conn: &Connection, turf: &TurfId) -> Result<Self> {
+        let t = turf.as_str();
+        let mut d = Derived::default();
+        let parse = |s: String| AttemptId::parse(&s);
+        let mut stmt = conn.prepare(
+            "SELECT id, household_id, voter_id, outcome, support, recorded_at, voided_by
+             FROM attempts WHERE turf_id = ?1",
+        )?;
+        let rows = stmt.query_map([t], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                AttemptRow {
+                    household: HouseholdId(r.get(1)?),
+                    voter: r.get::<_, Option<String>>(2)?.map(VoterId),
+                    outcome: OutcomeCode(r.get(3)?),
+                    support: r.get(4)?,
+                    recorded_at: r.get(5)?,
+                    voided_by: r.get::<_, Option<String>>(6)?.and_then(parse),
+                },
+            ))
+        })?;
+        for row in rows {
+            let (id, row) = row?;
+            if let Some(id) = parse(id) {
+                d.attempts.insert(id, row);
+            }
+        }
+        let mut stmt = conn.prepare("SELECT id, attempt_id FROM voids WHERE turf_id = ?1")?;
+        for row in stmt.query_map([t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (id, attempt) = row?;
+            if let (Some(id), Some(attempt)) = (parse(id), parse(attempt)) {
+                d.voids.insert(id, attempt);
+            }
+        }
+        let status = |r: &rusqlite::Row<'_>, support: Option<u8>| -> rusqlite::Result<StatusRow> {
+            Ok(StatusRow {
+                attempt: parse(r.get(1)?).unwrap_or(AttemptId([0; 16])),
+                outcome: OutcomeCode(r.get(2)?),
+                recorded_at: r.get(3)?,
+                support,
+            })
+        };
+        let mut stmt = conn.prepare(
+            "SELECT voter_id, attempt_id, outcome, recorded_at, support FROM voter_status
+             WHERE turf_id = ?1",
+        )?;
+        for row in stmt.query_map([t], |r| Ok((VoterId(r.get(0)?), status(r, r.get(4)?)?)))? {
+            let (k, v) = row?;
+            d.voter_status.insert(k, v);
+        }
+        let mut stmt = conn.prepare(
+            "SELECT household_id, attempt_id, outcome, recorded_at FROM household_status
+             WHERE turf_id = ?1",
+        )?;
+        for row in stmt.query_map([t], |r| Ok((HouseholdId(r.get(0)?), status(r, None)?)))? {
+            let (k, v) = row?;
+            d.household_status.insert(k, v);
+        }
+        let mut stmt = conn.prepare(
+            "SELECT id, household_id, first_name, last_name FROM added_people WHERE turf_id = ?1",
+        )?;
+        for row in stmt.query_map([t], |r| {
+            Ok((
+                VoterId(r.get(0)?),
+                (HouseholdId(r.get(1)?), r.get(2)?, r.get(3)?),
+            ))
+        })? {
+            let (k, v) = row?;
+            d.people.insert(k, v);
+        }
+        let mut stmt =
+            conn.prepare("SELECT household_id, note FROM household_notes WHERE turf_id = ?1")?;
+        for row in stmt.query_map([t], |r| Ok((HouseholdId(r.get(0)?), r.get(1)?)))? {
+            let (k, v) = row?;
+            d.notes.insert(k, v);
+        }
+        let mut stmt = conn.prepare(
+            "SELECT household_id, skipped FROM walk_positions WHERE turf_id = ?1 ORDER BY position",
+        )?;
+        for row in stmt.query_map([t], |r| Ok((HouseholdId(r.get(0)?), r.get(1)?)))? {
+            d.walk.push(row?);
+        }
+        Ok(d)
+    }
+
+    /// Human-readable differences between two projections (ids only, no personal data).
+    pub fn differences(&self, other: &Derived) -> Vec<String> {
+        let mut out = Vec::new();
+        diff_maps("attempt", &self.attempts, &other.attempts, &mut out);
+        diff_maps("void", &self.voids, &other.voids, &mut out);
+        diff_maps("voter status", &self.voter_status, &other.voter_status, &mut out);
+        diff_maps(
+            "household status",
+            &self.household_status,
+            &other.household_status,
+            &mut out,
+        );
+        diff_maps("added person", &self.people, &other.people, &mut out);
+        diff_maps("household note", &self.notes, &other.notes, &mut out);
+        if self.walk != other.walk {
+            out.push("walk order or skipped doors differ".into());
+        }
+        out
+    }
+}
+
+fn diff_maps<K: Ord + std::fmt::Display, V: PartialEq>(
+    what: &str,
+    a: &BTreeMap<K, V>,
+    b: &BTreeMap<K, V>,
+    out: &mut Vec<String>,
+) {
+    for (k, v) in a {
+        match b.get(k) {
+            None => out.push(format!("{what} {k} missing from the stored projection")),
+            Some(w) if w != v => out.push(format!("{what} {k} differs")),
+            _ => {}
+        }
+    }
+    for k in b.keys().filter(|k| !a.contains_key(k)) {
+        out.push(format!("{what} {k} stored but not in the document"));
+    }
+}
+
+/// Rewrites the walk positions of a turf.
+pub(crate) fn write_walk(conn: &Connection, turf: &TurfId, walk: &[(HouseholdId, bool)]) -> Result<()> {
+    conn.execute("DELETE FROM walk_positions WHERE turf_id = ?1", [turf.as_str()])?;
+    let mut ins = conn.prepare_cached(
+        "INSERT INTO walk_positions (turf_id, household_id, position, skipped) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (i, (h, skipped)) in walk.iter().enumerate() {
+        ins.execute(params![turf.as_str(), h.as_str(), i as i64, skipped])?;
+    }
+    Ok(())
+}
+
+/// Writes the full row of one attempt (the local-record path keeps everything the phone shows).
+pub(crate) fn insert_attempt(conn: &Connection, turf: &TurfId, a: &Attempt) -> Result<()> {
+    let answers = serde_json::to_string(&a.answers).unwrap_or_else(|_| "[]".into());
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO attempts (id, turf_id, household_id, voter_id, outcome, support,
+             answers, note, canvasser, device, recorded_at, lat, lon)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        a.id.to_string(),
+        turf.as_str(),
+        a.household.as_str(),
+        a.voter().map(VoterId::as_str),
+        a.outcome.as_str(),
+        a.support(),
+        answers,
+        a.note,
+        a.canvasser.as_str(),
+        a.device.as_str(),
+        a.recorded_at,
+        a.location.map(|l| l.lat),
+        a.location.map(|l| l.lon),
+    ])?;
+    Ok(())
+}
+
+/// Records a void in the projections and marks the attempt voided.
+pub(crate) fn insert_void(conn: &Connection, turf: &TurfId, v: &Void) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO voids (id, turf_id, attempt_id, canvasser, device, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        v.id.to_string(),
+        turf.as_str(),
+        v.attempt.to_string(),
+        v.canvasser.as_str(),
+        v.device.as_str(),
+        v.recorded_at
+    ])?;
+    conn.prepare_cached(
+        "UPDATE attempts SET voided_by = ?2 WHERE id = ?1 AND (voided_by IS NULL OR voided_by > ?2)",
+    )?
+    .execute(params![v.attempt.to_string(), v.id.to_string()])?;
+    Ok(())
+}
+
+/// Recomputes the status rows of one voter and one door after a local change, in SQL.
+pub(crate) fn refresh_status(
+    conn: &Connection,
+    turf: &TurfId,
+    voter: Option<&VoterId>,
+    household: &HouseholdId,
+) -> Result<()> {
+    let t = turf.as_str();
+    if let Some(v) = voter {
+        conn.prepare_cached("DELETE FROM voter_status WHERE turf_id = ?1 AND voter_id = ?2")?
+            .execute(params![t, v.as_str()])?;
+        conn.prepare_cached(
+            "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at, support)
+             SELECT ?1, ?2, a.id, a.outcome, a.recorded_at,
+                    (SELECT s.support FROM attempts s
+                      WHERE s.turf_id = ?1 AND s.voter_id = ?2 AND s.voided_by IS NULL
+                        AND s.support IS NOT NULL
+                      ORDER BY s.recorded_at DESC, s.id DESC LIMIT 1)
+             FROM attempts a
+             WHERE a.turf_id = ?1 AND a.voter_id = ?2 AND a.voided_by IS NULL
+             ORDER BY a.recorded_at DESC, a.id DESC LIMIT 1",
+        )?
+        .execute(params![t, v.as_str()])?;
+    }
+    conn.prepare_cached("DELETE FROM household_status WHERE turf_id = ?1 AND household_id = ?2")?
+        .execute(params![t, household.as_str()])?;
+    conn.prepare_cached(
+        "INSERT INTO household_status (turf_id, household_id, attempt_id, outcome, recorded_at)
+         SELECT ?1, ?2, id, outcome, recorded_at FROM attempts
+         WHERE turf_id = ?1 AND household_id = ?2 AND voided_by IS NULL
+         ORDER BY recorded_at DESC, id DESC LIMIT 1",
+    )?
+    .execute(params![t, household.as_str()])?;
+    Ok(())
+}
+
+/// The roster's households of a turf with their organizer walk order.
+pub(crate) fn roster_order(conn: &Connection, turf: &TurfId) -> Result<Vec<(HouseholdId, u32)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT household_id, walk_order FROM roster_households WHERE turf_id = ?1",
+    )?;
+    let rows = stmt
+        .query_map([turf.as_str()], |r| Ok((HouseholdId(r.get(0)?), r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// The attempt row's household and voter, if the attempt exists in `turf`.
+pub(crate) fn attempt_target(
+    conn: &Connection,
+    turf: &TurfId,
+    id: &AttemptId,
+) -> Result<Option<(HouseholdId, Option<VoterId>)>> {
+    Ok(conn
+        .prepare_cached("SELECT household_id, voter_id FROM attempts WHERE id = ?1 AND turf_id = ?2")?
+        .query_row(params![id.to_string(), turf.as_str()], |r| {
+            Ok((HouseholdId(r.get(0)?), r.get::<_, Option<String>>(1)?.map(VoterId)))
+        })
+        .optional()?)
+}
