@@ -12,3 +12,4 @@ pub use doc::{DocId, DocKind};
 pub use error::{Error, Result};
 
 pub use store::{MergeOutcome, NewAttempt, NewPerson, Store};
+pub use automerge::{ActorId, ChangeHash};

@@ -112,6 +112,24 @@ pub(crate) fn load_doc<'a>(
     Ok(doc)
 }
 
+/// Checks that `bytes` parse completely as Automerge chunks (a saved document or changes).
+///
+/// `load_incremental` silently keeps whatever prefix of damaged input it could read; merging
+/// must refuse damaged input whole instead. Changes that merely build on changes not included
+/// pass this check: whether the receiving replica has those is checked after applying.
+pub(crate) fn check_parses(doc_id: &DocId, bytes: &[u8]) -> Result<()> {
+    let options = automerge::LoadOptions::new()
+        .on_partial_load(automerge::OnPartialLoad::Error)
+        .verification_mode(automerge::VerificationMode::Check);
+    match automerge::Automerge::load_with_options(bytes, options) {
+        Ok(_) | Err(automerge::AutomergeError::MissingDeps) => Ok(()),
+        Err(e) => Err(Error::CorruptDocument {
+            doc: doc_id.to_string(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// Reads the schema version and checks it is one this code understands.
 pub(crate) fn check_schema(doc: &AutoCommit, doc_id: &DocId, supported: u64) -> Result<()> {
     let found = match doc.get(ROOT, "schema") {

@@ -10,11 +10,12 @@ mod queries;
 
 pub use migrations::SCHEMA_VERSION;
 pub use queries::{
+    AttemptSummary,
     OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList, WalkVoter,
 };
 
 use crate::doc::{
-    CampaignDoc, DocId, DocKind, TurfDoc, heads_from_bytes, heads_to_bytes, load_doc,
+    CampaignDoc, DocId, DocKind, TurfDoc, check_parses, heads_from_bytes, heads_to_bytes, load_doc,
 };
 use crate::domain::{
     AddedPerson, Answer, Attempt, AttemptId, Campaign, CampaignId, CanvasserId, DeviceId, Entry,
@@ -823,6 +824,13 @@ impl Store {
     /// saved document) and updates the projections in the same transaction. Duplicates change
     /// nothing; damaged bytes, or changes whose history is missing, are refused whole.
     pub fn merge_changes(&mut self, id: &DocId, bytes: &[u8]) -> Result<MergeOutcome> {
+        if bytes.is_empty() {
+            return Ok(MergeOutcome {
+                changed: false,
+                heads: self.heads(id)?,
+            });
+        }
+        check_parses(id, bytes)?;
         match id.kind {
             DocKind::Turf => self.merge_turf(&TurfId(id.id.clone()), bytes),
             DocKind::Campaign => self.merge_campaign(&CampaignId(id.id.clone()), bytes),

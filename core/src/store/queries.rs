@@ -390,3 +390,60 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+/// One attempt in a turf's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptSummary {
+    /// Its id.
+    pub id: AttemptId,
+    /// The door.
+    pub household: HouseholdId,
+    /// The voter, if recorded against one.
+    pub voter: Option<VoterId>,
+    /// What happened.
+    pub outcome: OutcomeCode,
+    /// When.
+    pub recorded_at: Timestamp,
+    /// Who recorded it.
+    pub canvasser: String,
+    /// The void that withdrew it, if any.
+    pub voided_by: Option<AttemptId>,
+}
+
+impl Store {
+    /// Every attempt recorded in a turf, voided ones included, newest first.
+    pub fn history(&self, turf: &TurfId) -> Result<Vec<AttemptSummary>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, household_id, voter_id, outcome, recorded_at, canvasser, voided_by
+             FROM attempts WHERE turf_id = ?1 ORDER BY recorded_at DESC, id DESC",
+        )?;
+        let rows = stmt.query_map([turf.as_str()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                HouseholdId(r.get(1)?),
+                r.get::<_, Option<String>>(2)?.map(VoterId),
+                OutcomeCode(r.get(3)?),
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, household, voter, outcome, recorded_at, canvasser, voided) = row?;
+            let Some(id) = AttemptId::parse(&id) else {
+                continue;
+            };
+            out.push(AttemptSummary {
+                id,
+                household,
+                voter,
+                outcome,
+                recorded_at,
+                canvasser,
+                voided_by: voided.as_deref().and_then(AttemptId::parse),
+            });
+        }
+        Ok(out)
+    }
+}
