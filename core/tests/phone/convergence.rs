@@ -183,6 +183,19 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut recorded = BTreeMap::new();
     for op in ops {
         apply(&mut phones, op, &mut recorded);
+        // The incremental (SQL) path must agree with the document after every step, not only
+        // after a merge has rewritten the projections.
+        let (r, turf) = match *op {
+            Op::Record { r, turf, .. }
+            | Op::Void { r, turf, .. }
+            | Op::AddPerson { r, turf, .. }
+            | Op::Note { r, turf, .. }
+            | Op::Skip { r, turf, .. }
+            | Op::Move { r, turf, .. } => (r, turf),
+            Op::Sync { to, turf, .. } => (to, turf),
+        };
+        let diffs = phones[r].verify_projections(&TURFS[turf].into()).unwrap();
+        prop_assert!(diffs.is_empty(), "after {:?}: {:?}", op, diffs);
     }
     // Everyone meets everyone, twice over, in both directions.
     for _ in 0..2 {
