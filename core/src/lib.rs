@@ -3,6 +3,8 @@
 //! No async runtime and no network code live here: sync (later) is sans-IO on top of
 //! [`Store::export_changes`] and [`Store::merge_changes`].
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod doc;
 pub mod domain;
 mod error;
@@ -11,5 +13,5 @@ pub mod store;
 pub use doc::{DocId, DocKind};
 pub use error::{Error, Result};
 
-pub use store::{MergeOutcome, NewAttempt, NewPerson, Store};
 pub use automerge::{ActorId, ChangeHash};
+pub use store::{MergeOutcome, NewAttempt, NewPerson, Store};

@@ -26,7 +26,8 @@ impl CampaignDoc {
             reason: e.to_string(),
         };
         doc.put(ROOT, "schema", CAMPAIGN_SCHEMA).map_err(am)?;
-        doc.put(ROOT, "campaign", campaign.id.as_str()).map_err(am)?;
+        doc.put(ROOT, "campaign", campaign.id.as_str())
+            .map_err(am)?;
         doc.commit_with(CommitOptions::default());
         doc.set_actor(actor);
         let mut this = Self { doc, id };

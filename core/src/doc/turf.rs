@@ -164,7 +164,12 @@ impl TurfDoc {
     }
 
     /// Marks a door skipped, or not.
-    pub fn set_skipped(&mut self, household: &HouseholdId, skipped: bool, at: Timestamp) -> Result<()> {
+    pub fn set_skipped(
+        &mut self,
+        household: &HouseholdId,
+        skipped: bool,
+        at: Timestamp,
+    ) -> Result<()> {
         let map = self.skipped.clone();
         self.doc
             .put(&map, household.as_str(), skipped)
@@ -406,7 +411,10 @@ mod tests {
         b.set_note(&"h1".into(), "big dog", 2).unwrap();
         let bytes = b.automerge().save();
         a.automerge().load_incremental(&bytes).unwrap();
-        assert_eq!(a.notes()[&HouseholdId::from("h1")], "big dog\ngate code 1234");
+        assert_eq!(
+            a.notes()[&HouseholdId::from("h1")],
+            "big dog\ngate code 1234"
+        );
     }
 
     #[test]

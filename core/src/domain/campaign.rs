@@ -100,14 +100,32 @@ impl Outcome {
             Outcome::new("vacant", "Vacant", &[Walk], Household, false),
             Outcome::new("wrong_address", "Wrong address", &[Walk], Household, false),
             Outcome::new("talked", "Talked", &[Walk, Call], Voter, true),
-            Outcome::new("literature_left", "Literature left", &[Walk], Household, false),
+            Outcome::new(
+                "literature_left",
+                "Literature left",
+                &[Walk],
+                Household,
+                false,
+            ),
             Outcome::new("no_answer", "No answer", &[Call], Voter, false),
             Outcome::new("busy", "Busy", &[Call], Voter, false),
             Outcome::new("left_message", "Left message", &[Call], Voter, false),
             Outcome::new("wrong_number", "Wrong number", &[Call], Voter, false),
             Outcome::new("disconnected", "Disconnected", &[Call], Voter, false),
-            Outcome::new("language_barrier", "Language barrier", &[Call], Voter, false),
-            Outcome::new("do_not_contact", "Do not contact", &[Walk, Call], Either, false),
+            Outcome::new(
+                "language_barrier",
+                "Language barrier",
+                &[Call],
+                Voter,
+                false,
+            ),
+            Outcome::new(
+                "do_not_contact",
+                "Do not contact",
+                &[Walk, Call],
+                Either,
+                false,
+            ),
         ]
     }
 
@@ -256,9 +274,9 @@ impl Rule {
         match self {
             Rule::Everyone => true,
             Rule::Party(set) => within(&voter.party, set),
-            Rule::Age { min, max } => voter.age.is_some_and(|age| {
-                min.is_none_or(|m| age >= m) && max.is_none_or(|m| age <= m)
-            }),
+            Rule::Age { min, max } => voter
+                .age
+                .is_some_and(|age| min.is_none_or(|m| age >= m) && max.is_none_or(|m| age <= m)),
             Rule::Gender(set) => within(&voter.gender, set),
             Rule::Tag(tag) => voter.tags.iter().any(|t| t == tag),
             Rule::Precinct(set) => within(&voter.precinct, set),
@@ -398,10 +416,22 @@ mod tests {
     #[test]
     fn default_outcomes_cover_both_list_kinds() {
         let c = Campaign::new("c", "C");
-        for code in ["not_home", "vacant", "literature_left", "talked", "do_not_contact"] {
+        for code in [
+            "not_home",
+            "vacant",
+            "literature_left",
+            "talked",
+            "do_not_contact",
+        ] {
             assert!(c.outcome(&code.into(), ListKind::Walk).is_some(), "{code}");
         }
-        for code in ["no_answer", "busy", "wrong_number", "talked", "do_not_contact"] {
+        for code in [
+            "no_answer",
+            "busy",
+            "wrong_number",
+            "talked",
+            "do_not_contact",
+        ] {
             assert!(c.outcome(&code.into(), ListKind::Call).is_some(), "{code}");
         }
         assert!(c.outcome(&"not_home".into(), ListKind::Call).is_none());
@@ -458,7 +488,10 @@ mod tests {
             questions: vec!["support".into()],
         });
         let err = c.validate().unwrap_err();
-        assert!(err.contains("script 's'") && err.contains("'support'"), "{err}");
+        assert!(
+            err.contains("script 's'") && err.contains("'support'"),
+            "{err}"
+        );
     }
 
     #[test]

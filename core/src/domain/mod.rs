@@ -11,8 +11,8 @@ pub use campaign::{
     SurveyQuestion,
 };
 pub use ids::{
-    AttemptId, AudienceId, CampaignId, CanvasserId, DeviceId, HouseholdId, OutcomeCode,
-    QuestionId, ScriptId, Timestamp, TurfId, VoterId,
+    AttemptId, AudienceId, CampaignId, CanvasserId, DeviceId, HouseholdId, OutcomeCode, QuestionId,
+    ScriptId, Timestamp, TurfId, VoterId,
 };
 pub use roster::{Address, Household, Roster, Voter};
 

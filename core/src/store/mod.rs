@@ -10,8 +10,8 @@ mod queries;
 
 pub use migrations::SCHEMA_VERSION;
 pub use queries::{
-    AttemptSummary,
-    OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList, WalkVoter,
+    AttemptSummary, OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList,
+    WalkVoter,
 };
 
 use crate::doc::{
@@ -80,6 +80,9 @@ pub struct MergeOutcome {
     pub heads: Vec<ChangeHash>,
 }
 
+/// A document as stored: its snapshot (possibly empty) and the change chunks after it.
+type StoredDoc = (Vec<u8>, Vec<Vec<u8>>);
+
 struct CachedTurf {
     doc: TurfDoc,
     /// Heads as committed to SQLite; `save_after` of these is what still needs writing.
@@ -98,7 +101,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("device", &self.device).finish()
+        f.debug_struct("Store")
+            .field("device", &self.device)
+            .finish()
     }
 }
 
@@ -350,19 +355,20 @@ impl Store {
         }
         let body: Option<Vec<u8>> = self
             .conn
-            .query_row("SELECT body FROM campaigns WHERE id = ?1", [id.as_str()], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT body FROM campaigns WHERE id = ?1",
+                [id.as_str()],
+                |r| r.get(0),
+            )
             .optional()?;
         let body = body.ok_or_else(|| Error::UnknownCampaign {
             campaign: id.to_string(),
         })?;
-        let campaign = crate::doc::codec::decode_campaign(&body).map_err(|e| {
-            Error::CorruptDocument {
+        let campaign =
+            crate::doc::codec::decode_campaign(&body).map_err(|e| Error::CorruptDocument {
                 doc: DocId::campaign(id).to_string(),
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         let campaign = Arc::new(campaign);
         self.campaigns.insert(id.clone(), campaign.clone());
         Ok(campaign)
@@ -505,10 +511,12 @@ impl Store {
         recorded_at: Timestamp,
     ) -> Result<Void> {
         let canvasser = self.canvasser()?;
-        let (household, voter) = project::attempt_target(&self.conn, turf, attempt)?
-            .ok_or_else(|| Error::UnknownAttempt {
-                turf: turf.to_string(),
-                attempt: attempt.to_string(),
+        let (household, voter) =
+            project::attempt_target(&self.conn, turf, attempt)?.ok_or_else(|| {
+                Error::UnknownAttempt {
+                    turf: turf.to_string(),
+                    attempt: attempt.to_string(),
+                }
             })?;
         let void = Void {
             id: AttemptId::random(),
@@ -717,7 +725,7 @@ impl Store {
         .map(Some)
     }
 
-    fn read_doc(&self, id: &DocId) -> Result<Option<(Vec<u8>, Vec<Vec<u8>>)>> {
+    fn read_doc(&self, id: &DocId) -> Result<Option<StoredDoc>> {
         let key = id.to_string();
         let snapshot: Option<Vec<u8>> = self
             .conn
@@ -804,7 +812,9 @@ impl Store {
     pub fn export_changes(&mut self, id: &DocId, since: &[ChangeHash]) -> Result<Vec<u8>> {
         let Some((snapshot, changes)) = self.read_doc(id)? else {
             return Err(match id.kind {
-                DocKind::Turf => Error::UnknownTurf { turf: id.id.clone() },
+                DocKind::Turf => Error::UnknownTurf {
+                    turf: id.id.clone(),
+                },
                 DocKind::Campaign => Error::UnknownCampaign {
                     campaign: id.id.clone(),
                 },
@@ -1008,7 +1018,11 @@ impl Store {
             .map(|d| TurfId(d.id))
             .collect();
         let mut campaigns = Vec::new();
-        for id in self.documents()?.into_iter().filter(|d| d.kind == DocKind::Campaign) {
+        for id in self
+            .documents()?
+            .into_iter()
+            .filter(|d| d.kind == DocKind::Campaign)
+        {
             let (snapshot, changes) = self.read_doc(&id)?.unwrap_or_default();
             let refs: Vec<&[u8]> = changes.iter().map(Vec::as_slice).collect();
             let doc = CampaignDoc::load(&CampaignId(id.id.clone()), &snapshot, &refs)?;
@@ -1029,7 +1043,10 @@ impl Store {
                 "INSERT OR REPLACE INTO campaigns (id, body) VALUES (?1, ?2)",
                 params![c.id.as_str(), crate::doc::codec::encode_campaign(c)],
             )?;
-            tx.execute("DELETE FROM campaign_outcomes WHERE campaign_id = ?1", [c.id.as_str()])?;
+            tx.execute(
+                "DELETE FROM campaign_outcomes WHERE campaign_id = ?1",
+                [c.id.as_str()],
+            )?;
             for o in &c.outcomes {
                 tx.execute(
                     "INSERT INTO campaign_outcomes (campaign_id, code, contact) VALUES (?1, ?2, ?3)",

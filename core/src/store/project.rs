@@ -165,7 +165,11 @@ impl Derived {
             .map(|p: &AddedPerson| {
                 (
                     p.id.clone(),
-                    (p.household.clone(), p.first_name.clone(), p.last_name.clone()),
+                    (
+                        p.household.clone(),
+                        p.first_name.clone(),
+                        p.last_name.clone(),
+                    ),
                 )
             })
             .collect();
@@ -278,7 +282,9 @@ impl Derived {
             }
         }
         let mut stmt = conn.prepare("SELECT id, attempt_id FROM voids WHERE turf_id = ?1")?;
-        for row in stmt.query_map([t], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+        for row in stmt.query_map([t], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })? {
             let (id, attempt) = row?;
             if let (Some(id), Some(attempt)) = (parse(id), parse(attempt)) {
                 d.voids.insert(id, attempt);
@@ -340,7 +346,12 @@ impl Derived {
         let mut out = Vec::new();
         diff_maps("attempt", &self.attempts, &other.attempts, &mut out);
         diff_maps("void", &self.voids, &other.voids, &mut out);
-        diff_maps("voter status", &self.voter_status, &other.voter_status, &mut out);
+        diff_maps(
+            "voter status",
+            &self.voter_status,
+            &other.voter_status,
+            &mut out,
+        );
         diff_maps(
             "household status",
             &self.household_status,
@@ -375,8 +386,15 @@ fn diff_maps<K: Ord + std::fmt::Display, V: PartialEq>(
 }
 
 /// Rewrites the walk positions of a turf.
-pub(crate) fn write_walk(conn: &Connection, turf: &TurfId, walk: &[(HouseholdId, bool)]) -> Result<()> {
-    conn.execute("DELETE FROM walk_positions WHERE turf_id = ?1", [turf.as_str()])?;
+pub(crate) fn write_walk(
+    conn: &Connection,
+    turf: &TurfId,
+    walk: &[(HouseholdId, bool)],
+) -> Result<()> {
+    conn.execute(
+        "DELETE FROM walk_positions WHERE turf_id = ?1",
+        [turf.as_str()],
+    )?;
     let mut ins = conn.prepare_cached(
         "INSERT INTO walk_positions (turf_id, household_id, position, skipped) VALUES (?1, ?2, ?3, ?4)",
     )?;
@@ -487,9 +505,14 @@ pub(crate) fn attempt_target(
     id: &AttemptId,
 ) -> Result<Option<(HouseholdId, Option<VoterId>)>> {
     Ok(conn
-        .prepare_cached("SELECT household_id, voter_id FROM attempts WHERE id = ?1 AND turf_id = ?2")?
+        .prepare_cached(
+            "SELECT household_id, voter_id FROM attempts WHERE id = ?1 AND turf_id = ?2",
+        )?
         .query_row(params![id.to_string(), turf.as_str()], |r| {
-            Ok((HouseholdId(r.get(0)?), r.get::<_, Option<String>>(1)?.map(VoterId)))
+            Ok((
+                HouseholdId(r.get(0)?),
+                r.get::<_, Option<String>>(1)?.map(VoterId),
+            ))
         })
         .optional()?)
 }

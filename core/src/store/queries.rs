@@ -206,7 +206,11 @@ impl Store {
                 }),
             };
             let position: u32 = r.get(3)?;
-            if list.households.last().is_none_or(|h| h.position != position) {
+            if list
+                .households
+                .last()
+                .is_none_or(|h| h.position != position)
+            {
                 let lat: Option<f64> = r.get(10)?;
                 let lon: Option<f64> = r.get(11)?;
                 list.households.push(WalkHousehold {
@@ -249,7 +253,13 @@ impl Store {
                     .query_row(
                         "SELECT name, list_kind, version FROM rosters WHERE turf_id = ?1",
                         [turf.as_str()],
-                        |r| Ok((r.get(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64)),
+                        |r| {
+                            Ok((
+                                r.get(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)? as u64,
+                            ))
+                        },
                     )
                     .optional()?;
                 let (name, kind, version) = header.ok_or_else(|| Error::UnknownTurf {
@@ -376,9 +386,9 @@ impl Store {
 
     /// The turfs on this phone.
     pub fn turfs(&self) -> Result<Vec<TurfSummary>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT turf_id, name, list_kind, version FROM rosters ORDER BY name, turf_id")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT turf_id, name, list_kind, version FROM rosters ORDER BY name, turf_id",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(TurfSummary {
                 turf: TurfId(r.get(0)?),

@@ -19,7 +19,9 @@ fn refused_after(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("phone.db");
     let mut phone = phone_at(&path, "c-ana", &["t1"], 5);
-    let a = phone.record_attempt(knock("t1", "t1-v0000", "talked", 1)).unwrap();
+    let a = phone
+        .record_attempt(knock("t1", "t1-v0000", "talked", 1))
+        .unwrap();
     phone
         .set_household_note(&"t1".into(), &"t1-h001".into(), "dog", 2)
         .unwrap();
@@ -36,7 +38,9 @@ fn refused_after(
     assert_eq!(phone.walk_list(&"t1".into()).unwrap(), list_before);
     // The phone still works after the refusal (its in-memory state did not run ahead).
     phone.void_attempt(&"t1".into(), &a.id, 3).unwrap();
-    phone.record_attempt(knock("t1", "t1-v0000", "talked", 4)).unwrap();
+    phone
+        .record_attempt(knock("t1", "t1-v0000", "talked", 4))
+        .unwrap();
     drop(phone);
     let mut again = Store::open(&path).unwrap();
     assert!(again.verify_projections(&"t1".into()).unwrap().is_empty());
@@ -45,15 +49,24 @@ fn refused_after(
 #[test]
 fn an_unknown_voter_is_refused() {
     refused(
-        |p| p.record_attempt(knock("t1", "nobody", "talked", 5)).unwrap_err(),
+        |p| {
+            p.record_attempt(knock("t1", "nobody", "talked", 5))
+                .unwrap_err()
+        },
         |e| matches!(e, Error::UnknownVoter { voter, .. } if voter == "nobody"),
     );
     refused(
-        |p| p.record_attempt(knock("t2", "t1-v0000", "talked", 5)).unwrap_err(),
+        |p| {
+            p.record_attempt(knock("t2", "t1-v0000", "talked", 5))
+                .unwrap_err()
+        },
         |e| matches!(e, Error::UnknownTurf { .. }),
     );
     refused(
-        |p| p.record_attempt(door("t1", "t1-h999", "not_home", 5)).unwrap_err(),
+        |p| {
+            p.record_attempt(door("t1", "t1-h999", "not_home", 5))
+                .unwrap_err()
+        },
         |e| matches!(e, Error::UnknownHousehold { .. }),
     );
 }
@@ -61,11 +74,17 @@ fn an_unknown_voter_is_refused() {
 #[test]
 fn an_outcome_not_in_the_campaign_is_refused() {
     refused(
-        |p| p.record_attempt(knock("t1", "t1-v0000", "abducted", 5)).unwrap_err(),
+        |p| {
+            p.record_attempt(knock("t1", "t1-v0000", "abducted", 5))
+                .unwrap_err()
+        },
         |e| matches!(e, Error::UnknownOutcome { outcome, .. } if outcome == "abducted"),
     );
     refused(
-        |p| p.record_attempt(knock("t1", "t1-v0000", "not_home", 5)).unwrap_err(),
+        |p| {
+            p.record_attempt(knock("t1", "t1-v0000", "not_home", 5))
+                .unwrap_err()
+        },
         |e| matches!(e, Error::OutcomeTarget { .. }),
     );
 }
@@ -129,7 +148,10 @@ fn a_note_over_the_limit_is_refused() {
 fn corrupt_document_bytes_are_refused() {
     let doc = DocId::turf(&"t1".into());
     refused(
-        |p| p.merge_changes(&doc, b"definitely not automerge").unwrap_err(),
+        |p| {
+            p.merge_changes(&doc, b"definitely not automerge")
+                .unwrap_err()
+        },
         |e| matches!(e, Error::CorruptDocument { .. }),
     );
     // A real export, cut short and then damaged in the middle.
@@ -156,9 +178,13 @@ fn corrupt_document_bytes_are_refused() {
         |p| {
             let mut other = Store::open_in_memory().unwrap();
             provision(&mut other, "c-ben", &["t1"], 5);
-            other.record_attempt(knock("t1", "t1-v0010", "talked", 10)).unwrap();
+            other
+                .record_attempt(knock("t1", "t1-v0010", "talked", 10))
+                .unwrap();
             let base = other.heads(&doc).unwrap();
-            other.record_attempt(knock("t1", "t1-v0020", "talked", 11)).unwrap();
+            other
+                .record_attempt(knock("t1", "t1-v0020", "talked", 11))
+                .unwrap();
             let tail = other.export_changes(&doc, &base).unwrap();
             p.merge_changes(&doc, &tail).unwrap_err()
         },
@@ -169,8 +195,12 @@ fn corrupt_document_bytes_are_refused() {
         |p| {
             let mut other = Store::open_in_memory().unwrap();
             provision(&mut other, "c-ben", &["t9"], 2);
-            other.record_attempt(knock("t9", "t9-v0000", "talked", 10)).unwrap();
-            let bytes = other.export_changes(&DocId::turf(&"t9".into()), &[]).unwrap();
+            other
+                .record_attempt(knock("t9", "t9-v0000", "talked", 10))
+                .unwrap();
+            let bytes = other
+                .export_changes(&DocId::turf(&"t9".into()), &[])
+                .unwrap();
             p.merge_changes(&doc, &bytes).unwrap_err()
         },
         |e| matches!(e, Error::CorruptDocument { .. }),
@@ -184,6 +214,15 @@ fn an_older_roster_version_is_refused() {
             p.apply_roster(&roster("t1", 5, 3)).unwrap();
         },
         |p| p.apply_roster(&roster("t1", 5, 2)).unwrap_err(),
-        |e| matches!(e, Error::StaleRoster { held: 3, offered: 2, .. }),
+        |e| {
+            matches!(
+                e,
+                Error::StaleRoster {
+                    held: 3,
+                    offered: 2,
+                    ..
+                }
+            )
+        },
     );
 }

@@ -28,10 +28,18 @@ fn a_recorded_knock_shows_on_the_walk_list_and_survives_a_restart() {
     assert_eq!(list.households[0].address.street, "100 Elm Street");
     let h3 = &list.households[3];
     assert_eq!(h3.status.as_ref().unwrap().outcome.as_str(), "talked");
-    let v = h3.voters.iter().find(|v| v.id.as_str() == "t1-v0031").unwrap();
+    let v = h3
+        .voters
+        .iter()
+        .find(|v| v.id.as_str() == "t1-v0031")
+        .unwrap();
     assert_eq!(v.status.as_ref().unwrap().attempt, a.id);
     assert_eq!(v.support, Some(2));
-    let other = h3.voters.iter().find(|v| v.id.as_str() == "t1-v0030").unwrap();
+    let other = h3
+        .voters
+        .iter()
+        .find(|v| v.id.as_str() == "t1-v0030")
+        .unwrap();
     assert_eq!(other.status, None, "only the voter talked to has a status");
     assert_eq!(
         list.households[5].status.as_ref().unwrap().outcome.as_str(),
@@ -39,7 +47,10 @@ fn a_recorded_knock_shows_on_the_walk_list_and_survives_a_restart() {
     );
 
     let p = phone.progress(&"t1".into()).unwrap();
-    assert_eq!((p.doors, p.doors_knocked, p.contacts, p.attempts), (10, 2, 1, 2));
+    assert_eq!(
+        (p.doors, p.doors_knocked, p.contacts, p.attempts),
+        (10, 2, 1, 2)
+    );
     assert_eq!(p.by_outcome.get(&OutcomeCode::from("not_home")), Some(&1));
     assert_eq!(p.by_support.get(&2), Some(&1));
     assert_eq!(phone.outbox_count().unwrap(), 2);
@@ -60,7 +71,11 @@ fn the_latest_attempt_sets_the_status_and_a_void_restores_the_previous_one() {
     phone
         .record_attempt(door("t1", "t1-h001", "literature_left", 3_000))
         .unwrap();
-    let status = |p: &Store| p.walk_list(&"t1".into()).unwrap().households[1].status.clone();
+    let status = |p: &Store| {
+        p.walk_list(&"t1".into()).unwrap().households[1]
+            .status
+            .clone()
+    };
     assert_eq!(status(&phone).unwrap().attempt, second.id);
 
     phone.void_attempt(&"t1".into(), &second.id, 6_000).unwrap();
@@ -77,8 +92,20 @@ fn the_latest_attempt_sets_the_status_and_a_void_restores_the_previous_one() {
     assert_eq!(phone.outbox_count().unwrap(), 5);
     let hist = phone.history(&"t1".into()).unwrap();
     assert_eq!(hist.len(), 3);
-    assert!(hist.iter().find(|a| a.id == second.id).unwrap().voided_by.is_some());
-    assert!(hist.iter().find(|a| a.id == first.id).unwrap().voided_by.is_none());
+    assert!(
+        hist.iter()
+            .find(|a| a.id == second.id)
+            .unwrap()
+            .voided_by
+            .is_some()
+    );
+    assert!(
+        hist.iter()
+            .find(|a| a.id == first.id)
+            .unwrap()
+            .voided_by
+            .is_none()
+    );
     assert!(phone.verify_projections(&"t1".into()).unwrap().is_empty());
 }
 
@@ -119,7 +146,10 @@ fn people_added_at_the_door_notes_skips_and_moves_show_on_the_list() {
     let progress = phone.progress(&t).unwrap();
     assert_eq!((progress.doors_skipped, progress.contacts), (1, 1));
     assert!(phone.verify_projections(&t).unwrap().is_empty());
-    assert_eq!(phone.script_for(&t, &p.id).unwrap().unwrap().id.as_str(), "base");
+    assert_eq!(
+        phone.script_for(&t, &p.id).unwrap().unwrap().id.as_str(),
+        "base"
+    );
 }
 
 #[test]
@@ -161,18 +191,32 @@ fn merging_another_phones_changes_is_idempotent() {
     provision(&mut a, "c-ana", &["t1"], 5);
     provision(&mut b, "c-ben", &["t1"], 5);
     let doc = DocId::turf(&"t1".into());
-    let x = a.record_attempt(knock("t1", "t1-v0000", "talked", 10)).unwrap();
-    let y = b.record_attempt(knock("t1", "t1-v0000", "refused", 10)).unwrap();
+    let x = a
+        .record_attempt(knock("t1", "t1-v0000", "talked", 10))
+        .unwrap();
+    let y = b
+        .record_attempt(knock("t1", "t1-v0000", "refused", 10))
+        .unwrap();
     let from_b = b.export_changes(&doc, &a.heads(&doc).unwrap()).unwrap();
     assert!(a.merge_changes(&doc, &from_b).unwrap().changed);
-    assert!(!a.merge_changes(&doc, &from_b).unwrap().changed, "a duplicate changes nothing");
+    assert!(
+        !a.merge_changes(&doc, &from_b).unwrap().changed,
+        "a duplicate changes nothing"
+    );
     let from_a = a.export_changes(&doc, &[]).unwrap();
     b.merge_changes(&doc, &from_a).unwrap();
     // Same timestamp at the same door: both attempts kept, the tie broken by id everywhere.
     let winner = if x.id > y.id { x.id } else { y.id };
     for p in [&a, &b] {
         let list = p.walk_list(&"t1".into()).unwrap();
-        assert_eq!(list.households[0].voters[0].status.as_ref().unwrap().attempt, winner);
+        assert_eq!(
+            list.households[0].voters[0]
+                .status
+                .as_ref()
+                .unwrap()
+                .attempt,
+            winner
+        );
         assert_eq!(p.history(&"t1".into()).unwrap().len(), 2);
     }
     assert_eq!(a.heads(&doc).unwrap(), b.heads(&doc).unwrap());
@@ -183,10 +227,16 @@ fn acknowledged_attempts_leave_the_outbox_and_later_ones_stay() {
     let mut phone = Store::open_in_memory().unwrap();
     provision(&mut phone, "c-ana", &["t1"], 3);
     let doc = DocId::turf(&"t1".into());
-    phone.record_attempt(knock("t1", "t1-v0000", "talked", 1)).unwrap();
-    phone.record_attempt(knock("t1", "t1-v0010", "talked", 2)).unwrap();
+    phone
+        .record_attempt(knock("t1", "t1-v0000", "talked", 1))
+        .unwrap();
+    phone
+        .record_attempt(knock("t1", "t1-v0010", "talked", 2))
+        .unwrap();
     let acked = phone.heads(&doc).unwrap();
-    let late = phone.record_attempt(knock("t1", "t1-v0020", "talked", 3)).unwrap();
+    let late = phone
+        .record_attempt(knock("t1", "t1-v0020", "talked", 3))
+        .unwrap();
     phone.acknowledge(SERVER_PEER, &doc, &acked).unwrap();
     let outbox = phone.outbox().unwrap();
     assert_eq!(outbox.len(), 1);
@@ -199,14 +249,24 @@ fn a_new_roster_version_removes_voters_but_keeps_every_attempt() {
     let mut phone = Store::open_in_memory().unwrap();
     provision(&mut phone, "c-ana", &["t1"], 4);
     let t = TurfId::from("t1");
-    phone.record_attempt(knock("t1", "t1-v0010", "moved", 1)).unwrap();
+    phone
+        .record_attempt(knock("t1", "t1-v0010", "moved", 1))
+        .unwrap();
     let mut r2 = roster("t1", 4, 2);
     r2.voters.retain(|v| v.id.as_str() != "t1-v0010");
     assert!(phone.apply_roster(&r2).unwrap());
-    assert!(!phone.apply_roster(&r2).unwrap(), "the same version again changes nothing");
+    assert!(
+        !phone.apply_roster(&r2).unwrap(),
+        "the same version again changes nothing"
+    );
     let list = phone.walk_list(&t).unwrap();
     assert_eq!(list.roster_version, 2);
-    assert!(list.households[1].voters.iter().all(|v| v.id.as_str() != "t1-v0010"));
+    assert!(
+        list.households[1]
+            .voters
+            .iter()
+            .all(|v| v.id.as_str() != "t1-v0010")
+    );
     assert_eq!(phone.history(&t).unwrap().len(), 1);
     assert_eq!(phone.outbox_count().unwrap(), 1);
 }
@@ -217,19 +277,33 @@ fn a_copied_store_takes_a_new_actor_and_the_original_keeps_its_own() {
     let path = dir.path().join("phone.db");
     let actor = {
         let mut phone = phone_at(&path, "c-ana", &["t1"], 2);
-        phone.record_attempt(knock("t1", "t1-v0000", "talked", 1)).unwrap();
+        phone
+            .record_attempt(knock("t1", "t1-v0000", "talked", 1))
+            .unwrap();
         phone.actor().clone()
     };
-    assert_eq!(Store::open(&path).unwrap().actor(), &actor, "reopening keeps the actor");
+    assert_eq!(
+        Store::open(&path).unwrap().actor(),
+        &actor,
+        "reopening keeps the actor"
+    );
     let copy = dir.path().join("restored.db");
     std::fs::copy(&path, &copy).unwrap();
     let mut restored = Store::open(&copy).unwrap();
-    assert_ne!(restored.actor(), &actor, "a restored copy must not reuse the actor");
+    assert_ne!(
+        restored.actor(),
+        &actor,
+        "a restored copy must not reuse the actor"
+    );
     assert_ne!(restored.device(), Store::open(&path).unwrap().device());
     // The copy keeps working, and its new changes merge with the original's.
-    restored.record_attempt(knock("t1", "t1-v0001", "talked", 2)).unwrap();
+    restored
+        .record_attempt(knock("t1", "t1-v0001", "talked", 2))
+        .unwrap();
     let mut original = Store::open(&path).unwrap();
-    original.record_attempt(knock("t1", "t1-v0010", "talked", 3)).unwrap();
+    original
+        .record_attempt(knock("t1", "t1-v0010", "talked", 3))
+        .unwrap();
     let doc = DocId::turf(&"t1".into());
     let bytes = restored.export_changes(&doc, &[]).unwrap();
     original.merge_changes(&doc, &bytes).unwrap();
@@ -245,7 +319,10 @@ fn a_database_from_a_newer_app_is_refused() {
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     let err = Store::open(&path).unwrap_err();
-    assert!(matches!(err, doorstep_core::Error::DatabaseTooNew { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, doorstep_core::Error::DatabaseTooNew { found: 99, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("update the app"));
 }
 
@@ -256,10 +333,18 @@ fn a_call_list_offers_call_outcomes() {
     let mut r = roster("calls", 3, 1);
     r.list_kind = ListKind::Call;
     phone.apply_roster(&r).unwrap();
-    phone.record_attempt(knock("calls", "calls-v0000", "busy", 1)).unwrap();
+    phone
+        .record_attempt(knock("calls", "calls-v0000", "busy", 1))
+        .unwrap();
     let err = phone
         .record_attempt(door("calls", "calls-h001", "not_home", 2))
         .unwrap_err();
-    assert!(matches!(err, doorstep_core::Error::UnknownOutcome { .. }), "{err}");
-    assert_eq!(phone.walk_list(&"calls".into()).unwrap().list_kind, ListKind::Call);
+    assert!(
+        matches!(err, doorstep_core::Error::UnknownOutcome { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        phone.walk_list(&"calls".into()).unwrap().list_kind,
+        ListKind::Call
+    );
 }

@@ -65,7 +65,11 @@ pub fn roster(turf: &str, doors: usize, version: u64) -> Roster {
             walk_order: i as u32,
             address: Address {
                 street: format!("{} Elm Street", 100 + 2 * i),
-                unit: if i % 10 == 9 { Some("Apt 2".into()) } else { None },
+                unit: if i % 10 == 9 {
+                    Some("Apt 2".into())
+                } else {
+                    None
+                },
                 city: "Durham".into(),
                 zip: "27701".into(),
             },
@@ -112,7 +116,9 @@ pub fn provision(store: &mut Store, canvasser: &str, turfs: &[&str], doors: usiz
         .merge_changes(&DocId::campaign(&CAMPAIGN.into()), &campaign_doc_bytes())
         .expect("campaign merges");
     for t in turfs {
-        store.apply_roster(&roster(t, doors, 1)).expect("roster applies");
+        store
+            .apply_roster(&roster(t, doors, 1))
+            .expect("roster applies");
     }
     store.sign_in(&canvasser.into()).expect("sign in");
 }
@@ -159,7 +165,9 @@ pub fn dump(path: &Path) -> String {
         .expect("tables");
     let mut out = String::new();
     for t in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {t} ORDER BY 1, 2")).expect("select");
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {t} ORDER BY 1, 2"))
+            .expect("select");
         let n = stmt.column_count();
         let rows: Vec<String> = stmt
             .query_map([], |r| {

@@ -92,9 +92,20 @@ fn sync(phones: &mut [Store], from: usize, to: usize, turf: &str) {
     phones[to].merge_changes(&doc, &bytes).unwrap();
 }
 
-fn apply(phones: &mut [Store], op: &Op, recorded: &mut BTreeMap<&'static str, BTreeSet<AttemptId>>) {
+fn apply(
+    phones: &mut [Store],
+    op: &Op,
+    recorded: &mut BTreeMap<&'static str, BTreeSet<AttemptId>>,
+) {
     match *op {
-        Op::Record { r, turf, target, outcome, support, at } => {
+        Op::Record {
+            r,
+            turf,
+            target,
+            outcome,
+            support,
+            at,
+        } => {
             let t = TURFS[turf];
             let list = phones[r].walk_list(&t.into()).unwrap();
             let voters: Vec<VoterId> = list
@@ -106,12 +117,26 @@ fn apply(phones: &mut [Store], op: &Op, recorded: &mut BTreeMap<&'static str, BT
             let (target, outcome) = if by_voter {
                 (
                     Target::Voter(voters[target % voters.len()].clone()),
-                    ["talked", "refused", "moved", "do_not_contact", "talked", "deceased"][outcome],
+                    [
+                        "talked",
+                        "refused",
+                        "moved",
+                        "do_not_contact",
+                        "talked",
+                        "deceased",
+                    ][outcome],
                 )
             } else {
                 (
                     Target::Household(hh(t, target % DOORS)),
-                    ["not_home", "literature_left", "vacant", "do_not_contact", "not_home", "inaccessible"][outcome],
+                    [
+                        "not_home",
+                        "literature_left",
+                        "vacant",
+                        "do_not_contact",
+                        "not_home",
+                        "inaccessible",
+                    ][outcome],
                 )
             };
             let answers = match (by_voter, support) {
@@ -152,16 +177,30 @@ fn apply(phones: &mut [Store], op: &Op, recorded: &mut BTreeMap<&'static str, BT
                 })
                 .unwrap();
         }
-        Op::Note { r, turf, door, text } => {
+        Op::Note {
+            r,
+            turf,
+            door,
+            text,
+        } => {
             let t = TURFS[turf];
             let note = ["", "dog", "gate 12", "come back after 6"][text];
-            phones[r].set_household_note(&t.into(), &hh(t, door), note, 1).unwrap();
+            phones[r]
+                .set_household_note(&t.into(), &hh(t, door), note, 1)
+                .unwrap();
         }
         Op::Skip { r, turf, door, on } => {
             let t = TURFS[turf];
-            phones[r].set_skipped(&t.into(), &hh(t, door), on, 1).unwrap();
+            phones[r]
+                .set_skipped(&t.into(), &hh(t, door), on, 1)
+                .unwrap();
         }
-        Op::Move { r, turf, door, before } => {
+        Op::Move {
+            r,
+            turf,
+            door,
+            before,
+        } => {
             let t = TURFS[turf];
             let before = (before != door).then(|| hh(t, before));
             phones[r]
@@ -214,8 +253,18 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
         let first_progress = phones[0].progress(&turf).unwrap();
         let first_history = phones[0].history(&turf).unwrap();
         for (i, p) in phones.iter_mut().enumerate() {
-            prop_assert_eq!(&p.walk_list(&turf).unwrap(), &first_list, "walk list of replica {}", i);
-            prop_assert_eq!(&p.progress(&turf).unwrap(), &first_progress, "progress of replica {}", i);
+            prop_assert_eq!(
+                &p.walk_list(&turf).unwrap(),
+                &first_list,
+                "walk list of replica {}",
+                i
+            );
+            prop_assert_eq!(
+                &p.progress(&turf).unwrap(),
+                &first_progress,
+                "progress of replica {}",
+                i
+            );
             let history = p.history(&turf).unwrap();
             prop_assert_eq!(&history, &first_history, "history of replica {}", i);
             let ids: BTreeSet<AttemptId> = history.iter().map(|a| a.id).collect();
@@ -237,7 +286,11 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
                         Entry::Void(_) => None,
                     })
                     .collect();
-                prop_assert_eq!(in_doc.len(), want.len(), "duplicated entries in the document");
+                prop_assert_eq!(
+                    in_doc.len(),
+                    want.len(),
+                    "duplicated entries in the document"
+                );
             }
         }
     }
@@ -258,7 +311,9 @@ fn replicas_converge_and_never_lose_an_attempt() {
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let result = runner.run(&proptest::collection::vec(arb_op(), 1..60), |ops| check(&ops));
+    let result = runner.run(&proptest::collection::vec(arb_op(), 1..60), |ops| {
+        check(&ops)
+    });
     if let Err(e) = result {
         panic!("{e}\nseed {seed}: replay with DOORSTEP_SEED={seed}");
     }

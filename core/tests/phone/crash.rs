@@ -63,7 +63,12 @@ fn sigkill_at_random_moments_loses_nothing() {
     let exe = std::env::current_exe().unwrap();
     for round in 0..KILLS {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash::crash_child", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash::crash_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, &path)
             .env("DOORSTEP_CHILD_SEED", rng.u64(..).to_string())
             .stdout(Stdio::piped())
@@ -86,7 +91,10 @@ fn sigkill_at_random_moments_loses_nothing() {
             let mut parts = line.split_whitespace();
             match (parts.next(), parts.next(), parts.next()) {
                 (Some("RECORDED"), Some(t), Some(id)) => {
-                    recorded.entry(t.to_owned()).or_default().insert(id.to_owned());
+                    recorded
+                        .entry(t.to_owned())
+                        .or_default()
+                        .insert(id.to_owned());
                 }
                 (Some("VOIDED"), Some(_), Some(id)) => {
                     voided.insert(id.to_owned());
@@ -100,7 +108,10 @@ fn sigkill_at_random_moments_loses_nothing() {
         );
     }
     let total: usize = recorded.values().map(BTreeSet::len).sum();
-    assert!(total > 150, "only {total} attempts recorded: the test did not exercise much");
+    assert!(
+        total > 150,
+        "only {total} attempts recorded: the test did not exercise much"
+    );
 
     let mut store = Store::open(&path).unwrap();
     for t in TURFS {
@@ -109,14 +120,21 @@ fn sigkill_at_random_moments_loses_nothing() {
         let history = store.history(&turf).unwrap();
         let have: BTreeSet<String> = history.iter().map(|a| a.id.to_string()).collect();
         let lost: Vec<&String> = want.difference(&have).collect();
-        assert!(lost.is_empty(), "turf {t}: {} reported attempts lost", lost.len());
+        assert!(
+            lost.is_empty(),
+            "turf {t}: {} reported attempts lost",
+            lost.len()
+        );
         for a in &history {
             if voided.contains(&a.id.to_string()) {
                 assert!(a.voided_by.is_some(), "a reported void was lost");
             }
         }
         let diffs = store.verify_projections(&turf).unwrap();
-        assert!(diffs.is_empty(), "turf {t}: projections disagree: {diffs:?}");
+        assert!(
+            diffs.is_empty(),
+            "turf {t}: projections disagree: {diffs:?}"
+        );
         let bytes = store.export_changes(&DocId::turf(&turf), &[]).unwrap();
         let doc = TurfDoc::load(&turf, &bytes, [], ActorId::random()).unwrap();
         let in_doc: BTreeSet<String> = doc
@@ -129,9 +147,14 @@ fn sigkill_at_random_moments_loses_nothing() {
                 Entry::Void(_) => None,
             })
             .collect();
-        assert!(want.is_subset(&in_doc), "turf {t}: the document lacks reported attempts");
+        assert!(
+            want.is_subset(&in_doc),
+            "turf {t}: the document lacks reported attempts"
+        );
     }
     // And the store still takes new work after all that.
-    store.record_attempt(knock("k1", "k1-v0000", "talked", 1)).unwrap();
+    store
+        .record_attempt(knock("k1", "k1-v0000", "talked", 1))
+        .unwrap();
     eprintln!("{total} attempts recorded across {KILLS} kills, none lost");
 }
