@@ -5,18 +5,24 @@ CREATE TABLE meta (
     value ANY
 );
 
--- One row per Automerge document. `snapshot` is empty until the first compaction; the document is
--- the snapshot followed by its rows in `changes`, in `seq` order.
+-- One row per Automerge document: the document is its snapshot (if any) followed by its rows in
+-- `changes`, in `seq` order. Snapshots live in their own table so that the per-commit update of
+-- `heads` does not rewrite a large blob.
 CREATE TABLE documents (
     id           TEXT PRIMARY KEY NOT NULL,  -- "turf:<id>" or "campaign:<id>"
     kind         TEXT NOT NULL,
     heads        BLOB NOT NULL,              -- 32-byte change hashes, concatenated
-    snapshot     BLOB NOT NULL,
-    change_count INTEGER NOT NULL DEFAULT 0
+    change_count INTEGER NOT NULL DEFAULT 0  -- rows in `changes` since the last snapshot
+) WITHOUT ROWID;
+
+CREATE TABLE snapshots (
+    doc_id TEXT PRIMARY KEY NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    data   BLOB NOT NULL
 );
 
+-- Rowids only grow while rows exist, so `seq` orders a document's changes.
 CREATE TABLE changes (
-    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq    INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
     data   BLOB NOT NULL
 );
@@ -29,7 +35,7 @@ CREATE TABLE peer_state (
     acked_heads BLOB NOT NULL,
     sync_state  BLOB,
     PRIMARY KEY (peer, doc_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX peer_state_doc ON peer_state(doc_id);
 
 -- Rosters: read-only snapshots from the server, replaced whole by a newer version.

@@ -21,7 +21,7 @@ CREATE TABLE walk_positions (
     PRIMARY KEY (turf_id, household_id),
     FOREIGN KEY (turf_id, household_id)
         REFERENCES roster_households(turf_id, household_id) ON DELETE CASCADE
-);
+) WITHOUT ROWID;
 CREATE INDEX walk_positions_order ON walk_positions(turf_id, position);
 
 -- Immutable once written, except `voided_by` and `acked`.
@@ -67,7 +67,7 @@ CREATE TABLE voter_status (
     recorded_at INTEGER NOT NULL,
     support     INTEGER,          -- latest support answer, which may come from an earlier attempt
     PRIMARY KEY (turf_id, voter_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE household_status (
     turf_id      TEXT NOT NULL,
@@ -76,7 +76,7 @@ CREATE TABLE household_status (
     outcome      TEXT NOT NULL,
     recorded_at  INTEGER NOT NULL,
     PRIMARY KEY (turf_id, household_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE added_people (
     turf_id      TEXT NOT NULL,

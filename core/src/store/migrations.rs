@@ -107,7 +107,7 @@ mod tests {
         .unwrap();
         let (snapshot, heads, a, b) = turf_doc();
         conn.execute(
-            "INSERT INTO documents VALUES ('turf:t1', 'turf', ?1, x'', 1)",
+            "INSERT INTO documents VALUES ('turf:t1', 'turf', ?1, 1)",
             [&heads],
         )
         .unwrap();
@@ -126,8 +126,13 @@ mod tests {
         let bytes = cdoc.automerge().save();
         let heads = heads_to_bytes(&cdoc.automerge().get_heads());
         conn.execute(
-            "INSERT INTO documents VALUES ('campaign:c', 'campaign', ?1, ?2, 0)",
-            params![heads, bytes],
+            "INSERT INTO documents VALUES ('campaign:c', 'campaign', ?1, 0)",
+            params![heads],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO snapshots VALUES ('campaign:c', ?1)",
+            params![bytes],
         )
         .unwrap();
         conn.execute("INSERT INTO meta VALUES ('canvasser', 'c1')", [])

@@ -145,6 +145,12 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.set_prepared_statement_cache_capacity(64);
+        // Plans chosen once per statement: without this, SQLite re-prepares a cached statement
+        // whenever a bound value might change its plan (partial indexes), on every record.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         migrations::migrate_to(&mut conn, SCHEMA_VERSION)?;
         let identity = path.and_then(file_identity);
         let (actor, device) = Self::identity(&mut conn, identity)?;
@@ -235,9 +241,8 @@ impl Store {
     pub fn signed_in(&self) -> Result<Option<CanvasserId>> {
         Ok(self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'canvasser'", [], |r| {
-                r.get::<_, String>(0)
-            })
+            .prepare_cached("SELECT value FROM meta WHERE key = 'canvasser'")?
+            .query_row([], |r| r.get::<_, String>(0))
             .optional()?
             .map(CanvasserId))
     }
@@ -727,14 +732,20 @@ impl Store {
 
     fn read_doc(&self, id: &DocId) -> Result<Option<StoredDoc>> {
         let key = id.to_string();
-        let snapshot: Option<Vec<u8>> = self
+        let known: Option<i64> = self
             .conn
-            .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
+            .prepare_cached("SELECT 1 FROM documents WHERE id = ?1")?
             .query_row([&key], |r| r.get(0))
             .optional()?;
-        let Some(snapshot) = snapshot else {
+        if known.is_none() {
             return Ok(None);
-        };
+        }
+        let snapshot: Vec<u8> = self
+            .conn
+            .prepare_cached("SELECT data FROM snapshots WHERE doc_id = ?1")?
+            .query_row([&key], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default();
         let changes = self
             .conn
             .prepare_cached("SELECT data FROM changes WHERE doc_id = ?1 ORDER BY seq")?
@@ -1148,27 +1159,29 @@ fn persist(
     snapshot: impl FnOnce() -> Vec<u8>,
 ) -> Result<()> {
     let key = id.to_string();
-    tx.prepare_cached(
-        "INSERT INTO documents (id, kind, heads, snapshot, change_count) VALUES (?1, ?2, ?3, x'', 0)
-         ON CONFLICT (id) DO NOTHING",
-    )?
-    .execute(params![key, id.kind.as_str(), heads_to_bytes(heads)])?;
+    let count: i64 = tx
+        .prepare_cached(
+            "INSERT INTO documents (id, kind, heads, change_count) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (id) DO UPDATE SET heads = ?3, change_count = change_count + 1
+             RETURNING change_count",
+        )?
+        .query_row(params![key, id.kind.as_str(), heads_to_bytes(heads)], |r| {
+            r.get(0)
+        })?;
     if !bytes.is_empty() {
         tx.prepare_cached("INSERT INTO changes (doc_id, data) VALUES (?1, ?2)")?
             .execute(params![key, bytes])?;
     }
-    let count: i64 = tx
-        .prepare_cached(
-            "UPDATE documents SET heads = ?2, change_count = change_count + 1 WHERE id = ?1
-             RETURNING change_count",
-        )?
-        .query_row(params![key, heads_to_bytes(heads)], |r| r.get(0))?;
     if count >= COMPACT_AFTER {
         tx.execute(
-            "UPDATE documents SET snapshot = ?2, change_count = 0 WHERE id = ?1",
+            "INSERT OR REPLACE INTO snapshots (doc_id, data) VALUES (?1, ?2)",
             params![key, snapshot()],
         )?;
         tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+        tx.execute(
+            "UPDATE documents SET change_count = 0 WHERE id = ?1",
+            [&key],
+        )?;
     }
     Ok(())
 }
