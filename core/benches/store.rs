@@ -29,7 +29,7 @@ fn bytes_per_attempt(path: &std::path::Path) -> usize {
         .query_row(
             "SELECT length(id) + length(turf_id) + length(household_id) + length(voter_id)
                   + length(outcome) + length(answers) + length(canvasser) + length(device) + 40
-             FROM attempts ORDER BY rowid DESC LIMIT 1",
+             FROM attempts ORDER BY recorded_at DESC LIMIT 1",
             [],
             |r| r.get(0),
         )

@@ -6,13 +6,13 @@ CREATE TABLE meta (
 );
 
 -- One row per Automerge document: the document is its snapshot (if any) followed by its rows in
--- `changes`, in `seq` order. Snapshots live in their own table so that the per-commit update of
--- `heads` does not rewrite a large blob.
+-- `changes`, in `seq` order. A local commit writes one `changes` row and nothing else here, which
+-- keeps the durable commit of an attempt to a few pages; `documents.heads` is brought up to date
+-- when the changes are folded into a snapshot.
 CREATE TABLE documents (
-    id           TEXT PRIMARY KEY NOT NULL,  -- "turf:<id>" or "campaign:<id>"
-    kind         TEXT NOT NULL,
-    heads        BLOB NOT NULL,              -- 32-byte change hashes, concatenated
-    change_count INTEGER NOT NULL DEFAULT 0  -- rows in `changes` since the last snapshot
+    id    TEXT PRIMARY KEY NOT NULL,  -- "turf:<id>" or "campaign:<id>"
+    kind  TEXT NOT NULL,
+    heads BLOB NOT NULL               -- as of the snapshot; 32-byte change hashes, concatenated
 ) WITHOUT ROWID;
 
 CREATE TABLE snapshots (
@@ -20,13 +20,13 @@ CREATE TABLE snapshots (
     data   BLOB NOT NULL
 );
 
--- Rowids only grow while rows exist, so `seq` orders a document's changes.
 CREATE TABLE changes (
-    seq    INTEGER PRIMARY KEY,
     doc_id TEXT NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
-    data   BLOB NOT NULL
-);
-CREATE INDEX changes_doc ON changes(doc_id, seq);
+    seq    INTEGER NOT NULL,
+    heads  BLOB NOT NULL,             -- the document's heads after this chunk
+    data   BLOB NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) WITHOUT ROWID;
 
 -- What a peer (the server, a captain's phone) is known to hold, per document.
 CREATE TABLE peer_state (
@@ -45,7 +45,7 @@ CREATE TABLE rosters (
     version     INTEGER NOT NULL,
     name        TEXT NOT NULL,
     list_kind   TEXT NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE roster_households (
     turf_id      TEXT NOT NULL REFERENCES rosters(turf_id) ON DELETE CASCADE,
@@ -58,7 +58,7 @@ CREATE TABLE roster_households (
     lat          REAL,
     lon          REAL,
     PRIMARY KEY (turf_id, household_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE roster_voters (
     turf_id      TEXT NOT NULL,
@@ -72,8 +72,9 @@ CREATE TABLE roster_voters (
     tags         TEXT NOT NULL,  -- JSON array
     precinct     TEXT,
     phone        TEXT,
-    PRIMARY KEY (turf_id, voter_id),
+    -- Clustered by door: the walk list reads a door's voters together.
+    PRIMARY KEY (turf_id, household_id, voter_id),
     FOREIGN KEY (turf_id, household_id)
         REFERENCES roster_households(turf_id, household_id) ON DELETE CASCADE
-);
-CREATE INDEX roster_voters_household ON roster_voters(turf_id, household_id);
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX roster_voters_id ON roster_voters(turf_id, voter_id);

@@ -24,10 +24,12 @@ CREATE TABLE walk_positions (
 ) WITHOUT ROWID;
 CREATE INDEX walk_positions_order ON walk_positions(turf_id, position);
 
--- Immutable once written, except `voided_by` and `acked`.
+-- Immutable once written, except `voided_by` and `acked`. Clustered by turf, with no secondary
+-- index: a turf holds hundreds of attempts, scanning them is cheaper than writing index pages on
+-- every durable commit.
 CREATE TABLE attempts (
-    id           TEXT PRIMARY KEY NOT NULL,
     turf_id      TEXT NOT NULL,
+    id           TEXT NOT NULL,
     household_id TEXT NOT NULL,
     voter_id     TEXT,            -- NULL when recorded against the household
     outcome      TEXT NOT NULL,
@@ -40,23 +42,20 @@ CREATE TABLE attempts (
     lat          REAL,
     lon          REAL,
     voided_by    TEXT,
-    acked        INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX attempts_voter ON attempts(turf_id, voter_id, recorded_at);
-CREATE INDEX attempts_household ON attempts(turf_id, household_id, recorded_at);
-CREATE INDEX attempts_outbox ON attempts(acked) WHERE acked = 0;
+    acked        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (turf_id, id)
+) WITHOUT ROWID;
 
 CREATE TABLE voids (
-    id          TEXT PRIMARY KEY NOT NULL,
     turf_id     TEXT NOT NULL,
+    id          TEXT NOT NULL,
     attempt_id  TEXT NOT NULL,
     canvasser   TEXT NOT NULL,
     device      TEXT NOT NULL,
     recorded_at INTEGER NOT NULL,
-    acked       INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX voids_turf ON voids(turf_id);
-CREATE INDEX voids_outbox ON voids(acked) WHERE acked = 0;
+    acked       INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (turf_id, id)
+) WITHOUT ROWID;
 
 -- Latest non-voided attempt per voter and per door (latest recorded_at, ties by id).
 CREATE TABLE voter_status (
@@ -66,6 +65,8 @@ CREATE TABLE voter_status (
     outcome     TEXT NOT NULL,
     recorded_at INTEGER NOT NULL,
     support     INTEGER,          -- latest support answer, which may come from an earlier attempt
+    support_at  INTEGER,          -- recorded_at and id of the attempt that answered it
+    support_id  TEXT,
     PRIMARY KEY (turf_id, voter_id)
 ) WITHOUT ROWID;
 
@@ -96,6 +97,6 @@ CREATE TABLE household_notes (
     household_id TEXT NOT NULL,
     note         TEXT NOT NULL,
     PRIMARY KEY (turf_id, household_id)
-);
+) WITHOUT ROWID;
 
 INSERT OR REPLACE INTO meta (key, value) VALUES ('projections_stale', 1);

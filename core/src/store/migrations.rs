@@ -107,13 +107,13 @@ mod tests {
         .unwrap();
         let (snapshot, heads, a, b) = turf_doc();
         conn.execute(
-            "INSERT INTO documents VALUES ('turf:t1', 'turf', ?1, 1)",
-            [&heads],
+            "INSERT INTO documents VALUES ('turf:t1', 'turf', x'')",
+            [],
         )
         .unwrap();
         conn.execute(
-            "INSERT INTO changes (doc_id, data) VALUES ('turf:t1', ?1)",
-            [&snapshot],
+            "INSERT INTO changes VALUES ('turf:t1', 1, ?1, ?2)",
+            params![heads, snapshot],
         )
         .unwrap();
         let mut campaign = Campaign::new("c", "C");
@@ -126,7 +126,7 @@ mod tests {
         let bytes = cdoc.automerge().save();
         let heads = heads_to_bytes(&cdoc.automerge().get_heads());
         conn.execute(
-            "INSERT INTO documents VALUES ('campaign:c', 'campaign', ?1, 0)",
+            "INSERT INTO documents VALUES ('campaign:c', 'campaign', ?1)",
             params![heads],
         )
         .unwrap();

@@ -501,7 +501,7 @@ impl Store {
             |doc| doc.append(&entry, attempt.recorded_at),
             |tx, _| {
                 project::insert_attempt(tx, &new.turf, &attempt)?;
-                project::refresh_status(tx, &new.turf, attempt.voter(), &attempt.household)
+                project::bump_status(tx, &new.turf, &attempt)
             },
         )?;
         Ok(attempt)
@@ -694,7 +694,7 @@ impl Store {
         let result = (|| {
             edit(&mut cached.doc)?;
             let heads = cached.doc.heads();
-            let bytes = cached.doc.automerge().save_after(&cached.saved_heads);
+            let bytes = new_bytes(&mut cached.doc, &cached.saved_heads);
             let tx = storage_tx(conn)?;
             let id = cached.doc.id().clone();
             persist(&tx, &id, &bytes, &heads, || cached.doc.automerge().save())?;
@@ -801,18 +801,22 @@ impl Store {
 
     /// A document's heads as committed (empty if the phone does not hold it).
     pub fn heads(&self, id: &DocId) -> Result<Vec<ChangeHash>> {
+        let key = id.to_string();
         let bytes: Option<Vec<u8>> = self
             .conn
-            .query_row(
-                "SELECT heads FROM documents WHERE id = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )
+            .prepare_cached(
+                "SELECT heads FROM (
+                     SELECT heads, 1 AS latest, seq FROM changes WHERE doc_id = ?1
+                     UNION ALL
+                     SELECT heads, 0, 0 FROM documents WHERE id = ?1)
+                 ORDER BY latest DESC, seq DESC LIMIT 1",
+            )?
+            .query_row([&key], |r| r.get(0))
             .optional()?;
         match bytes {
             None => Ok(Vec::new()),
             Some(b) => heads_from_bytes(&b).ok_or_else(|| Error::CorruptDocument {
-                doc: id.to_string(),
+                doc: key,
                 reason: "stored heads are malformed".into(),
             }),
         }
@@ -1008,10 +1012,14 @@ impl Store {
             params![peer, id.to_string(), heads_to_bytes(heads)],
         )?;
         for entry in &covered {
-            tx.prepare_cached("UPDATE attempts SET acked = 1 WHERE id = ?1 AND acked = 0")?
-                .execute([entry])?;
-            tx.prepare_cached("UPDATE voids SET acked = 1 WHERE id = ?1 AND acked = 0")?
-                .execute([entry])?;
+            tx.prepare_cached(
+                "UPDATE attempts SET acked = 1 WHERE turf_id = ?1 AND id = ?2 AND acked = 0",
+            )?
+            .execute([&id.id, entry])?;
+            tx.prepare_cached(
+                "UPDATE voids SET acked = 1 WHERE turf_id = ?1 AND id = ?2 AND acked = 0",
+            )?
+            .execute([&id.id, entry])?;
         }
         tx.commit()?;
         Ok(())
@@ -1149,8 +1157,22 @@ fn check_len(field: &'static str, value: &str, max: usize) -> Result<()> {
     }
 }
 
-/// Appends a document's new change bytes and heads; folds the changes into a snapshot when
-/// enough have piled up.
+/// The bytes of what `doc` holds beyond `saved`. After one local edit that is exactly the last
+/// local change, whose stored bytes are taken as they are instead of re-encoding a range.
+fn new_bytes(doc: &mut TurfDoc, saved: &[ChangeHash]) -> Vec<u8> {
+    let am = doc.automerge();
+    if let Some(change) = am.get_last_local_change()
+        && !saved.is_empty()
+        && change.deps().len() == saved.len()
+        && change.deps().iter().all(|d| saved.contains(d))
+    {
+        return change.raw_bytes().to_vec();
+    }
+    am.save_after(saved)
+}
+
+/// Appends a document's new change chunk with the heads after it. Once enough chunks have piled
+/// up they are folded, with this one, into a new snapshot.
 fn persist(
     tx: &Transaction<'_>,
     id: &DocId,
@@ -1159,29 +1181,26 @@ fn persist(
     snapshot: impl FnOnce() -> Vec<u8>,
 ) -> Result<()> {
     let key = id.to_string();
-    let count: i64 = tx
-        .prepare_cached(
-            "INSERT INTO documents (id, kind, heads, change_count) VALUES (?1, ?2, ?3, 1)
-             ON CONFLICT (id) DO UPDATE SET heads = ?3, change_count = change_count + 1
-             RETURNING change_count",
-        )?
-        .query_row(params![key, id.kind.as_str(), heads_to_bytes(heads)], |r| {
-            r.get(0)
-        })?;
-    if !bytes.is_empty() {
-        tx.prepare_cached("INSERT INTO changes (doc_id, data) VALUES (?1, ?2)")?
-            .execute(params![key, bytes])?;
-    }
-    if count >= COMPACT_AFTER {
+    tx.prepare_cached("INSERT OR IGNORE INTO documents (id, kind, heads) VALUES (?1, ?2, x'')")?
+        .execute(params![key, id.kind.as_str()])?;
+    let (last, count): (i64, i64) = tx
+        .prepare_cached("SELECT coalesce(max(seq), 0), count(*) FROM changes WHERE doc_id = ?1")?
+        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if count + 1 >= COMPACT_AFTER {
         tx.execute(
             "INSERT OR REPLACE INTO snapshots (doc_id, data) VALUES (?1, ?2)",
             params![key, snapshot()],
         )?;
-        tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
         tx.execute(
-            "UPDATE documents SET change_count = 0 WHERE id = ?1",
-            [&key],
+            "UPDATE documents SET heads = ?2 WHERE id = ?1",
+            params![key, heads_to_bytes(heads)],
         )?;
+        tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+    } else if !bytes.is_empty() {
+        tx.prepare_cached(
+            "INSERT INTO changes (doc_id, seq, heads, data) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![key, last + 1, heads_to_bytes(heads), bytes])?;
     }
     Ok(())
 }

@@ -31,7 +31,8 @@ pub(crate) struct StatusRow {
     pub attempt: AttemptId,
     pub outcome: OutcomeCode,
     pub recorded_at: Timestamp,
-    pub support: Option<u8>,
+    /// The latest support answer, and the attempt (time, id) it came from.
+    pub support: Option<(u8, Timestamp, AttemptId)>,
 }
 
 /// Everything projected for one turf.
@@ -153,9 +154,9 @@ impl Derived {
                 }
             }
         }
-        for (voter, (_, _, level)) in voter_support {
+        for (voter, (at, id, level)) in voter_support {
             if let Some(s) = d.voter_status.get_mut(&voter) {
-                s.support = Some(level);
+                s.support = Some((level, at, id));
             }
         }
         d.full_people = doc.people()?;
@@ -194,8 +195,9 @@ impl Derived {
         conn.execute("DELETE FROM household_status WHERE turf_id = ?1", [t])?;
         {
             let mut vs = conn.prepare_cached(
-                "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at, support)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at,
+                     support, support_at, support_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for (voter, s) in &self.voter_status {
                 vs.execute(params![
@@ -204,7 +206,9 @@ impl Derived {
                     s.attempt.to_string(),
                     s.outcome.as_str(),
                     s.recorded_at,
-                    s.support
+                    s.support.map(|x| x.0),
+                    s.support.map(|x| x.1),
+                    s.support.map(|x| x.2.to_string()),
                 ])?;
             }
             let mut hs = conn.prepare_cached(
@@ -290,7 +294,8 @@ impl Derived {
                 d.voids.insert(id, attempt);
             }
         }
-        let status = |r: &rusqlite::Row<'_>, support: Option<u8>| -> rusqlite::Result<StatusRow> {
+        type Support = Option<(u8, Timestamp, AttemptId)>;
+        let status = |r: &rusqlite::Row<'_>, support: Support| -> rusqlite::Result<StatusRow> {
             Ok(StatusRow {
                 attempt: parse(r.get(1)?).unwrap_or(AttemptId([0; 16])),
                 outcome: OutcomeCode(r.get(2)?),
@@ -299,10 +304,20 @@ impl Derived {
             })
         };
         let mut stmt = conn.prepare(
-            "SELECT voter_id, attempt_id, outcome, recorded_at, support FROM voter_status
-             WHERE turf_id = ?1",
+            "SELECT voter_id, attempt_id, outcome, recorded_at, support, support_at, support_id
+             FROM voter_status WHERE turf_id = ?1",
         )?;
-        for row in stmt.query_map([t], |r| Ok((VoterId(r.get(0)?), status(r, r.get(4)?)?)))? {
+        for row in stmt.query_map([t], |r| {
+            let support = match (
+                r.get::<_, Option<u8>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+                r.get::<_, Option<String>>(6)?.as_deref().and_then(AttemptId::parse),
+            ) {
+                (Some(level), Some(at), Some(id)) => Some((level, at, id)),
+                _ => None,
+            };
+            Ok((VoterId(r.get(0)?), status(r, support)?))
+        })? {
             let (k, v) = row?;
             d.voter_status.insert(k, v);
         }
@@ -445,13 +460,15 @@ pub(crate) fn insert_void(conn: &Connection, turf: &TurfId, v: &Void) -> Result<
         v.recorded_at
     ])?;
     conn.prepare_cached(
-        "UPDATE attempts SET voided_by = ?2 WHERE id = ?1 AND (voided_by IS NULL OR voided_by > ?2)",
+        "UPDATE attempts SET voided_by = ?3
+         WHERE turf_id = ?1 AND id = ?2 AND (voided_by IS NULL OR voided_by > ?3)",
     )?
-    .execute(params![v.attempt.to_string(), v.id.to_string()])?;
+    .execute(params![turf.as_str(), v.attempt.to_string(), v.id.to_string()])?;
     Ok(())
 }
 
-/// Recomputes the status rows of one voter and one door after a local change, in SQL.
+/// Recomputes the status rows of one voter and one door from their attempts, in SQL (after a
+/// void, which can make an earlier attempt current again).
 pub(crate) fn refresh_status(
     conn: &Connection,
     turf: &TurfId,
@@ -463,15 +480,16 @@ pub(crate) fn refresh_status(
         conn.prepare_cached("DELETE FROM voter_status WHERE turf_id = ?1 AND voter_id = ?2")?
             .execute(params![t, v.as_str()])?;
         conn.prepare_cached(
-            "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at, support)
-             SELECT ?1, ?2, a.id, a.outcome, a.recorded_at,
-                    (SELECT s.support FROM attempts s
-                      WHERE s.turf_id = ?1 AND s.voter_id = ?2 AND s.voided_by IS NULL
-                        AND s.support IS NOT NULL
-                      ORDER BY s.recorded_at DESC, s.id DESC LIMIT 1)
-             FROM attempts a
-             WHERE a.turf_id = ?1 AND a.voter_id = ?2 AND a.voided_by IS NULL
-             ORDER BY a.recorded_at DESC, a.id DESC LIMIT 1",
+            "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at,
+                 support, support_at, support_id)
+             SELECT ?1, ?2, a.id, a.outcome, a.recorded_at, s.support, s.recorded_at, s.id
+             FROM (SELECT id, outcome, recorded_at FROM attempts
+                    WHERE turf_id = ?1 AND voter_id = ?2 AND voided_by IS NULL
+                    ORDER BY recorded_at DESC, id DESC LIMIT 1) a
+             LEFT JOIN (SELECT support, recorded_at, id FROM attempts
+                    WHERE turf_id = ?1 AND voter_id = ?2 AND voided_by IS NULL
+                      AND support IS NOT NULL
+                    ORDER BY recorded_at DESC, id DESC LIMIT 1) s ON 1",
         )?
         .execute(params![t, v.as_str()])?;
     }
@@ -484,6 +502,55 @@ pub(crate) fn refresh_status(
          ORDER BY recorded_at DESC, id DESC LIMIT 1",
     )?
     .execute(params![t, household.as_str()])?;
+    Ok(())
+}
+
+/// Folds one new attempt into the status rows of its voter and door, without reading other
+/// attempts: the new one wins if it is later (by recorded_at, then id), and its support answer
+/// wins over an earlier one.
+pub(crate) fn bump_status(conn: &Connection, turf: &TurfId, a: &Attempt) -> Result<()> {
+    let id = a.id.to_string();
+    if let Some(v) = a.voter() {
+        let support = a.support();
+        conn.prepare_cached(
+            "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at,
+                 support, support_at, support_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, iif(?6 IS NULL, NULL, ?5), iif(?6 IS NULL, NULL, ?3))
+             ON CONFLICT (turf_id, voter_id) DO UPDATE SET
+                 attempt_id = iif((?5, ?3) > (recorded_at, attempt_id), ?3, attempt_id),
+                 outcome = iif((?5, ?3) > (recorded_at, attempt_id), ?4, outcome),
+                 recorded_at = iif((?5, ?3) > (recorded_at, attempt_id), ?5, recorded_at),
+                 support = iif(?6 IS NOT NULL AND (support_at IS NULL
+                         OR (?5, ?3) > (support_at, support_id)), ?6, support),
+                 support_at = iif(?6 IS NOT NULL AND (support_at IS NULL
+                         OR (?5, ?3) > (support_at, support_id)), ?5, support_at),
+                 support_id = iif(?6 IS NOT NULL AND (support_at IS NULL
+                         OR (?5, ?3) > (support_at, support_id)), ?3, support_id)",
+        )?
+        .execute(params![
+            turf.as_str(),
+            v.as_str(),
+            id,
+            a.outcome.as_str(),
+            a.recorded_at,
+            support
+        ])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO household_status (turf_id, household_id, attempt_id, outcome, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (turf_id, household_id) DO UPDATE SET
+             attempt_id = iif((?5, ?3) > (recorded_at, attempt_id), ?3, attempt_id),
+             outcome = iif((?5, ?3) > (recorded_at, attempt_id), ?4, outcome),
+             recorded_at = iif((?5, ?3) > (recorded_at, attempt_id), ?5, recorded_at)",
+    )?
+    .execute(params![
+        turf.as_str(),
+        a.household.as_str(),
+        id,
+        a.outcome.as_str(),
+        a.recorded_at
+    ])?;
     Ok(())
 }
 

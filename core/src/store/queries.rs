@@ -132,28 +132,38 @@ pub struct TurfSummary {
     pub roster_version: u64,
 }
 
+/// One row per voter (or per door with nobody listed), roster voters and people added at the
+/// door in two arms of a UNION ALL so that each arm walks its own index. `{filter}` is replaced by
+/// the search conditions.
 const WALK_SQL: &str = "
 SELECT r.name, r.list_kind, r.version,
        w.position, w.skipped, h.household_id, h.street, h.unit, h.city, h.zip, h.lat, h.lon,
        n.note, hs.outcome, hs.recorded_at, hs.attempt_id,
-       v.voter_id, v.first_name, v.last_name, v.age, v.party, v.phone, v.added,
+       v.voter_id, v.first_name, v.last_name, v.age, v.party, v.phone, 0 AS added,
        vs.outcome, vs.recorded_at, vs.attempt_id, vs.support
 FROM rosters r
 JOIN walk_positions w ON w.turf_id = r.turf_id
 JOIN roster_households h ON h.turf_id = w.turf_id AND h.household_id = w.household_id
 LEFT JOIN household_notes n ON n.turf_id = w.turf_id AND n.household_id = w.household_id
 LEFT JOIN household_status hs ON hs.turf_id = w.turf_id AND hs.household_id = w.household_id
-LEFT JOIN (
-    SELECT household_id, voter_id, first_name, last_name, age, party, phone, 0 AS added
-      FROM roster_voters WHERE turf_id = ?1
-    UNION ALL
-    SELECT household_id, id, first_name, last_name, NULL, NULL, phone, 1
-      FROM added_people WHERE turf_id = ?1
-) v ON v.household_id = w.household_id
+LEFT JOIN roster_voters v ON v.turf_id = w.turf_id AND v.household_id = w.household_id
 LEFT JOIN voter_status vs ON vs.turf_id = w.turf_id AND vs.voter_id = v.voter_id
-WHERE r.turf_id = ?1";
-
-const WALK_ORDER: &str = " ORDER BY w.position, v.added, v.last_name, v.first_name, v.voter_id";
+WHERE r.turf_id = ?1 {filter}
+UNION ALL
+SELECT r.name, r.list_kind, r.version,
+       w.position, w.skipped, h.household_id, h.street, h.unit, h.city, h.zip, h.lat, h.lon,
+       n.note, hs.outcome, hs.recorded_at, hs.attempt_id,
+       v.id, v.first_name, v.last_name, NULL, NULL, v.phone, 1,
+       vs.outcome, vs.recorded_at, vs.attempt_id, vs.support
+FROM rosters r
+JOIN added_people v ON v.turf_id = r.turf_id
+JOIN walk_positions w ON w.turf_id = v.turf_id AND w.household_id = v.household_id
+JOIN roster_households h ON h.turf_id = w.turf_id AND h.household_id = w.household_id
+LEFT JOIN household_notes n ON n.turf_id = w.turf_id AND n.household_id = w.household_id
+LEFT JOIN household_status hs ON hs.turf_id = w.turf_id AND hs.household_id = w.household_id
+LEFT JOIN voter_status vs ON vs.turf_id = w.turf_id AND vs.voter_id = v.id
+WHERE r.turf_id = ?1 {filter}
+ORDER BY 4, 23, 19, 18, 17";
 
 fn status(outcome: Option<String>, at: Option<i64>, id: Option<String>) -> Option<Status> {
     Some(Status {
@@ -178,19 +188,19 @@ fn like_pattern(word: &str) -> String {
 
 impl Store {
     fn query_walk(&self, turf: &TurfId, words: &[String]) -> Result<WalkList> {
-        let mut sql = String::from(WALK_SQL);
+        let mut filter = String::new();
         let mut args: Vec<Value> = vec![Value::Text(turf.0.clone())];
         for word in words {
             args.push(Value::Text(like_pattern(word)));
             let n = args.len();
-            sql.push_str(&format!(
+            filter.push_str(&format!(
                 " AND (lower(coalesce(v.first_name, '') || ' ' || coalesce(v.last_name, ''))
                        LIKE ?{n} ESCAPE '\\'
                    OR lower(h.street || ' ' || coalesce(h.unit, '') || ' ' || h.city || ' ' || h.zip)
                        LIKE ?{n} ESCAPE '\\')"
             ));
         }
-        sql.push_str(WALK_ORDER);
+        let sql = WALK_SQL.replace("{filter}", &filter);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query(params_from_iter(args))?;
         let mut list: Option<WalkList> = None;
