@@ -87,6 +87,38 @@ struct CachedTurf {
     doc: TurfDoc,
     /// Heads as committed to SQLite; `save_after` of these is what still needs writing.
     saved_heads: Vec<ChangeHash>,
+    /// Where its change log stands on disk.
+    log: LogPosition,
+}
+
+/// Where a document's change log stands on disk, so a commit needs no query to find out.
+#[derive(Debug, Clone, Copy)]
+struct LogPosition {
+    /// Whether the `documents` row exists.
+    stored: bool,
+    /// The highest `seq` written.
+    last_seq: i64,
+    /// Change rows since the last snapshot.
+    pending: i64,
+}
+
+impl LogPosition {
+    fn read(conn: &Connection, id: &DocId) -> Result<Self> {
+        let key = id.to_string();
+        let stored = conn
+            .prepare_cached("SELECT 1 FROM documents WHERE id = ?1")?
+            .query_row([&key], |_| Ok(()))
+            .optional()?
+            .is_some();
+        let (last_seq, pending) = conn
+            .prepare_cached("SELECT coalesce(max(seq), 0), count(*) FROM changes WHERE doc_id = ?1")?
+            .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(Self {
+            stored,
+            last_seq,
+            pending,
+        })
+    }
 }
 
 /// The phone store.
@@ -97,6 +129,10 @@ pub struct Store {
     turfs: HashMap<TurfId, CachedTurf>,
     turf_lru: VecDeque<TurfId>,
     campaigns: HashMap<CampaignId, Arc<Campaign>>,
+    /// Campaign and list kind of each turf, from the rosters; cleared when a roster changes.
+    contexts: HashMap<TurfId, (CampaignId, ListKind)>,
+    /// The canvasser signed in, as stored in `meta`.
+    canvasser: Option<CanvasserId>,
 }
 
 impl std::fmt::Debug for Store {
@@ -161,7 +197,10 @@ impl Store {
             turfs: HashMap::new(),
             turf_lru: VecDeque::new(),
             campaigns: HashMap::new(),
+            contexts: HashMap::new(),
+            canvasser: None,
         };
+        store.canvasser = store.read_canvasser()?;
         if store.meta_i64("projections_stale")? == Some(1) {
             store.rebuild_projections()?;
         }
@@ -234,11 +273,16 @@ impl Store {
             "INSERT OR REPLACE INTO meta (key, value) VALUES ('canvasser', ?1)",
             [canvasser.as_str()],
         )?;
+        self.canvasser = Some(canvasser.clone());
         Ok(())
     }
 
     /// The canvasser signed in, if any.
     pub fn signed_in(&self) -> Result<Option<CanvasserId>> {
+        Ok(self.canvasser.clone())
+    }
+
+    fn read_canvasser(&self) -> Result<Option<CanvasserId>> {
         Ok(self
             .conn
             .prepare_cached("SELECT value FROM meta WHERE key = 'canvasser'")?
@@ -350,6 +394,7 @@ impl Store {
         };
         project::write_walk(&tx, &roster.turf, &walk)?;
         tx.commit()?;
+        self.contexts.remove(&roster.turf);
         Ok(true)
     }
 
@@ -380,8 +425,12 @@ impl Store {
     }
 
     /// The turf's campaign id and list kind, from its roster.
-    fn turf_context(&self, turf: &TurfId) -> Result<(CampaignId, ListKind)> {
-        self.conn
+    fn turf_context(&mut self, turf: &TurfId) -> Result<(CampaignId, ListKind)> {
+        if let Some(c) = self.contexts.get(turf) {
+            return Ok(c.clone());
+        }
+        let context = self
+            .conn
             .prepare_cached("SELECT campaign_id, list_kind FROM rosters WHERE turf_id = ?1")?
             .query_row([turf.as_str()], |r| {
                 Ok((CampaignId(r.get(0)?), r.get::<_, String>(1)?))
@@ -390,7 +439,9 @@ impl Store {
             .map(|(c, k)| (c, ListKind::parse(&k).unwrap_or(ListKind::Walk)))
             .ok_or_else(|| Error::UnknownTurf {
                 turf: turf.to_string(),
-            })
+            })?;
+        self.contexts.insert(turf.clone(), context.clone());
+        Ok(context)
     }
 
     /// The household of a voter (roster or added at the door), or checks a household exists.
@@ -697,10 +748,14 @@ impl Store {
             let bytes = new_bytes(&mut cached.doc, &cached.saved_heads);
             let tx = storage_tx(conn)?;
             let id = cached.doc.id().clone();
-            persist(&tx, &id, &bytes, &heads, || cached.doc.automerge().save())?;
+            let mut log = cached.log;
+            persist(&tx, &id, &bytes, &heads, &mut log, || {
+                cached.doc.automerge().save()
+            })?;
             project(&tx, &cached.doc)?;
             tx.commit()?;
             cached.saved_heads = heads;
+            cached.log = log;
             Ok(())
         })();
         if result.is_err() {
@@ -774,13 +829,18 @@ impl Store {
                 });
             }
         };
+        let log = LogPosition::read(&self.conn, &DocId::turf(turf))?;
         while self.turf_lru.len() >= CACHED_TURFS {
             if let Some(old) = self.turf_lru.pop_front() {
                 self.turfs.remove(&old);
             }
         }
         self.turfs
-            .insert(turf.clone(), CachedTurf { doc, saved_heads });
+            .insert(turf.clone(), CachedTurf {
+                doc,
+                saved_heads,
+                log,
+            });
         self.turf_lru.push_back(turf.clone());
         Ok(())
     }
@@ -900,10 +960,14 @@ impl Store {
             let derived = Derived::compute(&cached.doc, &order)?;
             let new = cached.doc.automerge().save_after(&cached.saved_heads);
             let tx = storage_tx(conn)?;
-            persist(&tx, &id, &new, &heads, || cached.doc.automerge().save())?;
+            let mut log = cached.log;
+            persist(&tx, &id, &new, &heads, &mut log, || {
+                cached.doc.automerge().save()
+            })?;
             derived.write(&tx, turf)?;
             tx.commit()?;
             cached.saved_heads = heads.clone();
+            cached.log = log;
             Ok(MergeOutcome {
                 changed: true,
                 heads,
@@ -950,8 +1014,9 @@ impl Store {
                 reason: "document belongs to another campaign".into(),
             });
         }
+        let mut log = LogPosition::read(&self.conn, &id)?;
         let tx = storage_tx(&mut self.conn)?;
-        persist(&tx, &id, &new, &heads, || wrapped.automerge().save())?;
+        persist(&tx, &id, &new, &heads, &mut log, || wrapped.automerge().save())?;
         if let Some(c) = &body {
             tx.execute(
                 "INSERT OR REPLACE INTO campaigns (id, body) VALUES (?1, ?2)",
@@ -1172,21 +1237,23 @@ fn new_bytes(doc: &mut TurfDoc, saved: &[ChangeHash]) -> Vec<u8> {
 }
 
 /// Appends a document's new change chunk with the heads after it. Once enough chunks have piled
-/// up they are folded, with this one, into a new snapshot.
+/// up they are folded, with this one, into a new snapshot. `log` is advanced; the caller keeps
+/// the new position only if the transaction commits.
 fn persist(
     tx: &Transaction<'_>,
     id: &DocId,
     bytes: &[u8],
     heads: &[ChangeHash],
+    log: &mut LogPosition,
     snapshot: impl FnOnce() -> Vec<u8>,
 ) -> Result<()> {
     let key = id.to_string();
-    tx.prepare_cached("INSERT OR IGNORE INTO documents (id, kind, heads) VALUES (?1, ?2, x'')")?
-        .execute(params![key, id.kind.as_str()])?;
-    let (last, count): (i64, i64) = tx
-        .prepare_cached("SELECT coalesce(max(seq), 0), count(*) FROM changes WHERE doc_id = ?1")?
-        .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if count + 1 >= COMPACT_AFTER {
+    if !log.stored {
+        tx.prepare_cached("INSERT OR IGNORE INTO documents (id, kind, heads) VALUES (?1, ?2, x'')")?
+            .execute(params![key, id.kind.as_str()])?;
+        log.stored = true;
+    }
+    if log.pending + 1 >= COMPACT_AFTER {
         tx.execute(
             "INSERT OR REPLACE INTO snapshots (doc_id, data) VALUES (?1, ?2)",
             params![key, snapshot()],
@@ -1196,11 +1263,14 @@ fn persist(
             params![key, heads_to_bytes(heads)],
         )?;
         tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+        log.pending = 0;
     } else if !bytes.is_empty() {
+        log.last_seq += 1;
+        log.pending += 1;
         tx.prepare_cached(
             "INSERT INTO changes (doc_id, seq, heads, data) VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![key, last + 1, heads_to_bytes(heads), bytes])?;
+        .execute(params![key, log.last_seq, heads_to_bytes(heads), bytes])?;
     }
     Ok(())
 }
