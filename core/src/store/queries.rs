@@ -163,7 +163,7 @@ LEFT JOIN household_notes n ON n.turf_id = w.turf_id AND n.household_id = w.hous
 LEFT JOIN household_status hs ON hs.turf_id = w.turf_id AND hs.household_id = w.household_id
 LEFT JOIN voter_status vs ON vs.turf_id = w.turf_id AND vs.voter_id = v.id
 WHERE r.turf_id = ?1 {filter}
-ORDER BY 4, 23, 19, 18, 17";
+ORDER BY 4, 23, 17";
 
 fn status(outcome: Option<String>, at: Option<i64>, id: Option<String>) -> Option<Status> {
     Some(Status {
