@@ -108,7 +108,12 @@ criterion_group!(benches, record, walk_list);
 /// time(b) / time(a). The disk's speed drifts over seconds on a shared machine; alternating
 /// blocks exposes both sides to the same drift, which two criterion runs one after the other
 /// do not.
-fn interleaved_ratio(rounds: usize, block: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64, f64) {
+fn interleaved_ratio(
+    rounds: usize,
+    block: usize,
+    mut a: impl FnMut(),
+    mut b: impl FnMut(),
+) -> (f64, f64, f64) {
     // Warm both sides up first (caches, and the WAL grown to its working size).
     for _ in 0..block * 5 {
         a();

@@ -13,16 +13,23 @@ CREATE TABLE campaign_outcomes (
     PRIMARY KEY (campaign_id, code)
 );
 
-CREATE TABLE walk_positions (
-    turf_id      TEXT NOT NULL,
-    household_id TEXT NOT NULL,
-    position     INTEGER NOT NULL,
-    skipped      INTEGER NOT NULL,
+-- One row per door on the walk list: its position, skip mark, note and current status (its
+-- latest attempt that is not voided, on the door or anyone in it), so the walk list reads a
+-- door with one lookup and recording an attempt updates one row.
+CREATE TABLE doors (
+    turf_id        TEXT NOT NULL,
+    household_id   TEXT NOT NULL,
+    position       INTEGER NOT NULL,
+    skipped        INTEGER NOT NULL DEFAULT 0,
+    note           TEXT,
+    status_attempt TEXT,
+    status_outcome TEXT,
+    status_at      INTEGER,
     PRIMARY KEY (turf_id, household_id),
     FOREIGN KEY (turf_id, household_id)
         REFERENCES roster_households(turf_id, household_id) ON DELETE CASCADE
 ) WITHOUT ROWID;
-CREATE INDEX walk_positions_order ON walk_positions(turf_id, position);
+CREATE INDEX doors_order ON doors(turf_id, position);
 
 -- Immutable once written, except `voided_by` and `acked`. Clustered by turf, with no secondary
 -- index: a turf holds hundreds of attempts, scanning them is cheaper than writing index pages on
@@ -57,7 +64,7 @@ CREATE TABLE voids (
     PRIMARY KEY (turf_id, id)
 ) WITHOUT ROWID;
 
--- Latest non-voided attempt per voter and per door (latest recorded_at, ties by id).
+-- Latest non-voided attempt per voter (latest recorded_at, ties by id).
 CREATE TABLE voter_status (
     turf_id     TEXT NOT NULL,
     voter_id    TEXT NOT NULL,
@@ -68,15 +75,6 @@ CREATE TABLE voter_status (
     support_at  INTEGER,          -- recorded_at and id of the attempt that answered it
     support_id  TEXT,
     PRIMARY KEY (turf_id, voter_id)
-) WITHOUT ROWID;
-
-CREATE TABLE household_status (
-    turf_id      TEXT NOT NULL,
-    household_id TEXT NOT NULL,
-    attempt_id   TEXT NOT NULL,
-    outcome      TEXT NOT NULL,
-    recorded_at  INTEGER NOT NULL,
-    PRIMARY KEY (turf_id, household_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE added_people (
@@ -91,12 +89,5 @@ CREATE TABLE added_people (
     PRIMARY KEY (turf_id, id)
 );
 CREATE INDEX added_people_household ON added_people(turf_id, household_id);
-
-CREATE TABLE household_notes (
-    turf_id      TEXT NOT NULL,
-    household_id TEXT NOT NULL,
-    note         TEXT NOT NULL,
-    PRIMARY KEY (turf_id, household_id)
-) WITHOUT ROWID;
 
 INSERT OR REPLACE INTO meta (key, value) VALUES ('projections_stale', 1);

@@ -106,11 +106,8 @@ mod tests {
         )
         .unwrap();
         let (snapshot, heads, a, b) = turf_doc();
-        conn.execute(
-            "INSERT INTO documents VALUES ('turf:t1', 'turf', x'')",
-            [],
-        )
-        .unwrap();
+        conn.execute("INSERT INTO documents VALUES ('turf:t1', 'turf', x'')", [])
+            .unwrap();
         conn.execute(
             "INSERT INTO changes VALUES ('turf:t1', 1, ?1, ?2)",
             params![heads, snapshot],

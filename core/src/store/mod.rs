@@ -111,7 +111,9 @@ impl LogPosition {
             .optional()?
             .is_some();
         let (last_seq, pending) = conn
-            .prepare_cached("SELECT coalesce(max(seq), 0), count(*) FROM changes WHERE doc_id = ?1")?
+            .prepare_cached(
+                "SELECT coalesce(max(seq), 0), count(*) FROM changes WHERE doc_id = ?1",
+            )?
             .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(Self {
             stored,
@@ -388,11 +390,14 @@ impl Store {
             .iter()
             .map(|h| (h.id.clone(), h.walk_order))
             .collect();
-        let walk = match &walk_doc {
-            Some(doc) => project::effective_walk(&doc.walk(), &order, &doc.skipped()),
-            None => project::effective_walk(&[], &order, &Default::default()),
-        };
-        project::write_walk(&tx, &roster.turf, &walk)?;
+        match &walk_doc {
+            // The doors carry statuses and notes from the document.
+            Some(doc) => Derived::compute(doc, &order)?.write(&tx, &roster.turf)?,
+            None => {
+                let walk = project::effective_walk(&[], &order, &Default::default());
+                project::insert_doors(&tx, &roster.turf, &walk)?;
+            }
+        }
         tx.commit()?;
         self.contexts.remove(&roster.turf);
         Ok(true)
@@ -656,15 +661,13 @@ impl Store {
             |doc| doc.set_note(household, note, recorded_at),
             |tx, doc| {
                 tx.execute(
-                    "DELETE FROM household_notes WHERE turf_id = ?1 AND household_id = ?2",
-                    params![turf.as_str(), household.as_str()],
+                    "UPDATE doors SET note = ?3 WHERE turf_id = ?1 AND household_id = ?2",
+                    params![
+                        turf.as_str(),
+                        household.as_str(),
+                        doc.notes().get(household)
+                    ],
                 )?;
-                if let Some(note) = doc.notes().get(household) {
-                    tx.execute(
-                        "INSERT INTO household_notes (turf_id, household_id, note) VALUES (?1, ?2, ?3)",
-                        params![turf.as_str(), household.as_str(), note],
-                    )?;
-                }
                 Ok(())
             },
         )
@@ -686,7 +689,7 @@ impl Store {
             |doc| doc.set_skipped(household, skipped, recorded_at),
             |tx, _| {
                 tx.execute(
-                    "UPDATE walk_positions SET skipped = ?3 WHERE turf_id = ?1 AND household_id = ?2",
+                    "UPDATE doors SET skipped = ?3 WHERE turf_id = ?1 AND household_id = ?2",
                     params![turf.as_str(), household.as_str(), skipped],
                 )?;
                 Ok(())
@@ -721,7 +724,7 @@ impl Store {
             },
             |tx, doc| {
                 let walk = project::effective_walk(&doc.walk(), &order, &doc.skipped());
-                project::write_walk(tx, turf, &walk)
+                project::write_positions(tx, turf, &walk)
             },
         )
     }
@@ -835,12 +838,14 @@ impl Store {
                 self.turfs.remove(&old);
             }
         }
-        self.turfs
-            .insert(turf.clone(), CachedTurf {
+        self.turfs.insert(
+            turf.clone(),
+            CachedTurf {
                 doc,
                 saved_heads,
                 log,
-            });
+            },
+        );
         self.turf_lru.push_back(turf.clone());
         Ok(())
     }
@@ -1016,7 +1021,9 @@ impl Store {
         }
         let mut log = LogPosition::read(&self.conn, &id)?;
         let tx = storage_tx(&mut self.conn)?;
-        persist(&tx, &id, &new, &heads, &mut log, || wrapped.automerge().save())?;
+        persist(&tx, &id, &new, &heads, &mut log, || {
+            wrapped.automerge().save()
+        })?;
         if let Some(c) = &body {
             tx.execute(
                 "INSERT OR REPLACE INTO campaigns (id, body) VALUES (?1, ?2)",
@@ -1145,7 +1152,7 @@ impl Store {
         for turf in rostered.iter().filter(|t| !turfs.contains(t)) {
             let order = project::roster_order(&tx, turf)?;
             let walk = project::effective_walk(&[], &order, &Default::default());
-            project::write_walk(&tx, turf, &walk)?;
+            project::insert_doors(&tx, turf, &walk)?;
         }
         for (turf, d) in &derived {
             d.write(&tx, turf)?;
@@ -1249,8 +1256,10 @@ fn persist(
 ) -> Result<()> {
     let key = id.to_string();
     if !log.stored {
-        tx.prepare_cached("INSERT OR IGNORE INTO documents (id, kind, heads) VALUES (?1, ?2, x'')")?
-            .execute(params![key, id.kind.as_str()])?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO documents (id, kind, heads) VALUES (?1, ?2, x'')",
+        )?
+        .execute(params![key, id.kind.as_str()])?;
         log.stored = true;
     }
     if log.pending + 1 >= COMPACT_AFTER {

@@ -176,6 +176,10 @@ impl Derived {
             .collect();
         d.notes = doc.notes();
         d.walk = effective_walk(&doc.walk(), roster, &doc.skipped());
+        // Only doors on the walk list carry a status and a note in the projection.
+        let on_list: HashSet<&HouseholdId> = d.walk.iter().map(|(h, _)| h).collect();
+        d.household_status.retain(|h, _| on_list.contains(h));
+        d.notes.retain(|h, _| on_list.contains(h));
         d.entries = log.entries;
         Ok(d)
     }
@@ -184,7 +188,7 @@ impl Derived {
     /// (with their `acked` flag); voids only ever add.
     pub fn write(&self, conn: &Connection, turf: &TurfId) -> Result<()> {
         let t = turf.as_str();
-        write_walk(conn, turf, &self.walk)?;
+        self.write_doors(conn, turf)?;
         for entry in &self.entries {
             match entry {
                 Entry::Attempt(a) => insert_attempt(conn, turf, a)?,
@@ -192,7 +196,6 @@ impl Derived {
             }
         }
         conn.execute("DELETE FROM voter_status WHERE turf_id = ?1", [t])?;
-        conn.execute("DELETE FROM household_status WHERE turf_id = ?1", [t])?;
         {
             let mut vs = conn.prepare_cached(
                 "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at,
@@ -209,19 +212,6 @@ impl Derived {
                     s.support.map(|x| x.0),
                     s.support.map(|x| x.1),
                     s.support.map(|x| x.2.to_string()),
-                ])?;
-            }
-            let mut hs = conn.prepare_cached(
-                "INSERT INTO household_status (turf_id, household_id, attempt_id, outcome, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for (h, s) in &self.household_status {
-                hs.execute(params![
-                    t,
-                    h.as_str(),
-                    s.attempt.to_string(),
-                    s.outcome.as_str(),
-                    s.recorded_at
                 ])?;
             }
         }
@@ -245,14 +235,29 @@ impl Derived {
                 ])?;
             }
         }
-        conn.execute("DELETE FROM household_notes WHERE turf_id = ?1", [t])?;
-        {
-            let mut ins = conn.prepare_cached(
-                "INSERT INTO household_notes (turf_id, household_id, note) VALUES (?1, ?2, ?3)",
-            )?;
-            for (h, note) in &self.notes {
-                ins.execute(params![t, h.as_str(), note])?;
-            }
+        Ok(())
+    }
+
+    /// Writes the door rows of `turf`: position, skip mark, note and status.
+    fn write_doors(&self, conn: &Connection, turf: &TurfId) -> Result<()> {
+        conn.execute("DELETE FROM doors WHERE turf_id = ?1", [turf.as_str()])?;
+        let mut ins = conn.prepare_cached(
+            "INSERT INTO doors (turf_id, household_id, position, skipped, note, status_attempt,
+                 status_outcome, status_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for (i, (h, skipped)) in self.walk.iter().enumerate() {
+            let status = self.household_status.get(h);
+            ins.execute(params![
+                turf.as_str(),
+                h.as_str(),
+                i as i64,
+                skipped,
+                self.notes.get(h),
+                status.map(|s| s.attempt.to_string()),
+                status.map(|s| s.outcome.as_str()),
+                status.map(|s| s.recorded_at),
+            ])?;
         }
         Ok(())
     }
@@ -311,7 +316,9 @@ impl Derived {
             let support = match (
                 r.get::<_, Option<u8>>(4)?,
                 r.get::<_, Option<i64>>(5)?,
-                r.get::<_, Option<String>>(6)?.as_deref().and_then(AttemptId::parse),
+                r.get::<_, Option<String>>(6)?
+                    .as_deref()
+                    .and_then(AttemptId::parse),
             ) {
                 (Some(level), Some(at), Some(id)) => Some((level, at, id)),
                 _ => None,
@@ -320,14 +327,6 @@ impl Derived {
         })? {
             let (k, v) = row?;
             d.voter_status.insert(k, v);
-        }
-        let mut stmt = conn.prepare(
-            "SELECT household_id, attempt_id, outcome, recorded_at FROM household_status
-             WHERE turf_id = ?1",
-        )?;
-        for row in stmt.query_map([t], |r| Ok((HouseholdId(r.get(0)?), status(r, None)?)))? {
-            let (k, v) = row?;
-            d.household_status.insert(k, v);
         }
         let mut stmt = conn.prepare(
             "SELECT id, household_id, first_name, last_name FROM added_people WHERE turf_id = ?1",
@@ -341,17 +340,37 @@ impl Derived {
             let (k, v) = row?;
             d.people.insert(k, v);
         }
-        let mut stmt =
-            conn.prepare("SELECT household_id, note FROM household_notes WHERE turf_id = ?1")?;
-        for row in stmt.query_map([t], |r| Ok((HouseholdId(r.get(0)?), r.get(1)?)))? {
-            let (k, v) = row?;
-            d.notes.insert(k, v);
-        }
         let mut stmt = conn.prepare(
-            "SELECT household_id, skipped FROM walk_positions WHERE turf_id = ?1 ORDER BY position",
+            "SELECT household_id, skipped, note, status_attempt, status_outcome, status_at
+             FROM doors WHERE turf_id = ?1 ORDER BY position",
         )?;
-        for row in stmt.query_map([t], |r| Ok((HouseholdId(r.get(0)?), r.get(1)?)))? {
-            d.walk.push(row?);
+        let rows = stmt.query_map([t], |r| {
+            Ok((
+                HouseholdId(r.get(0)?),
+                r.get::<_, bool>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<i64>>(5)?,
+            ))
+        })?;
+        for row in rows {
+            let (h, skipped, note, attempt, outcome, at) = row?;
+            if let Some(note) = note {
+                d.notes.insert(h.clone(), note);
+            }
+            if let (Some(attempt), Some(outcome), Some(at)) = (attempt, outcome, at) {
+                d.household_status.insert(
+                    h.clone(),
+                    StatusRow {
+                        attempt: parse(attempt).unwrap_or(AttemptId([0; 16])),
+                        outcome: OutcomeCode(outcome),
+                        recorded_at: at,
+                        support: None,
+                    },
+                );
+            }
+            d.walk.push((h, skipped));
         }
         Ok(d)
     }
@@ -400,21 +419,30 @@ fn diff_maps<K: Ord + std::fmt::Display, V: PartialEq>(
     }
 }
 
-/// Rewrites the walk positions of a turf.
-pub(crate) fn write_walk(
+/// Writes bare door rows (no status, no note) for a turf whose document this phone lacks.
+pub(crate) fn insert_doors(
     conn: &Connection,
     turf: &TurfId,
     walk: &[(HouseholdId, bool)],
 ) -> Result<()> {
-    conn.execute(
-        "DELETE FROM walk_positions WHERE turf_id = ?1",
-        [turf.as_str()],
-    )?;
-    let mut ins = conn.prepare_cached(
-        "INSERT INTO walk_positions (turf_id, household_id, position, skipped) VALUES (?1, ?2, ?3, ?4)",
+    Derived {
+        walk: walk.to_vec(),
+        ..Derived::default()
+    }
+    .write_doors(conn, turf)
+}
+
+/// Rewrites the positions and skip marks of a turf's doors after a move.
+pub(crate) fn write_positions(
+    conn: &Connection,
+    turf: &TurfId,
+    walk: &[(HouseholdId, bool)],
+) -> Result<()> {
+    let mut update = conn.prepare_cached(
+        "UPDATE doors SET position = ?3, skipped = ?4 WHERE turf_id = ?1 AND household_id = ?2",
     )?;
     for (i, (h, skipped)) in walk.iter().enumerate() {
-        ins.execute(params![turf.as_str(), h.as_str(), i as i64, skipped])?;
+        update.execute(params![turf.as_str(), h.as_str(), i as i64, skipped])?;
     }
     Ok(())
 }
@@ -463,7 +491,11 @@ pub(crate) fn insert_void(conn: &Connection, turf: &TurfId, v: &Void) -> Result<
         "UPDATE attempts SET voided_by = ?3
          WHERE turf_id = ?1 AND id = ?2 AND (voided_by IS NULL OR voided_by > ?3)",
     )?
-    .execute(params![turf.as_str(), v.attempt.to_string(), v.id.to_string()])?;
+    .execute(params![
+        turf.as_str(),
+        v.attempt.to_string(),
+        v.id.to_string()
+    ])?;
     Ok(())
 }
 
@@ -493,13 +525,12 @@ pub(crate) fn refresh_status(
         )?
         .execute(params![t, v.as_str()])?;
     }
-    conn.prepare_cached("DELETE FROM household_status WHERE turf_id = ?1 AND household_id = ?2")?
-        .execute(params![t, household.as_str()])?;
     conn.prepare_cached(
-        "INSERT INTO household_status (turf_id, household_id, attempt_id, outcome, recorded_at)
-         SELECT ?1, ?2, id, outcome, recorded_at FROM attempts
-         WHERE turf_id = ?1 AND household_id = ?2 AND voided_by IS NULL
-         ORDER BY recorded_at DESC, id DESC LIMIT 1",
+        "UPDATE doors SET (status_attempt, status_outcome, status_at) = (
+             SELECT id, outcome, recorded_at FROM attempts
+             WHERE turf_id = ?1 AND household_id = ?2 AND voided_by IS NULL
+             ORDER BY recorded_at DESC, id DESC LIMIT 1)
+         WHERE turf_id = ?1 AND household_id = ?2",
     )?
     .execute(params![t, household.as_str()])?;
     Ok(())
@@ -537,12 +568,10 @@ pub(crate) fn bump_status(conn: &Connection, turf: &TurfId, a: &Attempt) -> Resu
         ])?;
     }
     conn.prepare_cached(
-        "INSERT INTO household_status (turf_id, household_id, attempt_id, outcome, recorded_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (turf_id, household_id) DO UPDATE SET
-             attempt_id = iif((?5, ?3) > (recorded_at, attempt_id), ?3, attempt_id),
-             outcome = iif((?5, ?3) > (recorded_at, attempt_id), ?4, outcome),
-             recorded_at = iif((?5, ?3) > (recorded_at, attempt_id), ?5, recorded_at)",
+        "UPDATE doors SET
+             status_attempt = ?3, status_outcome = ?4, status_at = ?5
+         WHERE turf_id = ?1 AND household_id = ?2
+           AND (status_at IS NULL OR (?5, ?3) > (status_at, status_attempt))",
     )?
     .execute(params![
         turf.as_str(),
