@@ -30,8 +30,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
-/// A document's change chunks are folded into one snapshot after this many commits.
-const COMPACT_AFTER: i64 = 256;
+/// By default a document's change chunks are folded into one snapshot after this many commits.
+pub const DEFAULT_COMPACT_AFTER: i64 = 256;
 /// How many turf documents stay loaded in memory.
 const CACHED_TURFS: usize = 4;
 
@@ -135,6 +135,8 @@ pub struct Store {
     contexts: HashMap<TurfId, (CampaignId, ListKind)>,
     /// The canvasser signed in, as stored in `meta`.
     canvasser: Option<CanvasserId>,
+    /// Change chunks per document before they are folded into a snapshot.
+    compact_after: i64,
 }
 
 impl std::fmt::Debug for Store {
@@ -201,6 +203,7 @@ impl Store {
             campaigns: HashMap::new(),
             contexts: HashMap::new(),
             canvasser: None,
+            compact_after: DEFAULT_COMPACT_AFTER,
         };
         store.canvasser = store.read_canvasser()?;
         if store.meta_i64("projections_stale")? == Some(1) {
@@ -252,6 +255,13 @@ impl Store {
             .conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Sets how many change chunks a document accumulates before they are folded into a
+    /// snapshot (at least 2). Fewer means smaller files and faster loads, more means cheaper
+    /// commits; the default suits turfs of a few hundred attempts.
+    pub fn set_compact_after(&mut self, chunks: i64) {
+        self.compact_after = chunks.max(2);
     }
 
     /// This install's device id (renewed when the store is restored from a copy).
@@ -739,6 +749,7 @@ impl Store {
         project: impl FnOnce(&Transaction<'_>, &TurfDoc) -> Result<()>,
     ) -> Result<()> {
         self.load_turf(turf, true)?;
+        let compact_after = self.compact_after;
         let Self { conn, turfs, .. } = self;
         let Some(cached) = turfs.get_mut(turf) else {
             return Err(Error::UnknownTurf {
@@ -752,7 +763,7 @@ impl Store {
             let tx = storage_tx(conn)?;
             let id = cached.doc.id().clone();
             let mut log = cached.log;
-            persist(&tx, &id, &bytes, &heads, &mut log, || {
+            persist(&tx, &id, &bytes, &heads, &mut log, compact_after, || {
                 cached.doc.automerge().save()
             })?;
             project(&tx, &cached.doc)?;
@@ -930,6 +941,7 @@ impl Store {
     fn merge_turf(&mut self, turf: &TurfId, bytes: &[u8]) -> Result<MergeOutcome> {
         self.load_turf(turf, true)?;
         let order = project::roster_order(&self.conn, turf)?;
+        let compact_after = self.compact_after;
         let Self { conn, turfs, .. } = self;
         let Some(cached) = turfs.get_mut(turf) else {
             return Err(Error::UnknownTurf {
@@ -966,7 +978,7 @@ impl Store {
             let new = cached.doc.automerge().save_after(&cached.saved_heads);
             let tx = storage_tx(conn)?;
             let mut log = cached.log;
-            persist(&tx, &id, &new, &heads, &mut log, || {
+            persist(&tx, &id, &new, &heads, &mut log, compact_after, || {
                 cached.doc.automerge().save()
             })?;
             derived.write(&tx, turf)?;
@@ -1021,7 +1033,7 @@ impl Store {
         }
         let mut log = LogPosition::read(&self.conn, &id)?;
         let tx = storage_tx(&mut self.conn)?;
-        persist(&tx, &id, &new, &heads, &mut log, || {
+        persist(&tx, &id, &new, &heads, &mut log, self.compact_after, || {
             wrapped.automerge().save()
         })?;
         if let Some(c) = &body {
@@ -1252,6 +1264,7 @@ fn persist(
     bytes: &[u8],
     heads: &[ChangeHash],
     log: &mut LogPosition,
+    compact_after: i64,
     snapshot: impl FnOnce() -> Vec<u8>,
 ) -> Result<()> {
     let key = id.to_string();
@@ -1262,7 +1275,7 @@ fn persist(
         .execute(params![key, id.kind.as_str()])?;
         log.stored = true;
     }
-    if log.pending + 1 >= COMPACT_AFTER {
+    if log.pending + 1 >= compact_after {
         tx.execute(
             "INSERT OR REPLACE INTO snapshots (doc_id, data) VALUES (?1, ?2)",
             params![key, snapshot()],

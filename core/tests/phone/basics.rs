@@ -348,3 +348,41 @@ fn a_call_list_offers_call_outcomes() {
         ListKind::Call
     );
 }
+
+#[test]
+fn compaction_folds_changes_into_a_snapshot_and_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    let mut phone = phone_at(&path, "c-ana", &["t1"], 6);
+    phone.set_compact_after(5);
+    let doc = DocId::turf(&"t1".into());
+    let mut ids = Vec::new();
+    for i in 0..23 {
+        ids.push(phone.record_attempt(knock("t1", "t1-v0020", "talked", i)).unwrap().id);
+    }
+    let heads = phone.heads(&doc).unwrap();
+    drop(phone);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (chunks, snapshots): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM changes WHERE doc_id = 'turf:t1'),
+                    (SELECT count(*) FROM snapshots WHERE doc_id = 'turf:t1')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(chunks < 5, "{chunks} change chunks left after compaction");
+    assert_eq!(snapshots, 1);
+    let mut phone = Store::open(&path).unwrap();
+    assert_eq!(phone.heads(&doc).unwrap(), heads);
+    let history: Vec<_> = phone.history(&"t1".into()).unwrap().iter().map(|a| a.id).collect();
+    assert_eq!(history.len(), 23);
+    assert!(ids.iter().all(|id| history.contains(id)));
+    assert!(phone.verify_projections(&"t1".into()).unwrap().is_empty());
+    // Another replica gets everything from the compacted store.
+    let mut other = Store::open_in_memory().unwrap();
+    provision(&mut other, "c-ben", &["t1"], 6);
+    let bytes = phone.export_changes(&doc, &[]).unwrap();
+    other.merge_changes(&doc, &bytes).unwrap();
+    assert_eq!(other.history(&"t1".into()).unwrap().len(), 23);
+}

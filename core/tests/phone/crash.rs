@@ -27,6 +27,8 @@ fn crash_child() {
         .unwrap_or(0);
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut store = Store::open(&path).expect("child opens the store");
+    // Fold changes into snapshots often, so kills also land in the middle of compactions.
+    store.set_compact_after(7);
     let mut mine: Vec<(TurfId, AttemptId)> = Vec::new();
     for i in 0.. {
         let turf = TURFS[rng.usize(..TURFS.len())];
