@@ -188,7 +188,11 @@ fn main() {
             black_box(store.record_attempt(support::attempt(turf, n)).unwrap());
         },
     );
-    report("record an attempt (4 turfs of 300 to 1,000 attempts)", record, 1.5);
+    report(
+        "record an attempt (4 turfs of 300 to 1,000 attempts)",
+        record,
+        1.5,
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("phone.db");

@@ -31,9 +31,14 @@ CREATE TABLE doors (
 ) WITHOUT ROWID;
 CREATE INDEX doors_order ON doors(turf_id, position);
 
--- Immutable once written, except `voided_by` and `acked`. Clustered by turf, with no secondary
--- index: a turf holds hundreds of attempts, scanning them is cheaper than writing index pages on
--- every durable commit.
+-- Immutable once written, except `voided_by`, `acked` and `entry`. Clustered by turf, with no
+-- secondary index: a turf holds hundreds of attempts, scanning them is cheaper than writing index
+-- pages on every durable commit.
+--
+-- Recording an attempt commits this row, with the attempt's encoded document entry in `entry`,
+-- and nothing else of the document: the row is the durable record. The entry is folded into the
+-- turf's Automerge document (one change for all pending entries) before anything reads or sends
+-- the document, in the same transaction that sets `entry` back to NULL.
 CREATE TABLE attempts (
     turf_id      TEXT NOT NULL,
     id           TEXT NOT NULL,
@@ -50,6 +55,7 @@ CREATE TABLE attempts (
     lon          REAL,
     voided_by    TEXT,
     acked        INTEGER NOT NULL DEFAULT 0,
+    entry        BLOB,            -- codec::encode_entry, until folded into the document
     PRIMARY KEY (turf_id, id)
 ) WITHOUT ROWID;
 

@@ -143,6 +143,19 @@ impl TurfDoc {
         Ok(())
     }
 
+    /// Appends several entries in one change (one operation each).
+    pub fn append_all(&mut self, entries: &[Entry], at: Timestamp) -> Result<()> {
+        let log = self.log.clone();
+        for entry in entries {
+            let len = self.doc.length(&log);
+            self.doc
+                .insert(&log, len, codec::encode_entry(entry))
+                .map_err(|e| self.am(e))?;
+        }
+        self.commit(at);
+        Ok(())
+    }
+
     /// Adds a person met at the door.
     pub fn add_person(&mut self, person: &AddedPerson) -> Result<()> {
         let people = self.people.clone();

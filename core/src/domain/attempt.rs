@@ -105,6 +105,14 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// When the entry was recorded.
+    pub fn recorded_at(&self) -> Timestamp {
+        match self {
+            Entry::Attempt(a) => a.recorded_at,
+            Entry::Void(v) => v.recorded_at,
+        }
+    }
+
     /// The entry's own id.
     pub fn id(&self) -> AttemptId {
         match self {

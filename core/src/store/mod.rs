@@ -338,6 +338,7 @@ impl Store {
             Some(held) if held == roster.version => return Ok(false),
             _ => {}
         }
+        self.fold_pending(&roster.turf)?;
         let walk_doc = self.stored_turf(&roster.turf)?;
         let tx = storage_tx(&mut self.conn)?;
         tx.execute("DELETE FROM roster_voters WHERE turf_id = ?1", [&turf])?;
@@ -561,15 +562,14 @@ impl Store {
             recorded_at: new.recorded_at,
             location: new.location,
         };
-        let entry = Entry::Attempt(attempt.clone());
-        self.write_turf(
-            &new.turf,
-            |doc| doc.append(&entry, attempt.recorded_at),
-            |tx, _| {
-                project::insert_attempt(tx, &new.turf, &attempt)?;
-                project::bump_status(tx, &new.turf, &attempt)
-            },
-        )?;
+        // The attempt's row, with its document entry, is the durable record: one small commit.
+        // The entry joins the Automerge document (folded with any others pending) before the
+        // document is next read or sent; see `fold_pending`.
+        let entry = crate::doc::codec::encode_entry(&Entry::Attempt(attempt.clone()));
+        let tx = storage_tx(&mut self.conn)?;
+        project::insert_attempt(&tx, &new.turf, &attempt, Some(&entry))?;
+        project::bump_status(&tx, &new.turf, &attempt)?;
+        tx.commit()?;
         Ok(attempt)
     }
 
@@ -748,6 +748,69 @@ impl Store {
         edit: impl FnOnce(&mut TurfDoc) -> Result<()>,
         project: impl FnOnce(&Transaction<'_>, &TurfDoc) -> Result<()>,
     ) -> Result<()> {
+        self.fold_pending(turf)?;
+        self.write_turf_now(turf, edit, project)
+    }
+
+    /// Folds the attempts recorded here but not yet in the turf's document into it, as one
+    /// Automerge change, and clears their pending entries in the same transaction. Called before
+    /// anything reads, edits or sends the document.
+    fn fold_pending(&mut self, turf: &TurfId) -> Result<()> {
+        let pending: Vec<(String, Vec<u8>)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, entry FROM attempts WHERE turf_id = ?1 AND entry IS NOT NULL
+                 ORDER BY recorded_at, id",
+            )?
+            .query_map([turf.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let doc = DocId::turf(turf).to_string();
+        let mut entries = Vec::with_capacity(pending.len());
+        for (_, bytes) in &pending {
+            entries.push(crate::doc::codec::decode_entry(bytes).map_err(|e| {
+                Error::CorruptDocument {
+                    doc: doc.clone(),
+                    reason: format!("pending attempt: {e}"),
+                }
+            })?);
+        }
+        let at = entries.iter().map(Entry::recorded_at).max().unwrap_or(0);
+        self.write_turf_now(
+            turf,
+            |d| d.append_all(&entries, at),
+            |tx, _| {
+                let mut clear = tx.prepare_cached(
+                    "UPDATE attempts SET entry = NULL WHERE turf_id = ?1 AND id = ?2",
+                )?;
+                for (id, _) in &pending {
+                    clear.execute(params![turf.as_str(), id])?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Turfs with attempts not yet folded into their document.
+    fn turfs_with_pending(&self) -> Result<Vec<TurfId>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT turf_id FROM attempts WHERE entry IS NOT NULL")?;
+        let turfs = stmt
+            .query_map([], |r| Ok(TurfId(r.get(0)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(turfs)
+    }
+
+    /// [`Store::write_turf`] without folding pending attempts first.
+    fn write_turf_now(
+        &mut self,
+        turf: &TurfId,
+        edit: impl FnOnce(&mut TurfDoc) -> Result<()>,
+        project: impl FnOnce(&Transaction<'_>, &TurfDoc) -> Result<()>,
+    ) -> Result<()> {
         self.load_turf(turf, true)?;
         let compact_after = self.compact_after;
         let Self { conn, turfs, .. } = self;
@@ -876,7 +939,10 @@ impl Store {
     }
 
     /// A document's heads as committed (empty if the phone does not hold it).
-    pub fn heads(&self, id: &DocId) -> Result<Vec<ChangeHash>> {
+    pub fn heads(&mut self, id: &DocId) -> Result<Vec<ChangeHash>> {
+        if id.kind == DocKind::Turf {
+            self.fold_pending(&TurfId(id.id.clone()))?;
+        }
         let key = id.to_string();
         let bytes: Option<Vec<u8>> = self
             .conn
@@ -901,6 +967,9 @@ impl Store {
     /// Every change of a document that is not in `since` or its history, as bytes that
     /// [`Store::merge_changes`] on another replica accepts. Empty `since` exports everything.
     pub fn export_changes(&mut self, id: &DocId, since: &[ChangeHash]) -> Result<Vec<u8>> {
+        if id.kind == DocKind::Turf {
+            self.fold_pending(&TurfId(id.id.clone()))?;
+        }
         let Some((snapshot, changes)) = self.read_doc(id)? else {
             return Err(match id.kind {
                 DocKind::Turf => Error::UnknownTurf {
@@ -939,6 +1008,8 @@ impl Store {
     }
 
     fn merge_turf(&mut self, turf: &TurfId, bytes: &[u8]) -> Result<MergeOutcome> {
+        // The projections are recomputed from the document: it must hold every attempt first.
+        self.fold_pending(turf)?;
         self.load_turf(turf, true)?;
         let order = project::roster_order(&self.conn, turf)?;
         let compact_after = self.compact_after;
@@ -1063,6 +1134,9 @@ impl Store {
     /// Records that `peer` holds the document up to `heads`; attempts and voids covered by them
     /// leave the outbox when the peer is the server.
     pub fn acknowledge(&mut self, peer: &str, id: &DocId, heads: &[ChangeHash]) -> Result<()> {
+        if id.kind == DocKind::Turf {
+            self.fold_pending(&TurfId(id.id.clone()))?;
+        }
         let covered: Vec<String> = match id.kind {
             DocKind::Turf if peer == SERVER_PEER => {
                 let turf = TurfId(id.id.clone());
@@ -1114,6 +1188,9 @@ impl Store {
     /// Rebuilds every projection from the rosters and documents (after a migration that
     /// changed them, or to repair).
     pub fn rebuild_projections(&mut self) -> Result<()> {
+        for turf in self.turfs_with_pending()? {
+            self.fold_pending(&turf)?;
+        }
         let turfs: Vec<TurfId> = self
             .documents()?
             .into_iter()
@@ -1178,6 +1255,7 @@ impl Store {
     /// Compares the stored projections of a turf with what its document and roster imply.
     /// Returns the differences (ids only); empty means consistent.
     pub fn verify_projections(&mut self, turf: &TurfId) -> Result<Vec<String>> {
+        self.fold_pending(turf)?;
         let Some(doc) = self.stored_turf(turf)? else {
             return Ok(Vec::new());
         };

@@ -191,7 +191,7 @@ impl Derived {
         self.write_doors(conn, turf)?;
         for entry in &self.entries {
             match entry {
-                Entry::Attempt(a) => insert_attempt(conn, turf, a)?,
+                Entry::Attempt(a) => insert_attempt(conn, turf, a, None)?,
                 Entry::Void(v) => insert_void(conn, turf, v)?,
             }
         }
@@ -447,13 +447,19 @@ pub(crate) fn write_positions(
     Ok(())
 }
 
-/// Writes the full row of one attempt (the local-record path keeps everything the phone shows).
-pub(crate) fn insert_attempt(conn: &Connection, turf: &TurfId, a: &Attempt) -> Result<()> {
+/// Writes the full row of one attempt. `entry` is the encoded document entry of an attempt
+/// recorded here and not yet folded into the document; `None` for one that came from the document.
+pub(crate) fn insert_attempt(
+    conn: &Connection,
+    turf: &TurfId,
+    a: &Attempt,
+    entry: Option<&[u8]>,
+) -> Result<()> {
     let answers = serde_json::to_string(&a.answers).unwrap_or_else(|_| "[]".into());
     conn.prepare_cached(
         "INSERT OR IGNORE INTO attempts (id, turf_id, household_id, voter_id, outcome, support,
-             answers, note, canvasser, device, recorded_at, lat, lon)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             answers, note, canvasser, device, recorded_at, lat, lon, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         a.id.to_string(),
@@ -469,6 +475,7 @@ pub(crate) fn insert_attempt(conn: &Connection, turf: &TurfId, a: &Attempt) -> R
         a.recorded_at,
         a.location.map(|l| l.lat),
         a.location.map(|l| l.lon),
+        entry,
     ])?;
     Ok(())
 }

@@ -358,7 +358,14 @@ fn compaction_folds_changes_into_a_snapshot_and_keeps_everything() {
     let doc = DocId::turf(&"t1".into());
     let mut ids = Vec::new();
     for i in 0..23 {
-        ids.push(phone.record_attempt(knock("t1", "t1-v0020", "talked", i)).unwrap().id);
+        ids.push(
+            phone
+                .record_attempt(knock("t1", "t1-v0020", "talked", i))
+                .unwrap()
+                .id,
+        );
+        // Each read of the document folds what is pending into it: one change per attempt here.
+        phone.heads(&doc).unwrap();
     }
     let heads = phone.heads(&doc).unwrap();
     drop(phone);
@@ -375,7 +382,12 @@ fn compaction_folds_changes_into_a_snapshot_and_keeps_everything() {
     assert_eq!(snapshots, 1);
     let mut phone = Store::open(&path).unwrap();
     assert_eq!(phone.heads(&doc).unwrap(), heads);
-    let history: Vec<_> = phone.history(&"t1".into()).unwrap().iter().map(|a| a.id).collect();
+    let history: Vec<_> = phone
+        .history(&"t1".into())
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
     assert_eq!(history.len(), 23);
     assert!(ids.iter().all(|id| history.contains(id)));
     assert!(phone.verify_projections(&"t1".into()).unwrap().is_empty());
@@ -385,4 +397,57 @@ fn compaction_folds_changes_into_a_snapshot_and_keeps_everything() {
     let bytes = phone.export_changes(&doc, &[]).unwrap();
     other.merge_changes(&doc, &bytes).unwrap();
     assert_eq!(other.history(&"t1".into()).unwrap().len(), 23);
+}
+
+#[test]
+fn attempts_recorded_offline_survive_a_restart_and_travel_as_one_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    let mut phone = phone_at(&path, "c-ana", &["t1"], 10);
+    let doc = DocId::turf(&"t1".into());
+    phone
+        .record_attempt(knock("t1", "t1-v0091", "talked", 0))
+        .unwrap();
+    let before = phone.heads(&doc).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let voter = format!("t1-v00{i}0");
+        ids.push(
+            phone
+                .record_attempt(knock("t1", &voter, "talked", i))
+                .unwrap()
+                .id,
+        );
+    }
+    drop(phone); // the app is closed before anything reads the document
+    let mut phone = Store::open(&path).unwrap();
+    assert_eq!(phone.outbox_count().unwrap(), 11);
+    let bytes = phone.export_changes(&doc, &before).unwrap();
+    let mut other = Store::open_in_memory().unwrap();
+    provision(&mut other, "c-ben", &["t1"], 10);
+    other
+        .merge_changes(&doc, &phone.export_changes(&doc, &[]).unwrap())
+        .unwrap();
+    let got: Vec<_> = other
+        .history(&"t1".into())
+        .unwrap()
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert!(ids.iter().all(|id| got.contains(id)));
+    // Ten attempts since `before`: one Automerge change, not ten.
+    let mut am = doorstep_core::doc::TurfDoc::load(
+        &"t1".into(),
+        &phone.export_changes(&doc, &[]).unwrap(),
+        [],
+        doorstep_core::ActorId::random(),
+    )
+    .unwrap();
+    let new_changes = am.automerge().get_changes(&before).len();
+    assert_eq!(
+        new_changes,
+        1,
+        "{} bytes for {new_changes} changes",
+        bytes.len()
+    );
 }
