@@ -14,9 +14,11 @@ const CHILD_ENV: &str = "DOORSTEP_CRASH_CHILD_DB";
 const TURFS: [&str; 3] = ["k1", "k2", "k3"];
 const KILLS: usize = 120;
 
-/// Runs only as the child: records until killed, printing `RECORDED <turf> <id>` after each
-/// call returns (and `VOIDED <turf> <id>` for voids).
+/// Not a test of its own: the child process of the crash test (run with `--ignored`), which
+/// records until killed, printing `RECORDED <turf> <id>` after each call returns (and
+/// `VOIDED <turf> <id>` for voids).
 #[test]
+#[ignore = "the crash test's child process; the crash test starts it"]
 fn crash_child() {
     let Ok(path) = std::env::var(CHILD_ENV) else {
         return; // not spawned by the crash test: nothing to do
