@@ -70,6 +70,7 @@ fn sigkill_at_random_moments_loses_nothing() {
             .args([
                 "--exact",
                 "crash::crash_child",
+                "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])
@@ -108,7 +109,7 @@ fn sigkill_at_random_moments_loses_nothing() {
         }
         assert!(
             !status.success(),
-            "round {round}: the child exited by itself instead of being killed"
+            "round {round}: the child exited by itself instead of being killed ({status})"
         );
     }
     let total: usize = recorded.values().map(BTreeSet::len).sum();
