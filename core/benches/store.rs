@@ -15,26 +15,32 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Bytes one recorded attempt writes: its change chunk plus its projection row.
+/// Bytes one recorded attempt writes: its row, with the encoded document entry it carries.
 fn bytes_per_attempt(path: &std::path::Path) -> usize {
     let conn = Connection::open(path).unwrap();
-    let change: i64 = conn
-        .query_row(
-            "SELECT length(data) FROM changes ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
     let row: i64 = conn
         .query_row(
             "SELECT length(id) + length(turf_id) + length(household_id) + length(voter_id)
-                  + length(outcome) + length(answers) + length(canvasser) + length(device) + 40
+                  + length(outcome) + length(answers) + length(canvasser) + length(device)
+                  + coalesce(length(entry), 0) + 40
              FROM attempts ORDER BY recorded_at DESC LIMIT 1",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    (change + row) as usize
+    row as usize
+}
+
+/// The baseline's database: one table, the same PRAGMAs as the phone store.
+fn bare_db(path: &std::path::Path) -> Connection {
+    let bare = Connection::open(path).unwrap();
+    let _: String = bare
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .unwrap();
+    bare.pragma_update(None, "synchronous", "FULL").unwrap();
+    bare.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+        .unwrap();
+    bare
 }
 
 fn record(c: &mut Criterion) {
@@ -44,16 +50,8 @@ fn record(c: &mut Criterion) {
     // each turf by a realistic amount rather than one turf to tens of thousands of attempts.
     let mut store = support::store(&path, 4, 300);
     let size = bytes_per_attempt(&path);
-    eprintln!("one attempt writes ~{size} bytes (change chunk + projection row)");
-
-    let base_path = dir.path().join("bare.db");
-    let mut bare = Connection::open(&base_path).unwrap();
-    let _: String = bare
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .unwrap();
-    bare.pragma_update(None, "synchronous", "FULL").unwrap();
-    bare.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
-        .unwrap();
+    eprintln!("one attempt writes ~{size} bytes (its row with its document entry)");
+    let mut bare = bare_db(&dir.path().join("bare.db"));
     let payload = vec![0x5a_u8; size];
 
     let mut group = c.benchmark_group("record_attempt");
@@ -161,14 +159,7 @@ fn main() {
     let path = dir.path().join("phone.db");
     let mut store = support::store(&path, 4, 300);
     let size = bytes_per_attempt(&path);
-    let bare_path = dir.path().join("bare.db");
-    let mut bare = Connection::open(&bare_path).unwrap();
-    let _: String = bare
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .unwrap();
-    bare.pragma_update(None, "synchronous", "FULL").unwrap();
-    bare.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, data BLOB NOT NULL)")
-        .unwrap();
+    let mut bare = bare_db(&dir.path().join("bare.db"));
     let payload = vec![0x5a_u8; size];
     let mut n = 300;
     // Long phases: a commit's fsync also flushes whatever the other side left in the device's

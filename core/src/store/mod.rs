@@ -632,24 +632,7 @@ impl Store {
         self.write_turf(
             &new.turf,
             |doc| doc.add_person(&person),
-            |tx, _| {
-                tx.prepare_cached(
-                    "INSERT INTO added_people (turf_id, id, household_id, first_name, last_name,
-                         phone, added_by, recorded_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    new.turf.as_str(),
-                    person.id.as_str(),
-                    person.household.as_str(),
-                    person.first_name,
-                    person.last_name,
-                    person.phone,
-                    person.added_by.as_str(),
-                    person.recorded_at
-                ])?;
-                Ok(())
-            },
+            |tx, _| project::insert_person(tx, &new.turf, &person),
         )?;
         Ok(person)
     }
@@ -1108,20 +1091,7 @@ impl Store {
             wrapped.automerge().save()
         })?;
         if let Some(c) = &body {
-            tx.execute(
-                "INSERT OR REPLACE INTO campaigns (id, body) VALUES (?1, ?2)",
-                params![c.id.as_str(), crate::doc::codec::encode_campaign(c)],
-            )?;
-            tx.execute(
-                "DELETE FROM campaign_outcomes WHERE campaign_id = ?1",
-                [c.id.as_str()],
-            )?;
-            for o in &c.outcomes {
-                tx.execute(
-                    "INSERT INTO campaign_outcomes (campaign_id, code, contact) VALUES (?1, ?2, ?3)",
-                    params![c.id.as_str(), o.code.as_str(), o.contact],
-                )?;
-            }
+            project::write_campaign(&tx, c)?;
         }
         tx.commit()?;
         self.campaigns.remove(campaign);
@@ -1219,20 +1189,7 @@ impl Store {
         }
         let tx = storage_tx(&mut self.conn)?;
         for c in &campaigns {
-            tx.execute(
-                "INSERT OR REPLACE INTO campaigns (id, body) VALUES (?1, ?2)",
-                params![c.id.as_str(), crate::doc::codec::encode_campaign(c)],
-            )?;
-            tx.execute(
-                "DELETE FROM campaign_outcomes WHERE campaign_id = ?1",
-                [c.id.as_str()],
-            )?;
-            for o in &c.outcomes {
-                tx.execute(
-                    "INSERT INTO campaign_outcomes (campaign_id, code, contact) VALUES (?1, ?2, ?3)",
-                    params![c.id.as_str(), o.code.as_str(), o.contact],
-                )?;
-            }
+            project::write_campaign(&tx, c)?;
         }
         let rostered: Vec<TurfId> = tx
             .prepare("SELECT turf_id FROM rosters")?

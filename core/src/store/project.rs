@@ -216,24 +216,8 @@ impl Derived {
             }
         }
         conn.execute("DELETE FROM added_people WHERE turf_id = ?1", [t])?;
-        {
-            let mut ins = conn.prepare_cached(
-                "INSERT INTO added_people (turf_id, id, household_id, first_name, last_name, phone,
-                     added_by, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for p in &self.full_people {
-                ins.execute(params![
-                    t,
-                    p.id.as_str(),
-                    p.household.as_str(),
-                    p.first_name,
-                    p.last_name,
-                    p.phone,
-                    p.added_by.as_str(),
-                    p.recorded_at
-                ])?;
-            }
+        for p in &self.full_people {
+            insert_person(conn, turf, p)?;
         }
         Ok(())
     }
@@ -417,6 +401,45 @@ fn diff_maps<K: Ord + std::fmt::Display, V: PartialEq>(
     for k in b.keys().filter(|k| !a.contains_key(k)) {
         out.push(format!("{what} {k} stored but not in the document"));
     }
+}
+
+/// Writes the row of a person added at the door.
+pub(crate) fn insert_person(conn: &Connection, turf: &TurfId, p: &AddedPerson) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO added_people (turf_id, id, household_id, first_name, last_name, phone,
+             added_by, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        turf.as_str(),
+        p.id.as_str(),
+        p.household.as_str(),
+        p.first_name,
+        p.last_name,
+        p.phone,
+        p.added_by.as_str(),
+        p.recorded_at
+    ])?;
+    Ok(())
+}
+
+/// Writes a campaign's projection rows: its body and its outcome codes' contact flags.
+pub(crate) fn write_campaign(conn: &Connection, c: &crate::domain::Campaign) -> Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO campaigns (id, body) VALUES (?1, ?2)",
+        params![c.id.as_str(), crate::doc::codec::encode_campaign(c)],
+    )?;
+    conn.execute(
+        "DELETE FROM campaign_outcomes WHERE campaign_id = ?1",
+        [c.id.as_str()],
+    )?;
+    for o in &c.outcomes {
+        conn.execute(
+            "INSERT INTO campaign_outcomes (campaign_id, code, contact) VALUES (?1, ?2, ?3)",
+            params![c.id.as_str(), o.code.as_str(), o.contact],
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes bare door rows (no status, no note) for a turf whose document this phone lacks.

@@ -1,6 +1,6 @@
 //! Fixtures: a realistic turf, a campaign, phones that hold them.
 
-use doorstep_core::doc::{CampaignDoc, DocId};
+use doorstep_core::doc::{CampaignDoc, DocId, TurfDoc};
 use doorstep_core::domain::*;
 use doorstep_core::{ActorId, NewAttempt, Store};
 use std::path::Path;
@@ -192,4 +192,22 @@ pub fn seed(test: &str) -> u64 {
         .unwrap_or_else(|| fastrand::u64(..));
     eprintln!("{test}: seed {seed} (replay with DOORSTEP_SEED={seed})");
     seed
+}
+
+/// The ids of the attempts in a turf's document itself (not the projections), in log order,
+/// duplicates included.
+pub fn doc_attempt_ids(store: &mut Store, turf: &TurfId) -> Vec<AttemptId> {
+    let bytes = store
+        .export_changes(&DocId::turf(turf), &[])
+        .expect("export");
+    let doc = TurfDoc::load(turf, &bytes, [], ActorId::random()).expect("load");
+    doc.log()
+        .expect("log")
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Attempt(a) => Some(a.id),
+            Entry::Void(_) => None,
+        })
+        .collect()
 }

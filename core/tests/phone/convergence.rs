@@ -2,9 +2,9 @@
 //! identical projections, with every attempt present exactly once.
 
 use crate::common::*;
-use doorstep_core::doc::{DocId, TurfDoc};
+use doorstep_core::doc::DocId;
 use doorstep_core::domain::*;
-use doorstep_core::{ActorId, NewAttempt, NewPerson, Store};
+use doorstep_core::{NewAttempt, NewPerson, Store};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 use std::collections::{BTreeMap, BTreeSet};
@@ -274,18 +274,7 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
             prop_assert!(diffs.is_empty(), "replica {} projections: {:?}", i, diffs);
             // And in the document itself, each attempt is one entry.
             if !want.is_empty() {
-                let bytes = p.export_changes(&DocId::turf(&turf), &[]).unwrap();
-                let doc = TurfDoc::load(&turf, &bytes, [], ActorId::random()).unwrap();
-                let in_doc: Vec<AttemptId> = doc
-                    .log()
-                    .unwrap()
-                    .entries
-                    .iter()
-                    .filter_map(|e| match e {
-                        Entry::Attempt(a) => Some(a.id),
-                        Entry::Void(_) => None,
-                    })
-                    .collect();
+                let in_doc = doc_attempt_ids(p, &turf);
                 prop_assert_eq!(
                     in_doc.len(),
                     want.len(),

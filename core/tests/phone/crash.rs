@@ -2,9 +2,8 @@
 //! call returns; we SIGKILL it at random moments and check that nothing reported was lost.
 
 use crate::common::*;
-use doorstep_core::doc::{DocId, TurfDoc};
-use doorstep_core::domain::{AttemptId, Entry, TurfId};
-use doorstep_core::{ActorId, Store};
+use doorstep_core::Store;
+use doorstep_core::domain::{AttemptId, TurfId};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -140,17 +139,9 @@ fn sigkill_at_random_moments_loses_nothing() {
             diffs.is_empty(),
             "turf {t}: projections disagree: {diffs:?}"
         );
-        let bytes = store.export_changes(&DocId::turf(&turf), &[]).unwrap();
-        let doc = TurfDoc::load(&turf, &bytes, [], ActorId::random()).unwrap();
-        let in_doc: BTreeSet<String> = doc
-            .log()
-            .unwrap()
-            .entries
+        let in_doc: BTreeSet<String> = doc_attempt_ids(&mut store, &turf)
             .iter()
-            .filter_map(|e| match e {
-                Entry::Attempt(a) => Some(a.id.to_string()),
-                Entry::Void(_) => None,
-            })
+            .map(|id| id.to_string())
             .collect();
         assert!(
             want.is_subset(&in_doc),
