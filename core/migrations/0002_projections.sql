@@ -13,19 +13,25 @@ CREATE TABLE campaign_outcomes (
     PRIMARY KEY (campaign_id, code)
 );
 
--- One row per door on the walk list: its position, skip mark, note and current status (its
--- latest attempt that is not voided, on the door or anyone in it), so the walk list reads a
--- door with one lookup and recording an attempt updates one row.
+-- The walk list's state, one B-tree: for each door a row with `voter_id = ''` (position, skip
+-- mark, note, and the door's status: its latest attempt that is not voided, on the door or anyone
+-- in it), and beside it a row per voter with an attempt at that door (the voter's status and
+-- latest support answer). A door and its voters share a leaf page, so recording an attempt
+-- rewrites one page here besides the attempt's own.
 CREATE TABLE doors (
     turf_id        TEXT NOT NULL,
     household_id   TEXT NOT NULL,
-    position       INTEGER NOT NULL,
+    voter_id       TEXT NOT NULL DEFAULT '',
+    position       INTEGER,           -- door rows only
     skipped        INTEGER NOT NULL DEFAULT 0,
     note           TEXT,
     status_attempt TEXT,
     status_outcome TEXT,
     status_at      INTEGER,
-    PRIMARY KEY (turf_id, household_id),
+    support        INTEGER,           -- voter rows: latest support answer (1-5)
+    support_at     INTEGER,           -- and the attempt (time, id) that gave it
+    support_id     TEXT,
+    PRIMARY KEY (turf_id, household_id, voter_id),
     FOREIGN KEY (turf_id, household_id)
         REFERENCES roster_households(turf_id, household_id) ON DELETE CASCADE
 ) WITHOUT ROWID;
@@ -68,19 +74,6 @@ CREATE TABLE voids (
     recorded_at INTEGER NOT NULL,
     acked       INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (turf_id, id)
-) WITHOUT ROWID;
-
--- Latest non-voided attempt per voter (latest recorded_at, ties by id).
-CREATE TABLE voter_status (
-    turf_id     TEXT NOT NULL,
-    voter_id    TEXT NOT NULL,
-    attempt_id  TEXT NOT NULL,
-    outcome     TEXT NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    support     INTEGER,          -- latest support answer, which may come from an earlier attempt
-    support_at  INTEGER,          -- recorded_at and id of the attempt that answered it
-    support_id  TEXT,
-    PRIMARY KEY (turf_id, voter_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE added_people (

@@ -654,7 +654,8 @@ impl Store {
             |doc| doc.set_note(household, note, recorded_at),
             |tx, doc| {
                 tx.execute(
-                    "UPDATE doors SET note = ?3 WHERE turf_id = ?1 AND household_id = ?2",
+                    "UPDATE doors SET note = ?3
+                     WHERE turf_id = ?1 AND household_id = ?2 AND voter_id = ''",
                     params![
                         turf.as_str(),
                         household.as_str(),
@@ -682,7 +683,8 @@ impl Store {
             |doc| doc.set_skipped(household, skipped, recorded_at),
             |tx, _| {
                 tx.execute(
-                    "UPDATE doors SET skipped = ?3 WHERE turf_id = ?1 AND household_id = ?2",
+                    "UPDATE doors SET skipped = ?3
+                     WHERE turf_id = ?1 AND household_id = ?2 AND voter_id = ''",
                     params![turf.as_str(), household.as_str(), skipped],
                 )?;
                 Ok(())

@@ -44,7 +44,8 @@ pub(crate) struct Derived {
     pub full_people: Vec<AddedPerson>,
     pub attempts: BTreeMap<AttemptId, AttemptRow>,
     pub voids: BTreeMap<AttemptId, AttemptId>,
-    pub voter_status: BTreeMap<VoterId, StatusRow>,
+    /// Keyed by the door the attempts were recorded at, then the voter.
+    pub voter_status: BTreeMap<(HouseholdId, VoterId), StatusRow>,
     pub household_status: BTreeMap<HouseholdId, StatusRow>,
     pub people: BTreeMap<VoterId, (HouseholdId, String, String)>,
     pub notes: BTreeMap<HouseholdId, String>,
@@ -114,7 +115,8 @@ impl Derived {
                 }
             }
         }
-        let mut voter_support: BTreeMap<VoterId, (Timestamp, AttemptId, u8)> = BTreeMap::new();
+        type Key = (HouseholdId, VoterId);
+        let mut voter_support: BTreeMap<Key, (Timestamp, AttemptId, u8)> = BTreeMap::new();
         for (id, row) in d.attempts.iter().filter(|(_, r)| r.voided_by.is_none()) {
             let key = (row.recorded_at, *id);
             let status = StatusRow {
@@ -135,6 +137,7 @@ impl Derived {
                 }
             }
             if let Some(voter) = &row.voter {
+                let voter = &(row.household.clone(), voter.clone());
                 let vs = d.voter_status.entry(voter.clone());
                 match vs {
                     std::collections::btree_map::Entry::Vacant(e) => {
@@ -179,6 +182,7 @@ impl Derived {
         // Only doors on the walk list carry a status and a note in the projection.
         let on_list: HashSet<&HouseholdId> = d.walk.iter().map(|(h, _)| h).collect();
         d.household_status.retain(|h, _| on_list.contains(h));
+        d.voter_status.retain(|(h, _), _| on_list.contains(h));
         d.notes.retain(|h, _| on_list.contains(h));
         d.entries = log.entries;
         Ok(d)
@@ -193,26 +197,6 @@ impl Derived {
             match entry {
                 Entry::Attempt(a) => insert_attempt(conn, turf, a, None)?,
                 Entry::Void(v) => insert_void(conn, turf, v)?,
-            }
-        }
-        conn.execute("DELETE FROM voter_status WHERE turf_id = ?1", [t])?;
-        {
-            let mut vs = conn.prepare_cached(
-                "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at,
-                     support, support_at, support_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for (voter, s) in &self.voter_status {
-                vs.execute(params![
-                    t,
-                    voter.as_str(),
-                    s.attempt.to_string(),
-                    s.outcome.as_str(),
-                    s.recorded_at,
-                    s.support.map(|x| x.0),
-                    s.support.map(|x| x.1),
-                    s.support.map(|x| x.2.to_string()),
-                ])?;
             }
         }
         conn.execute("DELETE FROM added_people WHERE turf_id = ?1", [t])?;
@@ -230,6 +214,24 @@ impl Derived {
                  status_outcome, status_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
+        let mut voter = conn.prepare_cached(
+            "INSERT INTO doors (turf_id, household_id, voter_id, status_attempt, status_outcome,
+                 status_at, support, support_at, support_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for ((h, v), s) in &self.voter_status {
+            voter.execute(params![
+                turf.as_str(),
+                h.as_str(),
+                v.as_str(),
+                s.attempt.to_string(),
+                s.outcome.as_str(),
+                s.recorded_at,
+                s.support.map(|x| x.0),
+                s.support.map(|x| x.1),
+                s.support.map(|x| x.2.to_string()),
+            ])?;
+        }
         for (i, (h, skipped)) in self.walk.iter().enumerate() {
             let status = self.household_status.get(h);
             ins.execute(params![
@@ -283,31 +285,31 @@ impl Derived {
                 d.voids.insert(id, attempt);
             }
         }
-        type Support = Option<(u8, Timestamp, AttemptId)>;
-        let status = |r: &rusqlite::Row<'_>, support: Support| -> rusqlite::Result<StatusRow> {
-            Ok(StatusRow {
-                attempt: parse(r.get(1)?).unwrap_or(AttemptId([0; 16])),
-                outcome: OutcomeCode(r.get(2)?),
-                recorded_at: r.get(3)?,
-                support,
-            })
-        };
         let mut stmt = conn.prepare(
-            "SELECT voter_id, attempt_id, outcome, recorded_at, support, support_at, support_id
-             FROM voter_status WHERE turf_id = ?1",
+            "SELECT household_id, voter_id, status_attempt, status_outcome, status_at, support,
+                    support_at, support_id
+             FROM doors WHERE turf_id = ?1 AND voter_id <> '' AND status_attempt IS NOT NULL",
         )?;
         for row in stmt.query_map([t], |r| {
             let support = match (
-                r.get::<_, Option<u8>>(4)?,
-                r.get::<_, Option<i64>>(5)?,
-                r.get::<_, Option<String>>(6)?
+                r.get::<_, Option<u8>>(5)?,
+                r.get::<_, Option<i64>>(6)?,
+                r.get::<_, Option<String>>(7)?
                     .as_deref()
                     .and_then(AttemptId::parse),
             ) {
                 (Some(level), Some(at), Some(id)) => Some((level, at, id)),
                 _ => None,
             };
-            Ok((VoterId(r.get(0)?), status(r, support)?))
+            Ok((
+                (HouseholdId(r.get(0)?), VoterId(r.get(1)?)),
+                StatusRow {
+                    attempt: parse(r.get(2)?).unwrap_or(AttemptId([0; 16])),
+                    outcome: OutcomeCode(r.get(3)?),
+                    recorded_at: r.get(4)?,
+                    support,
+                },
+            ))
         })? {
             let (k, v) = row?;
             d.voter_status.insert(k, v);
@@ -326,7 +328,7 @@ impl Derived {
         }
         let mut stmt = conn.prepare(
             "SELECT household_id, skipped, note, status_attempt, status_outcome, status_at
-             FROM doors WHERE turf_id = ?1 ORDER BY position",
+             FROM doors WHERE turf_id = ?1 AND voter_id = '' ORDER BY position",
         )?;
         let rows = stmt.query_map([t], |r| {
             Ok((
@@ -385,7 +387,7 @@ impl Derived {
     }
 }
 
-fn diff_maps<K: Ord + std::fmt::Display, V: PartialEq>(
+fn diff_maps<K: Ord + std::fmt::Debug, V: PartialEq>(
     what: &str,
     a: &BTreeMap<K, V>,
     b: &BTreeMap<K, V>,
@@ -393,13 +395,13 @@ fn diff_maps<K: Ord + std::fmt::Display, V: PartialEq>(
 ) {
     for (k, v) in a {
         match b.get(k) {
-            None => out.push(format!("{what} {k} missing from the stored projection")),
-            Some(w) if w != v => out.push(format!("{what} {k} differs")),
+            None => out.push(format!("{what} {k:?} missing from the stored projection")),
+            Some(w) if w != v => out.push(format!("{what} {k:?} differs")),
             _ => {}
         }
     }
     for k in b.keys().filter(|k| !a.contains_key(k)) {
-        out.push(format!("{what} {k} stored but not in the document"));
+        out.push(format!("{what} {k:?} stored but not in the document"));
     }
 }
 
@@ -462,7 +464,8 @@ pub(crate) fn write_positions(
     walk: &[(HouseholdId, bool)],
 ) -> Result<()> {
     let mut update = conn.prepare_cached(
-        "UPDATE doors SET position = ?3, skipped = ?4 WHERE turf_id = ?1 AND household_id = ?2",
+        "UPDATE doors SET position = ?3, skipped = ?4
+         WHERE turf_id = ?1 AND household_id = ?2 AND voter_id = ''",
     )?;
     for (i, (h, skipped)) in walk.iter().enumerate() {
         update.execute(params![turf.as_str(), h.as_str(), i as i64, skipped])?;
@@ -539,28 +542,27 @@ pub(crate) fn refresh_status(
 ) -> Result<()> {
     let t = turf.as_str();
     if let Some(v) = voter {
-        conn.prepare_cached("DELETE FROM voter_status WHERE turf_id = ?1 AND voter_id = ?2")?
-            .execute(params![t, v.as_str()])?;
         conn.prepare_cached(
-            "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at,
-                 support, support_at, support_id)
-             SELECT ?1, ?2, a.id, a.outcome, a.recorded_at, s.support, s.recorded_at, s.id
-             FROM (SELECT id, outcome, recorded_at FROM attempts
-                    WHERE turf_id = ?1 AND voter_id = ?2 AND voided_by IS NULL
-                    ORDER BY recorded_at DESC, id DESC LIMIT 1) a
-             LEFT JOIN (SELECT support, recorded_at, id FROM attempts
-                    WHERE turf_id = ?1 AND voter_id = ?2 AND voided_by IS NULL
-                      AND support IS NOT NULL
-                    ORDER BY recorded_at DESC, id DESC LIMIT 1) s ON 1",
+            "UPDATE doors SET (status_attempt, status_outcome, status_at) = (
+                 SELECT id, outcome, recorded_at FROM attempts
+                 WHERE turf_id = ?1 AND household_id = ?2 AND voter_id = ?3
+                   AND voided_by IS NULL
+                 ORDER BY recorded_at DESC, id DESC LIMIT 1),
+             (support, support_at, support_id) = (
+                 SELECT support, recorded_at, id FROM attempts
+                 WHERE turf_id = ?1 AND household_id = ?2 AND voter_id = ?3
+                   AND voided_by IS NULL AND support IS NOT NULL
+                 ORDER BY recorded_at DESC, id DESC LIMIT 1)
+             WHERE turf_id = ?1 AND household_id = ?2 AND voter_id = ?3",
         )?
-        .execute(params![t, v.as_str()])?;
+        .execute(params![t, household.as_str(), v.as_str()])?;
     }
     conn.prepare_cached(
         "UPDATE doors SET (status_attempt, status_outcome, status_at) = (
              SELECT id, outcome, recorded_at FROM attempts
              WHERE turf_id = ?1 AND household_id = ?2 AND voided_by IS NULL
              ORDER BY recorded_at DESC, id DESC LIMIT 1)
-         WHERE turf_id = ?1 AND household_id = ?2",
+         WHERE turf_id = ?1 AND household_id = ?2 AND voter_id = ''",
     )?
     .execute(params![t, household.as_str()])?;
     Ok(())
@@ -574,13 +576,16 @@ pub(crate) fn bump_status(conn: &Connection, turf: &TurfId, a: &Attempt) -> Resu
     if let Some(v) = a.voter() {
         let support = a.support();
         conn.prepare_cached(
-            "INSERT INTO voter_status (turf_id, voter_id, attempt_id, outcome, recorded_at,
-                 support, support_at, support_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, iif(?6 IS NULL, NULL, ?5), iif(?6 IS NULL, NULL, ?3))
-             ON CONFLICT (turf_id, voter_id) DO UPDATE SET
-                 attempt_id = iif((?5, ?3) > (recorded_at, attempt_id), ?3, attempt_id),
-                 outcome = iif((?5, ?3) > (recorded_at, attempt_id), ?4, outcome),
-                 recorded_at = iif((?5, ?3) > (recorded_at, attempt_id), ?5, recorded_at),
+            "INSERT INTO doors (turf_id, household_id, voter_id, status_attempt, status_outcome,
+                 status_at, support, support_at, support_id)
+             VALUES (?1, ?7, ?2, ?3, ?4, ?5, ?6, iif(?6 IS NULL, NULL, ?5), iif(?6 IS NULL, NULL, ?3))
+             ON CONFLICT (turf_id, household_id, voter_id) DO UPDATE SET
+                 status_attempt = iif(status_at IS NULL OR (?5, ?3) > (status_at, status_attempt),
+                     ?3, status_attempt),
+                 status_outcome = iif(status_at IS NULL OR (?5, ?3) > (status_at, status_attempt),
+                     ?4, status_outcome),
+                 status_at = iif(status_at IS NULL OR (?5, ?3) > (status_at, status_attempt),
+                     ?5, status_at),
                  support = iif(?6 IS NOT NULL AND (support_at IS NULL
                          OR (?5, ?3) > (support_at, support_id)), ?6, support),
                  support_at = iif(?6 IS NOT NULL AND (support_at IS NULL
@@ -594,13 +599,14 @@ pub(crate) fn bump_status(conn: &Connection, turf: &TurfId, a: &Attempt) -> Resu
             id,
             a.outcome.as_str(),
             a.recorded_at,
-            support
+            support,
+            a.household.as_str(),
         ])?;
     }
     conn.prepare_cached(
         "UPDATE doors SET
              status_attempt = ?3, status_outcome = ?4, status_at = ?5
-         WHERE turf_id = ?1 AND household_id = ?2
+         WHERE turf_id = ?1 AND household_id = ?2 AND voter_id = ''
            AND (status_at IS NULL OR (?5, ?3) > (status_at, status_attempt))",
     )?
     .execute(params![

@@ -141,24 +141,26 @@ SELECT r.name, r.list_kind, r.version,
        w.position, w.skipped, h.household_id, h.street, h.unit, h.city, h.zip, h.lat, h.lon,
        w.note, w.status_outcome, w.status_at, w.status_attempt,
        v.voter_id, v.first_name, v.last_name, v.age, v.party, v.phone, 0 AS added,
-       vs.outcome, vs.recorded_at, vs.attempt_id, vs.support
+       vs.status_outcome, vs.status_at, vs.status_attempt, vs.support
 FROM rosters r
-JOIN doors w ON w.turf_id = r.turf_id
+JOIN doors w ON w.turf_id = r.turf_id AND w.voter_id = ''
 JOIN roster_households h ON h.turf_id = w.turf_id AND h.household_id = w.household_id
 LEFT JOIN roster_voters v ON v.turf_id = w.turf_id AND v.household_id = w.household_id
-LEFT JOIN voter_status vs ON vs.turf_id = w.turf_id AND vs.voter_id = v.voter_id
+LEFT JOIN doors vs ON vs.turf_id = w.turf_id AND vs.household_id = w.household_id
+    AND vs.voter_id = v.voter_id
 WHERE r.turf_id = ?1 {filter}
 UNION ALL
 SELECT r.name, r.list_kind, r.version,
        w.position, w.skipped, h.household_id, h.street, h.unit, h.city, h.zip, h.lat, h.lon,
        w.note, w.status_outcome, w.status_at, w.status_attempt,
        v.id, v.first_name, v.last_name, NULL, NULL, v.phone, 1,
-       vs.outcome, vs.recorded_at, vs.attempt_id, vs.support
+       vs.status_outcome, vs.status_at, vs.status_attempt, vs.support
 FROM rosters r
 JOIN added_people v ON v.turf_id = r.turf_id
-JOIN doors w ON w.turf_id = v.turf_id AND w.household_id = v.household_id
+JOIN doors w ON w.turf_id = v.turf_id AND w.household_id = v.household_id AND w.voter_id = ''
 JOIN roster_households h ON h.turf_id = w.turf_id AND h.household_id = w.household_id
-LEFT JOIN voter_status vs ON vs.turf_id = w.turf_id AND vs.voter_id = v.id
+LEFT JOIN doors vs ON vs.turf_id = w.turf_id AND vs.household_id = w.household_id
+    AND vs.voter_id = v.id
 WHERE r.turf_id = ?1 {filter}";
 
 fn status(outcome: Option<String>, at: Option<i64>, id: Option<String>) -> Option<Status> {
@@ -309,12 +311,13 @@ impl Store {
     /// Progress on a turf.
     pub fn progress(&self, turf: &TurfId) -> Result<Progress> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT 'doors', NULL, count(*) FROM doors WHERE turf_id = ?1
+            "SELECT 'doors', NULL, count(*) FROM doors WHERE turf_id = ?1 AND voter_id = ''
              UNION ALL
-             SELECT 'skipped', NULL, count(*) FROM doors WHERE turf_id = ?1 AND skipped
+             SELECT 'skipped', NULL, count(*) FROM doors
+              WHERE turf_id = ?1 AND voter_id = '' AND skipped
              UNION ALL
              SELECT 'knocked', NULL, count(*) FROM doors
-              WHERE turf_id = ?1 AND status_attempt IS NOT NULL
+              WHERE turf_id = ?1 AND voter_id = '' AND status_attempt IS NOT NULL
              UNION ALL
              SELECT 'contacts', NULL, count(DISTINCT a.voter_id) FROM attempts a
                JOIN rosters r ON r.turf_id = a.turf_id
@@ -327,8 +330,8 @@ impl Store {
              SELECT 'outcome', outcome, count(*) FROM attempts
               WHERE turf_id = ?1 AND voided_by IS NULL GROUP BY outcome
              UNION ALL
-             SELECT 'support', support, count(*) FROM voter_status
-              WHERE turf_id = ?1 AND support IS NOT NULL GROUP BY support",
+             SELECT 'support', support, count(*) FROM doors
+              WHERE turf_id = ?1 AND voter_id <> '' AND support IS NOT NULL GROUP BY support",
         )?;
         let mut p = Progress::default();
         let mut rows = stmt.query([turf.as_str()])?;
