@@ -460,7 +460,8 @@ impl Store {
         Ok(context)
     }
 
-    /// The household of a voter (roster or added at the door), or checks a household exists.
+    /// The household of a voter (roster, or added at the door to a household still on the
+    /// roster), or checks a household exists.
     fn resolve_target(&self, turf: &TurfId, target: &Target) -> Result<HouseholdId> {
         let t = turf.as_str();
         match target {
@@ -469,7 +470,10 @@ impl Store {
                 .prepare_cached(
                     "SELECT household_id FROM roster_voters WHERE turf_id = ?1 AND voter_id = ?2
                      UNION ALL
-                     SELECT household_id FROM added_people WHERE turf_id = ?1 AND id = ?2
+                     SELECT p.household_id FROM added_people p
+                       JOIN roster_households h
+                         ON h.turf_id = p.turf_id AND h.household_id = p.household_id
+                      WHERE p.turf_id = ?1 AND p.id = ?2
                      LIMIT 1",
                 )?
                 .query_row(params![t, v.as_str()], |r| Ok(HouseholdId(r.get(0)?)))
