@@ -153,6 +153,12 @@ pub enum Error {
     /// A campaign is inconsistent.
     #[error("campaign is invalid: {0}")]
     InvalidCampaign(String),
+    /// Another open copy of the store wrote the same document meanwhile (one was retried).
+    #[error(
+        "this phone's data was changed by another open copy of the app while this one was \
+         saving; nothing was lost, try again"
+    )]
+    StoreChanged,
     /// Nobody is signed in on this store.
     #[error("no canvasser is signed in on this phone; sign in first")]
     NotSignedIn,

@@ -201,6 +201,9 @@ impl TurfDoc {
         current: &[HouseholdId],
         at: Timestamp,
     ) -> Result<()> {
+        if before == Some(household) {
+            return Ok(()); // dropped onto itself: nothing moves
+        }
         let walk = self.walk.clone();
         let listed: HashSet<String> = self.walk_raw().into_iter().collect();
         for h in current {

@@ -92,7 +92,7 @@ struct CachedTurf {
 }
 
 /// Where a document's change log stands on disk, so a commit needs no query to find out.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct LogPosition {
     /// Whether the `documents` row exists.
     stored: bool,
@@ -709,6 +709,9 @@ impl Store {
         self.check_household(turf, household)?;
         if let Some(b) = before {
             self.check_household(turf, b)?;
+            if b == household {
+                return Ok(()); // dropped onto itself: nothing moves
+            }
         }
         let order = project::roster_order(&self.conn, turf)?;
         self.write_turf(
@@ -734,11 +737,20 @@ impl Store {
     fn write_turf(
         &mut self,
         turf: &TurfId,
-        edit: impl FnOnce(&mut TurfDoc) -> Result<()>,
-        project: impl FnOnce(&Transaction<'_>, &TurfDoc) -> Result<()>,
+        mut edit: impl FnMut(&mut TurfDoc) -> Result<()>,
+        mut project: impl FnMut(&Transaction<'_>, &TurfDoc) -> Result<()>,
     ) -> Result<()> {
-        self.fold_pending(turf)?;
-        self.write_turf_now(turf, edit, project)
+        // Another open store on the same file may have written the document since it was
+        // cached: that is detected inside the transaction, the cache dropped, and the write
+        // done once more from what is on disk.
+        let mut attempt = || -> Result<()> {
+            self.fold_pending(turf)?;
+            self.write_turf_now(turf, &mut edit, &mut project)
+        };
+        match attempt() {
+            Err(Error::StoreChanged) => attempt(),
+            other => other,
+        }
     }
 
     /// Folds the attempts recorded here but not yet in the turf's document into it, as one
@@ -772,12 +784,20 @@ impl Store {
             |d| d.append_all(&entries, at),
             |tx, _| {
                 let mut clear = tx.prepare_cached(
-                    "UPDATE attempts SET entry = NULL WHERE turf_id = ?1 AND id = ?2",
+                    "UPDATE attempts SET entry = NULL
+                     WHERE turf_id = ?1 AND id = ?2 AND entry IS NOT NULL",
                 )?;
+                let mut cleared = 0;
                 for (id, _) in &pending {
-                    clear.execute(params![turf.as_str(), id])?;
+                    cleared += clear.execute(params![turf.as_str(), id])?;
                 }
-                Ok(())
+                // Another open store folded some of them first: appending them again would
+                // put them in the document twice.
+                if cleared == pending.len() {
+                    Ok(())
+                } else {
+                    Err(Error::StoreChanged)
+                }
             },
         )
     }
@@ -797,8 +817,8 @@ impl Store {
     fn write_turf_now(
         &mut self,
         turf: &TurfId,
-        edit: impl FnOnce(&mut TurfDoc) -> Result<()>,
-        project: impl FnOnce(&Transaction<'_>, &TurfDoc) -> Result<()>,
+        mut edit: impl FnMut(&mut TurfDoc) -> Result<()>,
+        mut project: impl FnMut(&Transaction<'_>, &TurfDoc) -> Result<()>,
     ) -> Result<()> {
         self.load_turf(turf, true)?;
         let compact_after = self.compact_after;
@@ -814,6 +834,9 @@ impl Store {
             let bytes = new_bytes(&mut cached.doc, &cached.saved_heads);
             let tx = storage_tx(conn)?;
             let id = cached.doc.id().clone();
+            if LogPosition::read(&tx, &id)? != cached.log {
+                return Err(Error::StoreChanged);
+            }
             let mut log = cached.log;
             persist(&tx, &id, &bytes, &heads, &mut log, compact_after, || {
                 cached.doc.automerge().save()
@@ -920,7 +943,13 @@ impl Store {
 
     /// The documents this phone holds.
     pub fn documents(&self) -> Result<Vec<DocId>> {
-        let mut stmt = self.conn.prepare("SELECT id FROM documents ORDER BY id")?;
+        // A turf whose only news is attempts not yet folded has no document row yet.
+        let mut stmt = self.conn.prepare(
+            "SELECT id FROM documents
+             UNION
+             SELECT 'turf:' || turf_id FROM attempts WHERE entry IS NOT NULL
+             ORDER BY 1",
+        )?;
         let ids = stmt
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -997,6 +1026,45 @@ impl Store {
     }
 
     fn merge_turf(&mut self, turf: &TurfId, bytes: &[u8]) -> Result<MergeOutcome> {
+        // Refuse bad input before anything is written, folding included.
+        self.check_turf_merge(turf, bytes)?;
+        match self.merge_turf_once(turf, bytes) {
+            Err(Error::StoreChanged) => self.merge_turf_once(turf, bytes),
+            other => other,
+        }
+    }
+
+    /// Applies `bytes` to a copy of the turf's document and checks the result: it parses, its
+    /// history is complete, it is this turf's, and its entries decode.
+    fn check_turf_merge(&mut self, turf: &TurfId, bytes: &[u8]) -> Result<()> {
+        self.load_turf(turf, true)?;
+        let Some(cached) = self.turfs.get_mut(turf) else {
+            return Err(Error::UnknownTurf {
+                turf: turf.to_string(),
+            });
+        };
+        let id = cached.doc.id().clone();
+        let mut trial = cached.doc.automerge().fork();
+        trial
+            .load_incremental(bytes)
+            .map_err(|e| Error::CorruptDocument {
+                doc: id.to_string(),
+                reason: e.to_string(),
+            })?;
+        let missing = trial.get_missing_deps(&[]);
+        if !missing.is_empty() {
+            return Err(Error::MissingDependencies {
+                doc: id.to_string(),
+                missing: missing.len(),
+            });
+        }
+        let trial = TurfDoc::wrap(trial, id, turf)?;
+        trial.log()?;
+        trial.people()?;
+        Ok(())
+    }
+
+    fn merge_turf_once(&mut self, turf: &TurfId, bytes: &[u8]) -> Result<MergeOutcome> {
         // The projections are recomputed from the document: it must hold every attempt first.
         self.fold_pending(turf)?;
         self.load_turf(turf, true)?;
@@ -1037,6 +1105,9 @@ impl Store {
             let derived = Derived::compute(&cached.doc, &order)?;
             let new = cached.doc.automerge().save_after(&cached.saved_heads);
             let tx = storage_tx(conn)?;
+            if LogPosition::read(&tx, &id)? != cached.log {
+                return Err(Error::StoreChanged);
+            }
             let mut log = cached.log;
             persist(&tx, &id, &new, &heads, &mut log, compact_after, || {
                 cached.doc.automerge().save()
@@ -1326,7 +1397,9 @@ fn persist(
             params![key, heads_to_bytes(heads)],
         )?;
         tx.execute("DELETE FROM changes WHERE doc_id = ?1", [&key])?;
+        // The document is its snapshot alone now; chunks after it count from 1 again.
         log.pending = 0;
+        log.last_seq = 0;
     } else if !bytes.is_empty() {
         log.last_seq += 1;
         log.pending += 1;

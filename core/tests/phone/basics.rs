@@ -135,6 +135,10 @@ fn people_added_at_the_door_notes_skips_and_moves_show_on_the_list() {
         .move_household(&t, &"t1-h003".into(), Some(&"t1-h000".into()), 50)
         .unwrap();
 
+    // Dropped onto itself: nothing moves.
+    phone
+        .move_household(&t, &"t1-h001".into(), Some(&"t1-h001".into()), 60)
+        .unwrap();
     let list = phone.walk_list(&t).unwrap();
     let order: Vec<&str> = list.households.iter().map(|h| h.id.as_str()).collect();
     assert_eq!(order, ["t1-h003", "t1-h000", "t1-h001", "t1-h002"]);
@@ -421,6 +425,10 @@ fn attempts_recorded_offline_survive_a_restart_and_travel_as_one_change() {
     }
     drop(phone); // the app is closed before anything reads the document
     let mut phone = Store::open(&path).unwrap();
+    assert!(
+        phone.documents().unwrap().contains(&doc),
+        "a sync must find the turf"
+    );
     assert_eq!(phone.outbox_count().unwrap(), 11);
     let bytes = phone.export_changes(&doc, &before).unwrap();
     let mut other = Store::open_in_memory().unwrap();
@@ -450,4 +458,67 @@ fn attempts_recorded_offline_survive_a_restart_and_travel_as_one_change() {
         "{} bytes for {new_changes} changes",
         bytes.len()
     );
+}
+
+#[test]
+fn two_open_stores_on_one_file_lose_and_duplicate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    let mut a = phone_at(&path, "c-ana", &["t1"], 6);
+    let mut b = Store::open(&path).unwrap();
+    let t = TurfId::from("t1");
+    let doc = DocId::turf(&t);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(
+            a.record_attempt(knock("t1", "t1-v0010", "talked", i))
+                .unwrap()
+                .id,
+        );
+    }
+    // B caches the document as it is now, then A folds and edits it behind B's back.
+    b.set_household_note(&t, &"t1-h002".into(), "dog", 5)
+        .unwrap();
+    for i in 0..2 {
+        ids.push(
+            b.record_attempt(knock("t1", "t1-v0020", "talked", 10 + i))
+                .unwrap()
+                .id,
+        );
+    }
+    a.set_skipped(&t, &"t1-h003".into(), true, 20).unwrap();
+    a.heads(&doc).unwrap();
+    // B's cached copy is stale now: its next write must notice, reload and still succeed.
+    b.set_household_note(&t, &"t1-h004".into(), "gate 12", 30)
+        .unwrap();
+    ids.push(
+        b.record_attempt(knock("t1", "t1-v0030", "talked", 40))
+            .unwrap()
+            .id,
+    );
+    b.move_household(&t, &"t1-h005".into(), Some(&"t1-h000".into()), 50)
+        .unwrap();
+    drop(a);
+    drop(b);
+
+    let mut phone = Store::open(&path).unwrap();
+    let mut in_doc = doc_attempt_ids(&mut phone, &t);
+    in_doc.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(in_doc, want, "every attempt in the document exactly once");
+    assert!(phone.verify_projections(&t).unwrap().is_empty());
+    let list = phone.walk_list(&t).unwrap();
+    assert_eq!(list.households[0].id.as_str(), "t1-h005");
+    assert!(
+        list.households
+            .iter()
+            .any(|h| h.note.as_deref() == Some("dog"))
+    );
+    assert!(
+        list.households
+            .iter()
+            .any(|h| h.note.as_deref() == Some("gate 12"))
+    );
+    assert!(list.households.iter().any(|h| h.skipped));
 }
