@@ -113,6 +113,9 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A map position outside the globe (or not a number).
+    #[error("location is not a valid position: latitude must be -90 to 90, longitude -180 to 180")]
+    InvalidLocation,
     /// A text field is too long.
     #[error("{field} is {len} bytes long; the limit is {max} bytes, shorten it")]
     TooLong {

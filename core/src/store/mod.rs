@@ -554,6 +554,11 @@ impl Store {
             q.check(answer).map_err(invalid)?;
         }
         check_len("note", new.note.as_deref().unwrap_or(""), MAX_NOTE_BYTES)?;
+        if let Some(l) = new.location
+            && !((-90.0..=90.0).contains(&l.lat) && (-180.0..=180.0).contains(&l.lon))
+        {
+            return Err(Error::InvalidLocation);
+        }
         let attempt = Attempt {
             id: AttemptId::random(),
             target: new.target,

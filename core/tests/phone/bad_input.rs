@@ -147,6 +147,20 @@ fn a_note_over_the_limit_is_refused() {
 }
 
 #[test]
+fn a_location_off_the_globe_is_refused() {
+    for (lat, lon) in [(91.0, 0.0), (0.0, -181.0), (f64::NAN, 0.0)] {
+        refused(
+            move |p| {
+                let mut k = knock("t1", "t1-v0000", "talked", 5);
+                k.location = Some(Location { lat, lon });
+                p.record_attempt(k).unwrap_err()
+            },
+            |e| matches!(e, Error::InvalidLocation),
+        );
+    }
+}
+
+#[test]
 fn corrupt_document_bytes_are_refused() {
     let doc = DocId::turf(&"t1".into());
     refused(
