@@ -130,6 +130,25 @@ pub(crate) fn check_parses(doc_id: &DocId, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// Applies received change bytes to `doc` and checks that nothing they build on is missing.
+/// On error `doc` may hold part of them: the caller drops it (or applied them to a fork).
+pub(crate) fn apply_incoming(doc: &mut AutoCommit, doc_id: &DocId, bytes: &[u8]) -> Result<()> {
+    doc.load_incremental(bytes)
+        .map_err(|e| Error::CorruptDocument {
+            doc: doc_id.to_string(),
+            reason: e.to_string(),
+        })?;
+    let missing = doc.get_missing_deps(&[]);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::MissingDependencies {
+            doc: doc_id.to_string(),
+            missing: missing.len(),
+        })
+    }
+}
+
 /// Reads the schema version and checks it is one this code understands.
 pub(crate) fn check_schema(doc: &AutoCommit, doc_id: &DocId, supported: u64) -> Result<()> {
     let found = match doc.get(ROOT, "schema") {

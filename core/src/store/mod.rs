@@ -15,7 +15,8 @@ pub use queries::{
 };
 
 use crate::doc::{
-    CampaignDoc, DocId, DocKind, TurfDoc, check_parses, heads_from_bytes, heads_to_bytes, load_doc,
+    CampaignDoc, DocId, DocKind, TurfDoc, apply_incoming, check_parses, heads_from_bytes,
+    heads_to_bytes, load_doc,
 };
 use crate::domain::{
     AddedPerson, Answer, Attempt, AttemptId, Campaign, CampaignId, CanvasserId, DeviceId, Entry,
@@ -863,8 +864,9 @@ impl Store {
     /// Reads a turf document from disk, without caching it.
     fn stored_turf(&mut self, turf: &TurfId) -> Result<Option<TurfDoc>> {
         if let Some(c) = self.turfs.get_mut(turf) {
-            let bytes = c.doc.automerge().save();
-            return TurfDoc::load(turf, &bytes, [], self.actor.clone()).map(Some);
+            // The cache never runs ahead of disk: a copy of it is what is stored.
+            let copy = c.doc.automerge().fork();
+            return TurfDoc::wrap(copy, DocId::turf(turf), turf).map(Some);
         }
         let id = DocId::turf(turf);
         let Some((snapshot, changes)) = self.read_doc(&id)? else {
@@ -1050,19 +1052,7 @@ impl Store {
         };
         let id = cached.doc.id().clone();
         let mut trial = cached.doc.automerge().fork();
-        trial
-            .load_incremental(bytes)
-            .map_err(|e| Error::CorruptDocument {
-                doc: id.to_string(),
-                reason: e.to_string(),
-            })?;
-        let missing = trial.get_missing_deps(&[]);
-        if !missing.is_empty() {
-            return Err(Error::MissingDependencies {
-                doc: id.to_string(),
-                missing: missing.len(),
-            });
-        }
+        apply_incoming(&mut trial, &id, bytes)?;
         let trial = TurfDoc::wrap(trial, id, turf)?;
         trial.log()?;
         trial.people()?;
@@ -1084,21 +1074,7 @@ impl Store {
         let result = (|| {
             let id = cached.doc.id().clone();
             let before = cached.doc.heads();
-            cached
-                .doc
-                .automerge()
-                .load_incremental(bytes)
-                .map_err(|e| Error::CorruptDocument {
-                    doc: id.to_string(),
-                    reason: e.to_string(),
-                })?;
-            let missing = cached.doc.automerge().get_missing_deps(&[]);
-            if !missing.is_empty() {
-                return Err(Error::MissingDependencies {
-                    doc: id.to_string(),
-                    missing: missing.len(),
-                });
-            }
+            apply_incoming(cached.doc.automerge(), &id, bytes)?;
             let heads = cached.doc.heads();
             if heads == before && !cached.saved_heads.is_empty() {
                 return Ok(MergeOutcome {
@@ -1137,18 +1113,7 @@ impl Store {
         let (snapshot, changes) = self.read_doc(&id)?.unwrap_or_default();
         let mut doc = load_doc(&id, &snapshot, changes.iter().map(Vec::as_slice))?;
         let before = doc.get_heads();
-        doc.load_incremental(bytes)
-            .map_err(|e| Error::CorruptDocument {
-                doc: id.to_string(),
-                reason: e.to_string(),
-            })?;
-        let missing = doc.get_missing_deps(&[]);
-        if !missing.is_empty() {
-            return Err(Error::MissingDependencies {
-                doc: id.to_string(),
-                missing: missing.len(),
-            });
-        }
+        apply_incoming(&mut doc, &id, bytes)?;
         let heads = doc.get_heads();
         if heads == before {
             return Ok(MergeOutcome {
