@@ -837,6 +837,9 @@ impl Store {
         let result = (|| {
             edit(&mut cached.doc)?;
             let heads = cached.doc.heads();
+            if !cached.saved_heads.is_empty() && heads == cached.saved_heads {
+                return Ok(()); // nothing new (a duplicate merge): nothing to write
+            }
             let bytes = new_bytes(&mut cached.doc, &cached.saved_heads);
             let tx = storage_tx(conn)?;
             let id = cached.doc.id().clone();
@@ -1035,10 +1038,25 @@ impl Store {
     fn merge_turf(&mut self, turf: &TurfId, bytes: &[u8]) -> Result<MergeOutcome> {
         // Refuse bad input before anything is written, folding included.
         self.check_turf_merge(turf, bytes)?;
-        match self.merge_turf_once(turf, bytes) {
-            Err(Error::StoreChanged) => self.merge_turf_once(turf, bytes),
-            other => other,
-        }
+        let id = DocId::turf(turf);
+        let order = project::roster_order(&self.conn, turf)?;
+        let mut before = Vec::new();
+        // Like any edit: pending attempts are folded in first (the projections are recomputed
+        // from the document, which must hold every attempt), and all is one transaction.
+        self.write_turf(
+            turf,
+            |doc| {
+                before = doc.heads();
+                apply_incoming(doc.automerge(), &id, bytes)?;
+                doc.revalidate()
+            },
+            |tx, doc| Derived::compute(doc, &order)?.write(tx, turf),
+        )?;
+        let heads = self.heads(&id)?;
+        Ok(MergeOutcome {
+            changed: heads != before,
+            heads,
+        })
     }
 
     /// Applies `bytes` to a copy of the turf's document and checks the result: it parses, its
@@ -1057,55 +1075,6 @@ impl Store {
         trial.log()?;
         trial.people()?;
         Ok(())
-    }
-
-    fn merge_turf_once(&mut self, turf: &TurfId, bytes: &[u8]) -> Result<MergeOutcome> {
-        // The projections are recomputed from the document: it must hold every attempt first.
-        self.fold_pending(turf)?;
-        self.load_turf(turf, true)?;
-        let order = project::roster_order(&self.conn, turf)?;
-        let compact_after = self.compact_after;
-        let Self { conn, turfs, .. } = self;
-        let Some(cached) = turfs.get_mut(turf) else {
-            return Err(Error::UnknownTurf {
-                turf: turf.to_string(),
-            });
-        };
-        let result = (|| {
-            let id = cached.doc.id().clone();
-            let before = cached.doc.heads();
-            apply_incoming(cached.doc.automerge(), &id, bytes)?;
-            let heads = cached.doc.heads();
-            if heads == before && !cached.saved_heads.is_empty() {
-                return Ok(MergeOutcome {
-                    changed: false,
-                    heads,
-                });
-            }
-            cached.doc.revalidate()?;
-            let derived = Derived::compute(&cached.doc, &order)?;
-            let new = cached.doc.automerge().save_after(&cached.saved_heads);
-            let tx = storage_tx(conn)?;
-            if LogPosition::read(&tx, &id)? != cached.log {
-                return Err(Error::StoreChanged);
-            }
-            let mut log = cached.log;
-            persist(&tx, &id, &new, &heads, &mut log, compact_after, || {
-                cached.doc.automerge().save()
-            })?;
-            derived.write(&tx, turf)?;
-            tx.commit()?;
-            cached.saved_heads = heads.clone();
-            cached.log = log;
-            Ok(MergeOutcome {
-                changed: true,
-                heads,
-            })
-        })();
-        if result.is_err() {
-            self.evict(turf);
-        }
-        result
     }
 
     fn merge_campaign(&mut self, campaign: &CampaignId, bytes: &[u8]) -> Result<MergeOutcome> {
