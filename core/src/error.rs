@@ -165,6 +165,14 @@ pub enum Error {
     /// Nobody is signed in on this store.
     #[error("no canvasser is signed in on this phone; sign in first")]
     NotSignedIn,
+    /// A sync message from the other side could not be used.
+    #[error("the sync message from {peer} could not be read ({reason}); nothing of it was applied")]
+    Protocol {
+        /// Who sent it.
+        peer: String,
+        /// What was wrong.
+        reason: String,
+    },
 }
 
 /// Result with core's [`Error`].

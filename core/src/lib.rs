@@ -1,7 +1,7 @@
 //! Doorstep's shared core: the domain, the Automerge documents, and the phone store.
 //!
-//! No async runtime and no network code live here: sync (later) is sans-IO on top of
-//! [`Store::export_changes`] and [`Store::merge_changes`].
+//! No async runtime and no network code live here: sync is sans-IO: [`Store::sync_request`]
+//! and [`Store::apply_sync_response`] turn state into bytes and bytes into state.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -9,9 +9,10 @@ pub mod doc;
 pub mod domain;
 mod error;
 pub mod store;
+pub mod sync;
 
 pub use doc::{DocId, DocKind};
 pub use error::{Error, Result};
 
 pub use automerge::{ActorId, ChangeHash};
-pub use store::{MergeOutcome, NewAttempt, NewPerson, Store};
+pub use store::{MergeOutcome, NewAttempt, NewPerson, Store, SyncError, SyncReport};

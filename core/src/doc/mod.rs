@@ -92,7 +92,7 @@ pub(crate) fn genesis_actor() -> ActorId {
 }
 
 /// Loads a document from a snapshot (possibly empty) and incremental change chunks.
-pub(crate) fn load_doc<'a>(
+pub fn load_doc<'a>(
     doc_id: &DocId,
     snapshot: &[u8],
     changes: impl IntoIterator<Item = &'a [u8]>,
@@ -117,7 +117,7 @@ pub(crate) fn load_doc<'a>(
 /// `load_incremental` silently keeps whatever prefix of damaged input it could read; merging
 /// must refuse damaged input whole instead. Changes that merely build on changes not included
 /// pass this check: whether the receiving replica has those is checked after applying.
-pub(crate) fn check_parses(doc_id: &DocId, bytes: &[u8]) -> Result<()> {
+pub fn check_parses(doc_id: &DocId, bytes: &[u8]) -> Result<()> {
     let options = automerge::LoadOptions::new()
         .on_partial_load(automerge::OnPartialLoad::Error)
         .verification_mode(automerge::VerificationMode::Check);
@@ -132,7 +132,7 @@ pub(crate) fn check_parses(doc_id: &DocId, bytes: &[u8]) -> Result<()> {
 
 /// Applies received change bytes to `doc` and checks that nothing they build on is missing.
 /// On error `doc` may hold part of them: the caller drops it (or applied them to a fork).
-pub(crate) fn apply_incoming(doc: &mut AutoCommit, doc_id: &DocId, bytes: &[u8]) -> Result<()> {
+pub fn apply_incoming(doc: &mut AutoCommit, doc_id: &DocId, bytes: &[u8]) -> Result<()> {
     doc.load_incremental(bytes)
         .map_err(|e| Error::CorruptDocument {
             doc: doc_id.to_string(),

@@ -88,7 +88,7 @@ impl TurfDoc {
     }
 
     /// Resolves the containers of a document, checking its schema and that it is `turf`'s.
-    pub(crate) fn wrap(doc: AutoCommit, id: DocId, turf: &TurfId) -> Result<Self> {
+    pub fn wrap(doc: AutoCommit, id: DocId, turf: &TurfId) -> Result<Self> {
         check_schema(&doc, &id, TURF_SCHEMA)?;
         match doc.get(ROOT, "turf") {
             Ok(Some((v, _))) if v.as_str() == Some(turf.as_str()) => {}
@@ -333,6 +333,14 @@ impl TurfDoc {
             doc: self.id.to_string(),
             reason,
         }
+    }
+
+    /// The containers the genesis change created, and how many keys the root holds: no edit
+    /// from the field may replace or add any of them.
+    pub fn structure(&self) -> (Vec<ObjId>, usize) {
+        let root_keys = self.doc.keys(ROOT).count();
+        let containers = [&self.walk, &self.skipped, &self.log, &self.people, &self.notes];
+        (containers.into_iter().cloned().collect(), root_keys)
     }
 
     /// Current heads.

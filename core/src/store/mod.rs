@@ -7,8 +7,10 @@
 mod migrations;
 mod project;
 mod queries;
+mod sync;
 
 pub use migrations::SCHEMA_VERSION;
+pub use sync::{MAX_SYNC_ROUNDS, SyncError, SyncReport};
 pub use queries::{
     AttemptSummary, OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList,
     WalkVoter,
@@ -138,6 +140,10 @@ pub struct Store {
     canvasser: Option<CanvasserId>,
     /// Change chunks per document before they are folded into a snapshot.
     compact_after: i64,
+    /// Whether the next sync request lists everything held (the server asked for it).
+    manifest_next: bool,
+    /// Automerge sync sessions with the server, per document, while this store is open.
+    sessions: HashMap<DocId, automerge::sync::State>,
 }
 
 impl std::fmt::Debug for Store {
@@ -205,6 +211,8 @@ impl Store {
             contexts: HashMap::new(),
             canvasser: None,
             compact_after: DEFAULT_COMPACT_AFTER,
+            manifest_next: false,
+            sessions: HashMap::new(),
         };
         store.canvasser = store.read_canvasser()?;
         if store.meta_i64("projections_stale")? == Some(1) {

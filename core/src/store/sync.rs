@@ -1,0 +1,320 @@
+//! The phone half of sync: build a request, apply a response. Sans-IO: the caller moves the
+//! bytes (HTTP, a test transport, anything), or hands [`Store::sync_with`] a function that does.
+
+use super::{SERVER_PEER, Store, storage_tx};
+use crate::doc::{DocId, DocKind, heads_from_bytes, load_doc};
+use crate::domain::TurfId;
+use crate::error::{Error, Result};
+use crate::sync::wire::{
+    DocUp, DownBody, Identity, Request, RosterHave, UpBody, decode_response,
+    encode_request,
+};
+use crate::sync::{change_hashes, hashes, quiet_digest, same_heads};
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
+use rusqlite::{OptionalExtension, params};
+
+/// What one round of sync did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SyncReport {
+    /// Who the server says this phone's token belongs to.
+    pub identity: Option<Identity>,
+    /// Whether another round is needed (the server has more, or asked for a manifest, or an
+    /// Automerge sync exchange is under way).
+    pub again: bool,
+    /// Documents that received changes.
+    pub docs_changed: usize,
+    /// Rosters stored (new or newer versions).
+    pub rosters_applied: usize,
+    /// Documents this phone holds but may no longer sync.
+    pub revoked: Vec<String>,
+}
+
+/// Why [`Store::sync_with`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError<E> {
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] Error),
+    /// The transport failed; everything applied so far is kept.
+    #[error("sync transport failed: {0}")]
+    Transport(E),
+}
+
+/// At most this many rounds per [`Store::sync_with`]: enough for a manifest, an Automerge sync
+/// exchange and a response that did not fit in one message.
+pub const MAX_SYNC_ROUNDS: usize = 12;
+
+impl Store {
+    /// Builds the next sync request: every document with news for the server (changes since the
+    /// heads it acknowledged), the rest summed up in one digest.
+    pub fn sync_request(&mut self) -> Result<Vec<u8>> {
+        let manifest = self.manifest_next;
+        let mut quiet = Vec::new();
+        let mut docs = Vec::new();
+        for id in self.documents()? {
+            let heads = self.heads(&id)?;
+            let (acked, in_sync_protocol) = self.server_state(&id)?;
+            let body = match acked {
+                Some(acked) if !in_sync_protocol => {
+                    if same_heads(&acked, &heads) {
+                        if !manifest {
+                            quiet.push((id.to_string(), heads));
+                            continue;
+                        }
+                        UpBody::Have
+                    } else {
+                        let changes = self.export_changes(&id, &acked)?;
+                        if changes.is_empty() {
+                            UpBody::Have
+                        } else {
+                            UpBody::Changes(changes)
+                        }
+                    }
+                }
+                // No state in common with the server: Automerge's sync protocol finds out.
+                _ => match self.generate_sync(&id)? {
+                    Some(message) => UpBody::Sync(message),
+                    None => UpBody::Have,
+                },
+            };
+            docs.push(DocUp {
+                id: id.to_string(),
+                heads: hashes(&heads),
+                body,
+            });
+        }
+        // Field results first: if the connection drops, what went out is what mattered most.
+        docs.sort_by_key(|d| match d.body {
+            UpBody::Changes(_) => 0,
+            UpBody::Sync(_) => 1,
+            UpBody::Have => 2,
+        });
+        let rosters = self.roster_versions()?;
+        let request = Request {
+            device: self.actor.to_bytes().to_vec(),
+            quiet: quiet_digest(&quiet, &rosters),
+            manifest,
+            docs,
+            rosters: if manifest {
+                rosters
+                    .into_iter()
+                    .map(|(turf, version)| RosterHave { turf, version })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        };
+        Ok(encode_request(&request))
+    }
+
+    /// Applies the server's response: rosters, then each document's changes; what the server
+    /// acknowledged leaves the outbox. Each step commits on its own, so a failure part-way keeps
+    /// what was applied and the next sync picks up the rest.
+    pub fn apply_sync_response(&mut self, bytes: &[u8]) -> Result<SyncReport> {
+        let protocol = |reason: String| Error::Protocol {
+            peer: SERVER_PEER.into(),
+            reason,
+        };
+        let response = decode_response(bytes).map_err(|e| protocol(e.to_string()))?;
+        let mut report = SyncReport {
+            identity: Some(response.identity.clone()),
+            again: response.more || response.send_manifest,
+            revoked: response.revoked.clone(),
+            ..SyncReport::default()
+        };
+        if self.canvasser.is_none() {
+            self.sign_in(&response.identity.user.as_str().into())?;
+        }
+        for roster in &response.rosters {
+            match self.apply_roster(roster) {
+                Ok(true) => report.rosters_applied += 1,
+                Ok(false) | Err(Error::StaleRoster { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for doc in &response.docs {
+            let id = DocId::parse(&doc.id)
+                .ok_or_else(|| protocol(format!("'{}' is not a document id", doc.id)))?;
+            let heads = change_hashes(&doc.heads);
+            match &doc.body {
+                DownBody::Changes(changes) => {
+                    if self.merge_changes(&id, changes)?.changed {
+                        report.docs_changed += 1;
+                    }
+                    if !self.heads(&id)?.is_empty() {
+                        self.acknowledge(SERVER_PEER, &id, &heads)?;
+                        self.leave_sync_protocol(&id)?;
+                    }
+                }
+                DownBody::Sync(message) => {
+                    if self.receive_sync(&id, message)? {
+                        report.docs_changed += 1;
+                    }
+                    report.again = true;
+                }
+            }
+        }
+        self.manifest_next = response.send_manifest;
+        Ok(report)
+    }
+
+    /// Syncs until done (or [`MAX_SYNC_ROUNDS`]): builds a request, hands it to `send`, applies
+    /// what comes back. `send` is the transport: it returns the response's bytes.
+    pub fn sync_with<E>(
+        &mut self,
+        mut send: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, E>,
+    ) -> std::result::Result<SyncReport, SyncError<E>> {
+        let mut total = SyncReport::default();
+        for _ in 0..MAX_SYNC_ROUNDS {
+            let request = self.sync_request()?;
+            let response = send(request).map_err(SyncError::Transport)?;
+            let report = self.apply_sync_response(&response)?;
+            total.identity = report.identity;
+            total.docs_changed += report.docs_changed;
+            total.rosters_applied += report.rosters_applied;
+            total.revoked = report.revoked;
+            total.again = report.again;
+            if !report.again {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Whether the server is told of the whole store in the next request.
+    pub fn manifest_pending(&self) -> bool {
+        self.manifest_next
+    }
+
+    /// The heads the server acknowledged for a document, and whether an Automerge sync exchange
+    /// is under way for it.
+    fn server_state(&self, id: &DocId) -> Result<(Option<Vec<ChangeHash>>, bool)> {
+        let row: Option<(Vec<u8>, bool)> = self
+            .conn
+            .prepare_cached(
+                "SELECT acked_heads, sync_state IS NOT NULL FROM peer_state
+                 WHERE peer = ?1 AND doc_id = ?2",
+            )?
+            .query_row(params![SERVER_PEER, id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(match row {
+            None => (None, false),
+            Some((bytes, syncing)) => {
+                let heads = heads_from_bytes(&bytes).filter(|h| !h.is_empty());
+                (heads, syncing)
+            }
+        })
+    }
+
+    fn roster_versions(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT turf_id, version FROM rosters ORDER BY turf_id")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(rows)
+    }
+
+    /// A copy of a document as committed, or `None` if the phone does not hold it.
+    fn doc_copy(&mut self, id: &DocId) -> Result<Option<AutoCommit>> {
+        match id.kind {
+            DocKind::Turf => Ok(self
+                .stored_turf(&TurfId(id.id.clone()))?
+                .map(|mut d| std::mem::take(d.automerge()))),
+            DocKind::Campaign => match self.read_doc(id)? {
+                None => Ok(None),
+                Some((snapshot, changes)) => {
+                    load_doc(id, &snapshot, changes.iter().map(Vec::as_slice)).map(Some)
+                }
+            },
+        }
+    }
+
+    /// The Automerge sync session with the server for a document: in memory while this store is
+    /// open, otherwise started from the persisted state.
+    fn session(&self, id: &DocId) -> Result<State> {
+        if let Some(state) = self.sessions.get(id) {
+            return Ok(state.clone());
+        }
+        let stored: Option<Option<Vec<u8>>> = self
+            .conn
+            .prepare_cached("SELECT sync_state FROM peer_state WHERE peer = ?1 AND doc_id = ?2")?
+            .query_row(params![SERVER_PEER, id.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(stored
+            .flatten()
+            .and_then(|bytes| State::decode(&bytes).ok())
+            .unwrap_or_default())
+    }
+
+    fn save_session(&mut self, id: &DocId, state: State) -> Result<()> {
+        if self.heads(id)?.is_empty() {
+            // Nothing held yet: the session lives in memory until the document arrives.
+            self.sessions.insert(id.clone(), state);
+            return Ok(());
+        }
+        let tx = storage_tx(&mut self.conn)?;
+        tx.prepare_cached(
+            "INSERT INTO peer_state (peer, doc_id, acked_heads, sync_state) VALUES (?1, ?2, x'', ?3)
+             ON CONFLICT (peer, doc_id) DO UPDATE SET sync_state = ?3",
+        )?
+        .execute(params![SERVER_PEER, id.to_string(), state.encode()])?;
+        tx.commit()?;
+        self.sessions.insert(id.clone(), state);
+        Ok(())
+    }
+
+    fn leave_sync_protocol(&mut self, id: &DocId) -> Result<()> {
+        self.sessions.remove(id);
+        self.conn
+            .prepare_cached(
+                "UPDATE peer_state SET sync_state = NULL
+                 WHERE peer = ?1 AND doc_id = ?2 AND sync_state IS NOT NULL",
+            )?
+            .execute(params![SERVER_PEER, id.to_string()])?;
+        Ok(())
+    }
+
+    fn generate_sync(&mut self, id: &DocId) -> Result<Option<Vec<u8>>> {
+        let mut state = self.session(id)?;
+        let mut doc = self.doc_copy(id)?.unwrap_or_default();
+        let message = doc.sync().generate_sync_message(&mut state);
+        self.save_session(id, state)?;
+        Ok(message.map(Message::encode))
+    }
+
+    /// Takes in an Automerge sync message: its changes go through the same checks and
+    /// projections as any merge, then the session learns what the server has. Returns whether
+    /// the document changed.
+    fn receive_sync(&mut self, id: &DocId, message: &[u8]) -> Result<bool> {
+        let message = Message::decode(message).map_err(|e| Error::Protocol {
+            peer: SERVER_PEER.into(),
+            reason: format!("Automerge sync message for {id}: {e}"),
+        })?;
+        let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
+        let mut changed = false;
+        if !changes.is_empty() {
+            match self.merge_changes(id, &changes) {
+                Ok(outcome) => changed = outcome.changed,
+                // The server guessed wrong about what this phone holds (its Bloom filter can
+                // err); the session asks again for what is missing.
+                Err(Error::MissingDependencies { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut state = self.session(id)?;
+        let mut doc = self.doc_copy(id)?.unwrap_or_default();
+        doc.sync()
+            .receive_sync_message(&mut state, message)
+            .map_err(|e| Error::Protocol {
+                peer: SERVER_PEER.into(),
+                reason: format!("Automerge sync message for {id}: {e}"),
+            })?;
+        self.save_session(id, state)?;
+        Ok(changed)
+    }
+}
