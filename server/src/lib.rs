@@ -1,7 +1,113 @@
-//! Doorstep's sync server. The HTTP service (`POST /v1/sync`, health, metrics) lands with the
-//! sync work; for now this crate holds the command line and builds against core.
+//! Doorstep's sync server: phones sync with it over `POST /v1/sync`; it decides who may see and
+//! write what, and keeps a results projection of every attempt.
+//!
+//! [`router`] builds the app over a [`storage::Storage`]; [`serve`] runs it until shutdown.
 
-/// What `doorstep serve` will do, said plainly until it does it.
-pub const SERVE_NOT_YET: &str = "doorstep serve: the sync server is not built yet (it lands with \
-the sync issue). What works today is the phone core: run `cargo run -p xtask -- test` to \
-exercise it, or see README.md.";
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod auth;
+pub mod demo;
+pub mod engine;
+pub mod error;
+pub mod handlers;
+pub mod metrics;
+pub mod storage;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use doorstep_core::sync::wire::MAX_MESSAGE_BYTES;
+use engine::Engine;
+use metrics::Metrics;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use storage::Storage;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// How long a request may take before the server gives up on it.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What every handler shares.
+pub struct AppState<S> {
+    /// The sync engine and its storage.
+    pub engine: Arc<Engine<S>>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+impl<S> Clone for AppState<S> {
+    fn clone(&self) -> Self {
+        Self {
+            engine: self.engine.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl<S: Storage> AppState<S> {
+    /// State over a storage.
+    pub fn new(storage: S) -> Self {
+        Self {
+            engine: Arc::new(Engine::new(storage)),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
+
+/// The HTTP API.
+pub fn router<S: Storage>(state: AppState<S>) -> Router {
+    Router::new()
+        .route(
+            "/v1/sync",
+            post(handlers::sync::sync::<S>).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
+        )
+        .route("/healthz", get(handlers::health::healthz))
+        .route("/metrics", get(handlers::metrics::metrics::<S>))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets requests
+/// in flight finish (their transactions commit or roll back whole), and returns.
+pub async fn serve<S: Storage>(
+    listener: tokio::net::TcpListener,
+    state: AppState<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

@@ -339,7 +339,13 @@ impl TurfDoc {
     /// from the field may replace or add any of them.
     pub fn structure(&self) -> (Vec<ObjId>, usize) {
         let root_keys = self.doc.keys(ROOT).count();
-        let containers = [&self.walk, &self.skipped, &self.log, &self.people, &self.notes];
+        let containers = [
+            &self.walk,
+            &self.skipped,
+            &self.log,
+            &self.people,
+            &self.notes,
+        ];
         (containers.into_iter().cloned().collect(), root_keys)
     }
 

@@ -10,11 +10,11 @@ mod queries;
 mod sync;
 
 pub use migrations::SCHEMA_VERSION;
-pub use sync::{MAX_SYNC_ROUNDS, SyncError, SyncReport};
 pub use queries::{
     AttemptSummary, OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList,
     WalkVoter,
 };
+pub use sync::{MAX_SYNC_ROUNDS, SyncError, SyncReport};
 
 use crate::doc::{
     CampaignDoc, DocId, DocKind, TurfDoc, apply_incoming, check_parses, heads_from_bytes,

@@ -6,8 +6,7 @@ use crate::doc::{DocId, DocKind, heads_from_bytes, load_doc};
 use crate::domain::TurfId;
 use crate::error::{Error, Result};
 use crate::sync::wire::{
-    DocUp, DownBody, Identity, Request, RosterHave, UpBody, decode_response,
-    encode_request,
+    DocUp, DownBody, Identity, Request, RosterHave, UpBody, decode_response, encode_request,
 };
 use crate::sync::{change_hashes, hashes, quiet_digest, same_heads};
 use automerge::sync::{Message, State, SyncDoc};
@@ -214,7 +213,9 @@ impl Store {
             .conn
             .prepare_cached("SELECT turf_id, version FROM rosters ORDER BY turf_id")?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(rows)
     }

@@ -69,21 +69,33 @@ mod tests {
     fn the_digest_ignores_order_and_sees_every_head() {
         let h = |n: u8| ChangeHash([n; 32]);
         let a = quiet_digest(
-            &[("turf:a".into(), vec![h(1), h(2)]), ("turf:b".into(), vec![h(3)])],
+            &[
+                ("turf:a".into(), vec![h(1), h(2)]),
+                ("turf:b".into(), vec![h(3)]),
+            ],
             &[("a".into(), 1)],
         );
         let b = quiet_digest(
-            &[("turf:b".into(), vec![h(3)]), ("turf:a".into(), vec![h(2), h(1)])],
+            &[
+                ("turf:b".into(), vec![h(3)]),
+                ("turf:a".into(), vec![h(2), h(1)]),
+            ],
             &[("a".into(), 1)],
         );
         assert_eq!(a, b);
         let c = quiet_digest(
-            &[("turf:b".into(), vec![h(4)]), ("turf:a".into(), vec![h(2), h(1)])],
+            &[
+                ("turf:b".into(), vec![h(4)]),
+                ("turf:a".into(), vec![h(2), h(1)]),
+            ],
             &[("a".into(), 1)],
         );
         assert_ne!(a, c);
         let d = quiet_digest(
-            &[("turf:b".into(), vec![h(3)]), ("turf:a".into(), vec![h(2), h(1)])],
+            &[
+                ("turf:b".into(), vec![h(3)]),
+                ("turf:a".into(), vec![h(2), h(1)]),
+            ],
             &[("a".into(), 2)],
         );
         assert_ne!(a, d);

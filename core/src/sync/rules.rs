@@ -40,7 +40,11 @@ pub struct Refusal(pub String);
 /// in their author's name, voids of the author's own attempts, people added, notes and skipped
 /// marks set, and (for captains and admins) the walk list reordered. Nothing already recorded
 /// may change or disappear.
-pub fn check_turf_update(before: &TurfDoc, after: &TurfDoc, rights: &Rights) -> Result<(), Refusal> {
+pub fn check_turf_update(
+    before: &TurfDoc,
+    after: &TurfDoc,
+    rights: &Rights,
+) -> Result<(), Refusal> {
     if before.structure() != after.structure() {
         return Err(Refusal(
             "the change replaces or adds top-level parts of the turf document".into(),

@@ -347,7 +347,11 @@ mod tests {
     }
 
     fn request() -> impl Strategy<Value = Request> {
-        let doc = ("[a-z:0-9]{1,30}", proptest::collection::vec(hash(), 0..3), up_body())
+        let doc = (
+            "[a-z:0-9]{1,30}",
+            proptest::collection::vec(hash(), 0..3),
+            up_body(),
+        )
             .prop_map(|(id, heads, body)| DocUp { id, heads, body });
         let roster = ("[a-z0-9]{1,20}", any::<u64>())
             .prop_map(|(turf, version)| RosterHave { turf, version });
@@ -372,7 +376,11 @@ mod tests {
             proptest::collection::vec(any::<u8>(), 0..600).prop_map(DownBody::Changes),
             proptest::collection::vec(any::<u8>(), 0..100).prop_map(DownBody::Sync),
         ];
-        let doc = ("[a-z:0-9]{1,30}", proptest::collection::vec(hash(), 0..3), body)
+        let doc = (
+            "[a-z:0-9]{1,30}",
+            proptest::collection::vec(hash(), 0..3),
+            body,
+        )
             .prop_map(|(id, heads, body)| DocDown { id, heads, body });
         let role = prop_oneof![
             Just(Role::Canvasser),

@@ -1,0 +1,523 @@
+//! The server half of sync: given who is asking and their request, ingest what they send (if the
+//! rules allow it) and answer with what they lack. Blocking: call it off the async executor.
+
+use crate::storage::{Commit, DocWrite, Grants, Principal, Storage, StorageError};
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
+use doorstep_core::doc::{DocId, DocKind, TurfDoc, apply_incoming, check_parses, load_doc};
+use doorstep_core::domain::{Entry, TurfId};
+use doorstep_core::sync::wire::{self, DocDown, DownBody, Identity, Response, UpBody};
+use doorstep_core::sync::{
+    Rights, Role, change_hashes, check_turf_update, hashes, quiet_digest, same_heads,
+};
+use lru::LruCache;
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+/// Documents kept loaded.
+const CACHED_DOCS: usize = 2_048;
+/// Automerge sync sessions kept in memory.
+const CACHED_SESSIONS: usize = 4_096;
+/// A response stops taking on news past this many bytes and tells the phone to come back.
+const RESPONSE_BUDGET: usize = 4 << 20;
+/// Chunks per document before they are folded into a snapshot.
+const COMPACT_AFTER: usize = 256;
+
+/// Why a sync was refused. Nothing of a refused request is stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncFailure {
+    /// The body is not a valid request.
+    #[error("{0}")]
+    Malformed(String),
+    /// The request names a document the token may not sync.
+    #[error("document {doc} is not granted to this token")]
+    NotGranted {
+        /// The document.
+        doc: String,
+    },
+    /// A change breaks the write rules.
+    #[error("the change to {doc} was refused: {reason}")]
+    Refused {
+        /// The document.
+        doc: String,
+        /// Why (ids only).
+        reason: String,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What a sync did, for the response and the metrics.
+#[derive(Debug)]
+pub struct SyncOutcome {
+    /// The encoded response.
+    pub response: Vec<u8>,
+    /// Attempts newly stored.
+    pub attempts: usize,
+    /// Documents that received changes.
+    pub docs_in: usize,
+    /// Documents sent changes.
+    pub docs_out: usize,
+}
+
+type Shared = Arc<Mutex<Loaded>>;
+
+struct Loaded {
+    doc: AutoCommit,
+    /// Chunks stored since the snapshot.
+    chunks: usize,
+}
+
+/// The sync engine over a storage.
+pub struct Engine<S> {
+    storage: S,
+    docs: Mutex<LruCache<String, Shared>>,
+    sessions: Mutex<LruCache<(String, Vec<u8>, String), State>>,
+    /// One ingest at a time: validation against the current document and the commit that
+    /// stores the result must not interleave with another's.
+    ingest: Mutex<()>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn cap(n: usize) -> NonZeroUsize {
+    NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN)
+}
+
+impl<S: Storage> Engine<S> {
+    /// An engine over `storage`.
+    pub fn new(storage: S) -> Self {
+        Self {
+            storage,
+            docs: Mutex::new(LruCache::new(cap(CACHED_DOCS))),
+            sessions: Mutex::new(LruCache::new(cap(CACHED_SESSIONS))),
+            ingest: Mutex::new(()),
+        }
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The loaded document (from the cache, or storage).
+    fn doc(&self, id: &str) -> Result<Shared, SyncFailure> {
+        if let Some(d) = lock(&self.docs).get(id) {
+            return Ok(d.clone());
+        }
+        let doc_id = DocId::parse(id)
+            .ok_or_else(|| SyncFailure::Malformed(format!("'{id}' is not a document id")))?;
+        let stored = self
+            .storage
+            .load_document(id)?
+            .ok_or_else(|| StorageError::NotFound {
+                what: "document",
+                id: id.into(),
+            })?;
+        let doc = load_doc(
+            &doc_id,
+            stored.snapshot.as_deref().unwrap_or_default(),
+            stored.chunks.iter().map(Vec::as_slice),
+        )
+        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let shared = Arc::new(Mutex::new(Loaded {
+            doc,
+            chunks: stored.chunks.len(),
+        }));
+        lock(&self.docs).put(id.to_owned(), shared.clone());
+        Ok(shared)
+    }
+
+    /// Answers one sync request from `who`. `now` is the server's clock in milliseconds.
+    pub fn sync(&self, who: &Principal, body: &[u8], now: i64) -> Result<SyncOutcome, SyncFailure> {
+        let request =
+            wire::decode_request(body).map_err(|e| SyncFailure::Malformed(e.to_string()))?;
+        let grants = self.storage.grants(who)?;
+        let granted = granted_docs(&grants);
+        let device_state = self.storage.device_state(&who.user, &request.device)?;
+        let mut seen = HashSet::new();
+        for d in &request.docs {
+            if !seen.insert(d.id.as_str()) {
+                return Err(SyncFailure::Malformed(format!(
+                    "document {} is named twice",
+                    d.id
+                )));
+            }
+            // A grant withdrawn since the last sync is not an error: the phone is told below.
+            if !granted.contains_key(&d.id) && !device_state.docs.contains_key(&d.id) {
+                return Err(SyncFailure::NotGranted { doc: d.id.clone() });
+            }
+        }
+        let rights = Rights {
+            role: who.role,
+            user: who.user.clone(),
+            team: if who.role == Role::Captain {
+                grants.team.clone()
+            } else {
+                HashSet::new()
+            },
+        };
+        let mut commit = Commit {
+            user: who.user.clone(),
+            device: request.device.clone(),
+            now,
+            ..Commit::default()
+        };
+        let uploads = request.docs.iter().any(|d| match &d.body {
+            UpBody::Changes(c) => !c.is_empty(),
+            UpBody::Sync(_) => true,
+            UpBody::Have => false,
+        });
+        let _ingest = uploads.then(|| lock(&self.ingest));
+
+        // Ingest: every upload checked against the rules on a copy; nothing is stored unless all pass.
+        let mut updated: HashMap<String, AutoCommit> = HashMap::new();
+        let mut messages: HashMap<String, Message> = HashMap::new();
+        let mut attempts = 0;
+        for d in request.docs.iter().filter(|d| granted.contains_key(&d.id)) {
+            let bytes = match &d.body {
+                UpBody::Changes(c) if !c.is_empty() => c.clone(),
+                UpBody::Sync(m) => {
+                    let message = Message::decode(m).map_err(|e| {
+                        SyncFailure::Malformed(format!("Automerge sync message for {}: {e}", d.id))
+                    })?;
+                    let changes = message.changes.iter().flatten().copied().collect();
+                    messages.insert(d.id.clone(), message);
+                    changes
+                }
+                _ => continue,
+            };
+            if bytes.is_empty() {
+                continue;
+            }
+            let doc_id = DocId::parse(&d.id).ok_or_else(|| {
+                SyncFailure::Malformed(format!("'{}' is not a document id", d.id))
+            })?;
+            check_parses(&doc_id, &bytes).map_err(|e| SyncFailure::Malformed(e.to_string()))?;
+            let shared = self.doc(&d.id)?;
+            let mut before = lock(&shared).doc.fork();
+            let before_heads = before.get_heads();
+            let mut after = before.fork();
+            match apply_incoming(&mut after, &doc_id, &bytes) {
+                Ok(()) => {}
+                // It builds on changes this server lacks: the sync protocol sorts it out below.
+                Err(doorstep_core::Error::MissingDependencies { .. }) => continue,
+                Err(e) => return Err(SyncFailure::Malformed(e.to_string())),
+            }
+            if same_heads(&after.get_heads(), &before_heads) {
+                continue;
+            }
+            let refused = |reason: String| SyncFailure::Refused {
+                doc: d.id.clone(),
+                reason,
+            };
+            match doc_id.kind {
+                DocKind::Turf => {
+                    let turf = TurfId(doc_id.id.clone());
+                    let old = TurfDoc::wrap(std::mem::take(&mut before), doc_id.clone(), &turf)
+                        .map_err(|e| SyncFailure::Storage(StorageError::Corrupt(e.to_string())))?;
+                    let new = TurfDoc::wrap(after.fork(), doc_id.clone(), &turf)
+                        .map_err(|e| refused(e.to_string()))?;
+                    check_turf_update(&old, &new, &rights).map_err(|r| refused(r.0))?;
+                    let known: HashSet<_> = old
+                        .log()
+                        .map_err(|e| refused(e.to_string()))?
+                        .entries
+                        .iter()
+                        .map(Entry::id)
+                        .collect();
+                    let log = new.log().map_err(|e| refused(e.to_string()))?;
+                    let (mut new_attempts, mut voids) = (Vec::new(), Vec::new());
+                    for e in log.entries.into_iter().filter(|e| !known.contains(&e.id())) {
+                        match e {
+                            Entry::Attempt(a) => new_attempts.push((turf.to_string(), a)),
+                            Entry::Void(v) => voids.push((
+                                turf.to_string(),
+                                v.attempt.to_string(),
+                                v.id.to_string(),
+                            )),
+                        }
+                    }
+                    attempts += new_attempts.len();
+                    commit.attempts.extend(new_attempts);
+                    commit.voids.extend(voids);
+                }
+                DocKind::Campaign => {
+                    if who.role != Role::Admin {
+                        return Err(refused("only an admin may change a campaign".into()));
+                    }
+                }
+            }
+            let changes = after
+                .get_changes(&before_heads)
+                .into_iter()
+                .map(|c| (c.hash(), c.raw_bytes().to_vec()))
+                .collect();
+            commit.docs.push(DocWrite {
+                id: d.id.clone(),
+                changes,
+                heads: after.get_heads(),
+            });
+            updated.insert(d.id.clone(), after);
+        }
+
+        // Answer: what each named document lacks, then news in the rest.
+        let mut response = Response {
+            identity: Identity {
+                user: who.user.clone(),
+                role: who.role,
+            },
+            send_manifest: false,
+            more: false,
+            rosters: Vec::new(),
+            docs: Vec::new(),
+            revoked: device_state
+                .docs
+                .keys()
+                .filter(|d| !granted.contains_key(*d))
+                .cloned()
+                .collect(),
+        };
+        response.revoked.sort();
+        let mut size = 0usize;
+        let named: HashSet<&str> = request.docs.iter().map(|d| d.id.as_str()).collect();
+        for d in request.docs.iter().filter(|d| granted.contains_key(&d.id)) {
+            let phone_heads = change_hashes(&d.heads);
+            let shared;
+            let mut guard;
+            let doc: &mut AutoCommit = match updated.get_mut(&d.id) {
+                Some(doc) => doc,
+                None => {
+                    shared = self.doc(&d.id)?;
+                    guard = lock(&shared);
+                    &mut guard.doc
+                }
+            };
+            let heads = doc.get_heads();
+            let key = (who.user.clone(), request.device.clone(), d.id.clone());
+            if phone_heads
+                .iter()
+                .all(|h| doc.get_change_by_hash(h).is_some())
+            {
+                let changes = doc.save_after(&phone_heads);
+                size += changes.len();
+                commit.acked.push((d.id.clone(), heads.clone()));
+                if matches!(d.body, UpBody::Sync(_)) {
+                    commit.sync_states.push((d.id.clone(), None));
+                    lock(&self.sessions).pop(&key);
+                }
+                response.docs.push(DocDown {
+                    id: d.id.clone(),
+                    heads: hashes(&heads),
+                    body: DownBody::Changes(changes),
+                });
+            } else {
+                // The phone holds changes this server has never seen and no acknowledged state
+                // says which: Automerge's sync protocol finds them.
+                let mut state = match lock(&self.sessions).pop(&key) {
+                    Some(s) => s,
+                    None => self
+                        .storage
+                        .sync_state(&who.user, &request.device, &d.id)?
+                        .and_then(|b| State::decode(&b).ok())
+                        .unwrap_or_default(),
+                };
+                // A copy: a message's changes that could not be applied must not wait in the
+                // cached document's queue, where they would never be stored.
+                let mut doc = doc.fork();
+                if let Some(message) = messages.remove(&d.id) {
+                    doc.sync()
+                        .receive_sync_message(&mut state, message)
+                        .map_err(|e| {
+                            SyncFailure::Malformed(format!(
+                                "Automerge sync message for {}: {e}",
+                                d.id
+                            ))
+                        })?;
+                }
+                let first = doc.sync().generate_sync_message(&mut state);
+                let reply = match first {
+                    Some(m) => m,
+                    None => {
+                        // Nothing to say in this session: start a fresh one, which always does.
+                        state = State::new();
+                        doc.sync()
+                            .generate_sync_message(&mut state)
+                            .unwrap_or_else(unreachable_message)
+                    }
+                };
+                let reply = reply.encode();
+                size += reply.len();
+                commit
+                    .sync_states
+                    .push((d.id.clone(), Some(state.encode())));
+                lock(&self.sessions).put(key, state);
+                response.docs.push(DocDown {
+                    id: d.id.clone(),
+                    heads: hashes(&heads),
+                    body: DownBody::Sync(reply),
+                });
+            }
+        }
+
+        let (phone_docs, phone_rosters): (HashMap<String, Vec<ChangeHash>>, HashMap<String, u64>) =
+            if request.manifest {
+                (
+                    request
+                        .docs
+                        .iter()
+                        .map(|d| (d.id.clone(), change_hashes(&d.heads)))
+                        .collect(),
+                    request
+                        .rosters
+                        .iter()
+                        .map(|r| (r.turf.clone(), r.version))
+                        .collect(),
+                )
+            } else {
+                let quiet: Vec<(String, Vec<ChangeHash>)> = device_state
+                    .docs
+                    .iter()
+                    .filter(|(id, _)| !named.contains(id.as_str()) && granted.contains_key(*id))
+                    .map(|(id, h)| (id.clone(), h.clone()))
+                    .collect();
+                let rosters: Vec<(String, u64)> = device_state
+                    .rosters
+                    .iter()
+                    .filter(|(t, _)| grants.turfs.contains_key(*t))
+                    .map(|(t, v)| (t.clone(), *v))
+                    .collect();
+                if quiet_digest(&quiet, &rosters) != request.quiet {
+                    response.send_manifest = true;
+                }
+                (device_state.docs.clone(), device_state.rosters.clone())
+            };
+        if !response.send_manifest {
+            let turfs: Vec<&str> = grants.turfs.keys().map(String::as_str).collect();
+            let versions = self.storage.roster_versions(&turfs)?;
+            for turf in &turfs {
+                let Some(version) = versions.get(*turf) else {
+                    continue;
+                };
+                if phone_rosters.get(*turf) == Some(version) {
+                    continue;
+                }
+                if size > RESPONSE_BUDGET {
+                    response.more = true;
+                    break;
+                }
+                if let Some(roster) = self.storage.roster(turf)? {
+                    size += roster.households.len() * 64 + roster.voters.len() * 64;
+                    commit.rosters.push(((*turf).to_owned(), roster.version));
+                    response.rosters.push(roster);
+                }
+            }
+            let mut ids: Vec<&String> = granted
+                .keys()
+                .filter(|id| !named.contains(id.as_str()))
+                .collect();
+            // Campaign documents first: a phone needs the campaign to use any turf.
+            ids.sort_by_key(|id| (!id.starts_with("campaign:"), (*id).clone()));
+            for id in ids {
+                if response.more || size > RESPONSE_BUDGET {
+                    response.more = true;
+                    break;
+                }
+                let shared = self.doc(id)?;
+                let mut loaded = lock(&shared);
+                let heads = loaded.doc.get_heads();
+                let changes = match phone_docs.get(id) {
+                    None => loaded.doc.save(),
+                    Some(acked) if !same_heads(acked, &heads) => {
+                        let known: Vec<ChangeHash> = acked
+                            .iter()
+                            .filter(|h| loaded.doc.get_change_by_hash(h).is_some())
+                            .copied()
+                            .collect();
+                        loaded.doc.save_after(&known)
+                    }
+                    Some(_) => continue,
+                };
+                size += changes.len();
+                commit.acked.push((id.clone(), heads.clone()));
+                response.docs.push(DocDown {
+                    id: id.clone(),
+                    heads: hashes(&heads),
+                    body: DownBody::Changes(changes),
+                });
+            }
+        }
+
+        if !commit.is_empty() {
+            self.storage.commit(&commit)?;
+        }
+        let docs_in = updated.len();
+        for (id, doc) in updated {
+            let written = commit
+                .docs
+                .iter()
+                .find(|w| w.id == id)
+                .map_or(0, |w| w.changes.len());
+            let shared = self.doc(&id)?;
+            let mut loaded = lock(&shared);
+            loaded.doc = doc;
+            loaded.chunks += written;
+            if loaded.chunks >= COMPACT_AFTER {
+                self.compact(&id, &mut loaded)?;
+            }
+        }
+        let docs_out = response
+            .docs
+            .iter()
+            .filter(|d| !matches!(&d.body, DownBody::Changes(c) if c.is_empty()))
+            .count();
+        Ok(SyncOutcome {
+            response: wire::encode_response(&response),
+            attempts,
+            docs_in,
+            docs_out,
+        })
+    }
+
+    /// Folds a document's chunks into a new snapshot, deleting exactly the chunks it holds.
+    fn compact(&self, id: &str, loaded: &mut Loaded) -> Result<(), StorageError> {
+        let snapshot = loaded.doc.save();
+        let folded: Vec<ChangeHash> = self
+            .storage
+            .chunk_hashes(id)?
+            .into_iter()
+            .filter(|h| loaded.doc.get_change_by_hash(h).is_some())
+            .collect();
+        let deleted = self.storage.compact(id, &snapshot, &folded)?;
+        loaded.chunks = loaded.chunks.saturating_sub(deleted);
+        tracing::debug!(doc = id, folded = deleted, "compacted");
+        Ok(())
+    }
+}
+
+fn unreachable_message() -> Message {
+    // A fresh sync state always yields a first message; this keeps the types honest without
+    // a panic if that ever changes.
+    Message {
+        heads: Vec::new(),
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: automerge::sync::ChunkList::empty(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+}
+
+/// Every document a grant covers: its turfs' documents and their campaigns'.
+fn granted_docs(grants: &Grants) -> HashMap<String, Option<String>> {
+    let mut out = HashMap::new();
+    for (turf, campaign) in &grants.turfs {
+        out.insert(format!("turf:{turf}"), Some(turf.clone()));
+        out.insert(format!("campaign:{campaign}"), None);
+    }
+    out
+}

@@ -1,0 +1,86 @@
+//! Errors as the HTTP API reports them: a status, a stable code, a message that helps.
+
+use crate::engine::SyncFailure;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error response: `{"code": ..., "message": ...}` (and the document, when one is at fault).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppError {
+    /// HTTP status.
+    #[serde(skip)]
+    pub status: StatusCode,
+    /// Stable, machine-readable code.
+    pub code: &'static str,
+    /// What went wrong and what to do, with no personal data.
+    pub message: String,
+    /// The document at fault, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+}
+
+impl AppError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            doc: None,
+        }
+    }
+
+    /// 401: no token, or one that is unknown or revoked.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing, unknown or revoked token: send 'Authorization: Bearer <token>' with a token from your organizer",
+        )
+    }
+
+    /// 500: something failed on the server. The cause is logged, not sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the server failed to handle this request; nothing of it was stored, try again",
+        )
+    }
+}
+
+impl From<SyncFailure> for AppError {
+    fn from(f: SyncFailure) -> Self {
+        match f {
+            SyncFailure::Malformed(m) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                format!("the sync request could not be read: {m}; nothing was stored"),
+            ),
+            SyncFailure::NotGranted { doc } => Self {
+                message: format!(
+                    "document {doc} is not granted to this token; nothing was stored. Ask an organizer to assign the turf"
+                ),
+                doc: Some(doc),
+                ..Self::new(StatusCode::FORBIDDEN, "not_granted", "")
+            },
+            SyncFailure::Refused { doc, reason } => Self {
+                message: format!(
+                    "the change to {doc} was refused and nothing was stored: {reason}"
+                ),
+                doc: Some(doc),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "refused_change", "")
+            },
+            SyncFailure::Storage(e) => Self::internal(&e),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        (self.status, Json(&self)).into_response()
+    }
+}

@@ -1,0 +1,5 @@
+//! One module per resource.
+
+pub mod health;
+pub mod metrics;
+pub mod sync;

@@ -1,0 +1,210 @@
+//! Server storage behind one trait. SQLite (embedded, the default) implements it here;
+//! every method is blocking and is called off the async executor.
+
+mod sqlite;
+
+pub use sqlite::SqliteStorage;
+
+use automerge::ChangeHash;
+use doorstep_core::domain::{Attempt, Campaign, Roster};
+use doorstep_core::sync::Role;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// A storage failure. Never carries personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Stored data could not be read.
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    /// The database was written by a newer Doorstep.
+    #[error(
+        "the database has schema version {found}, newer than this server's {supported}; run a newer doorstep"
+    )]
+    TooNew {
+        /// The version found.
+        found: i64,
+        /// The newest this code knows.
+        supported: i64,
+    },
+    /// A named thing does not exist.
+    #[error("{what} '{id}' does not exist")]
+    NotFound {
+        /// What kind of thing.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+}
+
+/// Storage result.
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Who a token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// User id.
+    pub user: String,
+    /// Role.
+    pub role: Role,
+    /// Their team, if any.
+    pub team: Option<String>,
+}
+
+/// What a user may sync: turf id to campaign id, plus their team's members.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// Granted turfs and the campaign of each.
+    pub turfs: BTreeMap<String, String>,
+    /// Members of the user's team (captains forward their attempts).
+    pub team: HashSet<String>,
+}
+
+/// A document as stored.
+#[derive(Debug, Clone, Default)]
+pub struct StoredDocument {
+    /// The compacted snapshot, if any.
+    pub snapshot: Option<Vec<u8>>,
+    /// Change chunks not folded into the snapshot.
+    pub chunks: Vec<Vec<u8>>,
+}
+
+/// What the server last sent a device.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceState {
+    /// Document id to the heads the device was sent.
+    pub docs: HashMap<String, Vec<ChangeHash>>,
+    /// Turf id to the roster version the device was sent.
+    pub rosters: HashMap<String, u64>,
+}
+
+/// One sync's writes, committed in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// The user and device synced.
+    pub user: String,
+    /// The device.
+    pub device: Vec<u8>,
+    /// When, in milliseconds.
+    pub now: i64,
+    /// New changes per document, with the document's heads after them.
+    pub docs: Vec<DocWrite>,
+    /// New attempts, for the results projection.
+    pub attempts: Vec<(String, Attempt)>,
+    /// Voids: turf, voided attempt, the void's id.
+    pub voids: Vec<(String, String, String)>,
+    /// Heads now acknowledged for the device, per document.
+    pub acked: Vec<(String, Vec<ChangeHash>)>,
+    /// Automerge sync states to keep, per document (`None` clears).
+    pub sync_states: Vec<(String, Option<Vec<u8>>)>,
+    /// Roster versions now sent to the device.
+    pub rosters: Vec<(String, u64)>,
+}
+
+impl Commit {
+    /// Whether there is anything to write.
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+            && self.acked.is_empty()
+            && self.sync_states.is_empty()
+            && self.rosters.is_empty()
+    }
+}
+
+/// New changes of one document.
+#[derive(Debug, Clone)]
+pub struct DocWrite {
+    /// Document id.
+    pub id: String,
+    /// (hash, raw change bytes) of each new change.
+    pub changes: Vec<(ChangeHash, Vec<u8>)>,
+    /// Heads after them.
+    pub heads: Vec<ChangeHash>,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Team, if any.
+    pub team: Option<String>,
+}
+
+/// One row of the results projection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRow {
+    /// Turf.
+    pub turf: String,
+    /// Attempt id.
+    pub attempt: String,
+    /// Canvasser who recorded it.
+    pub canvasser: String,
+    /// Outcome code.
+    pub outcome: String,
+    /// When the phone recorded it.
+    pub recorded_at: i64,
+    /// The void that cancelled it, if any.
+    pub voided_by: Option<String>,
+}
+
+/// The server's storage.
+pub trait Storage: Send + Sync + 'static {
+    /// The user a token hash belongs to, unless unknown or revoked.
+    fn authenticate(&self, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>>;
+    /// What a user may sync.
+    fn grants(&self, who: &Principal) -> StorageResult<Grants>;
+    /// What the server last sent a device.
+    fn device_state(&self, user: &str, device: &[u8]) -> StorageResult<DeviceState>;
+    /// A device's persisted Automerge sync state for a document.
+    fn sync_state(&self, user: &str, device: &[u8], doc: &str) -> StorageResult<Option<Vec<u8>>>;
+    /// A document's snapshot and chunks, if it exists.
+    fn load_document(&self, id: &str) -> StorageResult<Option<StoredDocument>>;
+    /// Roster versions of turfs.
+    fn roster_versions(&self, turfs: &[&str]) -> StorageResult<HashMap<String, u64>>;
+    /// A turf's current roster.
+    fn roster(&self, turf: &str) -> StorageResult<Option<Roster>>;
+    /// Writes one sync's results in one transaction: chunks insert-if-absent, heads, results
+    /// rows, what the device was sent.
+    fn commit(&self, commit: &Commit) -> StorageResult<()>;
+    /// Replaces a document's snapshot and deletes exactly the chunks it folded in.
+    fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize>;
+    /// Chunk hashes of a document not yet folded into its snapshot.
+    fn chunk_hashes(&self, doc: &str) -> StorageResult<Vec<ChangeHash>>;
+
+    /// Creates a team.
+    fn add_team(&self, id: &str, name: &str) -> StorageResult<()>;
+    /// Creates a user.
+    fn add_user(&self, user: &NewUser) -> StorageResult<()>;
+    /// Stores a token's hash under a public id.
+    fn add_token(&self, user: &str, id: &str, hash: &[u8; 32], now: i64) -> StorageResult<()>;
+    /// Revokes a token by its public id; false if there is no such live token.
+    fn revoke_token(&self, id: &str, now: i64) -> StorageResult<bool>;
+    /// Creates or replaces a campaign with its document.
+    fn put_campaign(
+        &self,
+        campaign: &Campaign,
+        doc: &[u8],
+        heads: &[ChangeHash],
+    ) -> StorageResult<()>;
+    /// Creates a turf, or stores a newer roster version of it; creates its document if new.
+    fn put_turf(
+        &self,
+        roster: &Roster,
+        team: Option<&str>,
+        doc: &[u8],
+        heads: &[ChangeHash],
+    ) -> StorageResult<()>;
+    /// Assigns a turf to a canvasser.
+    fn assign(&self, turf: &str, user: &str) -> StorageResult<()>;
+    /// Whether any campaign exists.
+    fn is_empty(&self) -> StorageResult<bool>;
+    /// The results projection, for a turf or all.
+    fn results(&self, turf: Option<&str>) -> StorageResult<Vec<ResultRow>>;
+}

@@ -1,0 +1,502 @@
+//! The embedded SQLite storage: one writer connection, a few readers (WAL), numbered migrations.
+
+use super::*;
+use doorstep_core::doc::{heads_from_bytes, heads_to_bytes};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Numbered, forward-only migrations. Never edit one that has landed: add the next.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+/// The schema version this code writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+const READERS: usize = 4;
+
+/// SQLite storage in one file.
+pub struct SqliteStorage {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a connection cannot leave a transaction open (rusqlite rolls back
+    // on drop), so the connection is still usable.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn heads(bytes: &[u8]) -> StorageResult<Vec<ChangeHash>> {
+    heads_from_bytes(bytes)
+        .ok_or_else(|| StorageError::Corrupt("stored heads are malformed".into()))
+}
+
+impl SqliteStorage {
+    /// Opens (creating and migrating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> StorageResult<Self> {
+        let path = path.as_ref();
+        let mut writer = Connection::open(path)?;
+        configure(&writer)?;
+        migrate(&mut writer)?;
+        let mut readers = Vec::new();
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(5))?;
+            r.set_prepared_statement_cache_capacity(64);
+            readers.push(Mutex::new(r));
+        }
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StorageResult<T>) -> StorageResult<T> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        for i in 0..self.readers.len() {
+            if let Ok(conn) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return f(&conn);
+            }
+        }
+        f(&lock(&self.readers[start % self.readers.len()]))
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn configure(conn: &Connection) -> StorageResult<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let _: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    // A sync is acknowledged only after its transaction is on disk.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> StorageResult<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StorageError::TooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn encode_roster(roster: &Roster) -> Vec<u8> {
+    postcard::to_stdvec(roster).unwrap_or_default()
+}
+
+impl Storage for SqliteStorage {
+    fn authenticate(&self, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>> {
+        self.read(|c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT u.id, u.role, u.team_id FROM tokens t JOIN users u ON u.id = t.user_id
+                     WHERE t.hash = ?1 AND t.revoked_at IS NULL",
+                )?
+                .query_row([&token_hash[..]], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+                })
+                .optional()?;
+            Ok(row.and_then(|(user, role, team)| {
+                Some(Principal {
+                    user,
+                    role: Role::parse(&role)?,
+                    team,
+                })
+            }))
+        })
+    }
+
+    fn grants(&self, who: &Principal) -> StorageResult<Grants> {
+        self.read(|c| {
+            let mut grants = Grants::default();
+            let (sql, arg) = match (who.role, &who.team) {
+                (Role::Admin, _) => (
+                    "SELECT id, campaign_id FROM turfs WHERE ?1 IS NOT NULL",
+                    who.user.as_str(),
+                ),
+                (Role::Captain, Some(team)) => (
+                    "SELECT id, campaign_id FROM turfs WHERE team_id = ?1",
+                    team.as_str(),
+                ),
+                _ => (
+                    "SELECT t.id, t.campaign_id FROM assignments a JOIN turfs t ON t.id = a.turf_id
+                     WHERE a.user_id = ?1",
+                    who.user.as_str(),
+                ),
+            };
+            let mut stmt = c.prepare_cached(sql)?;
+            for row in stmt.query_map([arg], |r| Ok((r.get(0)?, r.get(1)?)))? {
+                let (turf, campaign) = row?;
+                grants.turfs.insert(turf, campaign);
+            }
+            if let Some(team) = &who.team {
+                let mut stmt = c.prepare_cached("SELECT id FROM users WHERE team_id = ?1")?;
+                for id in stmt.query_map([team], |r| r.get(0))? {
+                    grants.team.insert(id?);
+                }
+            }
+            Ok(grants)
+        })
+    }
+
+    fn device_state(&self, user: &str, device: &[u8]) -> StorageResult<DeviceState> {
+        self.read(|c| {
+            let mut state = DeviceState::default();
+            let mut stmt = c.prepare_cached(
+                "SELECT doc_id, acked_heads FROM device_docs WHERE user_id = ?1 AND device = ?2",
+            )?;
+            let rows = stmt.query_map(params![user, device], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            for row in rows {
+                let (doc, acked) = row?;
+                state.docs.insert(doc, heads(&acked)?);
+            }
+            let mut stmt = c.prepare_cached(
+                "SELECT turf_id, version FROM device_rosters WHERE user_id = ?1 AND device = ?2",
+            )?;
+            let rows = stmt.query_map(params![user, device], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })?;
+            for row in rows {
+                let (turf, version) = row?;
+                state.rosters.insert(turf, version as u64);
+            }
+            Ok(state)
+        })
+    }
+
+    fn sync_state(&self, user: &str, device: &[u8], doc: &str) -> StorageResult<Option<Vec<u8>>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT sync_state FROM device_docs WHERE user_id = ?1 AND device = ?2 AND doc_id = ?3",
+            )?
+            .query_row(params![user, device, doc], |r| r.get::<_, Option<Vec<u8>>>(0))
+            .optional()?
+            .flatten())
+        })
+    }
+
+    fn load_document(&self, id: &str) -> StorageResult<Option<StoredDocument>> {
+        self.read(|c| {
+            let snapshot: Option<Option<Vec<u8>>> = c
+                .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
+            let Some(snapshot) = snapshot else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1")?;
+            let chunks = stmt
+                .query_map([id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
+            Ok(Some(StoredDocument { snapshot, chunks }))
+        })
+    }
+
+    fn roster_versions(&self, turfs: &[&str]) -> StorageResult<HashMap<String, u64>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT roster_version FROM turfs WHERE id = ?1")?;
+            let mut out = HashMap::new();
+            for t in turfs {
+                if let Some(v) = stmt.query_row([t], |r| r.get::<_, i64>(0)).optional()? {
+                    out.insert((*t).to_owned(), v as u64);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn roster(&self, turf: &str) -> StorageResult<Option<Roster>> {
+        self.read(|c| {
+            let bytes: Option<Vec<u8>> = c
+                .prepare_cached("SELECT roster FROM turfs WHERE id = ?1")?
+                .query_row([turf], |r| r.get(0))
+                .optional()?;
+            bytes
+                .map(|b| {
+                    postcard::from_bytes(&b)
+                        .map_err(|e| StorageError::Corrupt(format!("roster of turf {turf}: {e}")))
+                })
+                .transpose()
+        })
+    }
+
+    fn commit(&self, commit: &Commit) -> StorageResult<()> {
+        self.write(|tx| {
+            for doc in &commit.docs {
+                let mut ins = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO chunks (doc_id, hash, data) VALUES (?1, ?2, ?3)",
+                )?;
+                for (hash, data) in &doc.changes {
+                    ins.execute(params![doc.id, &hash.0[..], data])?;
+                }
+                tx.prepare_cached("UPDATE documents SET heads = ?2 WHERE id = ?1")?
+                    .execute(params![doc.id, heads_to_bytes(&doc.heads)])?;
+            }
+            for (turf, a) in &commit.attempts {
+                let answers: serde_json::Map<String, serde_json::Value> = a
+                    .answers
+                    .iter()
+                    .map(|(q, ans)| {
+                        (
+                            q.to_string(),
+                            serde_json::to_value(ans).unwrap_or(serde_json::Value::Null),
+                        )
+                    })
+                    .collect();
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO results (turf_id, attempt_id, voter_id, household_id,
+                         canvasser_id, device, outcome, answers, note, recorded_at, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
+                    turf,
+                    a.id.to_string(),
+                    a.voter().map(|v| v.to_string()),
+                    a.household.as_str(),
+                    a.canvasser.as_str(),
+                    a.device.as_str(),
+                    a.outcome.as_str(),
+                    serde_json::Value::Object(answers).to_string(),
+                    a.note,
+                    a.recorded_at,
+                    commit.now,
+                ])?;
+            }
+            for (turf, attempt, void) in &commit.voids {
+                tx.prepare_cached(
+                    "UPDATE results SET voided_by = ?3 WHERE turf_id = ?1 AND attempt_id = ?2",
+                )?
+                .execute(params![turf, attempt, void])?;
+            }
+            for (doc, acked) in &commit.acked {
+                tx.prepare_cached(
+                    "INSERT INTO device_docs (user_id, device, doc_id, acked_heads) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (user_id, device, doc_id) DO UPDATE SET acked_heads = ?4",
+                )?
+                .execute(params![commit.user, commit.device, doc, heads_to_bytes(acked)])?;
+            }
+            for (doc, state) in &commit.sync_states {
+                tx.prepare_cached(
+                    "INSERT INTO device_docs (user_id, device, doc_id, acked_heads, sync_state)
+                     VALUES (?1, ?2, ?3, x'', ?4)
+                     ON CONFLICT (user_id, device, doc_id) DO UPDATE SET sync_state = ?4",
+                )?
+                .execute(params![commit.user, commit.device, doc, state])?;
+            }
+            for (turf, version) in &commit.rosters {
+                tx.prepare_cached(
+                    "INSERT INTO device_rosters (user_id, device, turf_id, version) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (user_id, device, turf_id) DO UPDATE SET version = ?4",
+                )?
+                .execute(params![commit.user, commit.device, turf, *version as i64])?;
+            }
+            tx.prepare_cached(
+                "INSERT INTO devices (user_id, device, last_sync_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id, device) DO UPDATE SET last_sync_at = ?3",
+            )?
+            .execute(params![commit.user, commit.device, commit.now])?;
+            Ok(())
+        })
+    }
+
+    fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE documents SET snapshot = ?2 WHERE id = ?1")?
+                .execute(params![doc, snapshot])?;
+            let mut del =
+                tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1 AND hash = ?2")?;
+            let mut deleted = 0;
+            for h in folded {
+                deleted += del.execute(params![doc, &h.0[..]])?;
+            }
+            Ok(deleted)
+        })
+    }
+
+    fn chunk_hashes(&self, doc: &str) -> StorageResult<Vec<ChangeHash>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT hash FROM chunks WHERE doc_id = ?1")?;
+            let rows = stmt.query_map([doc], |r| r.get::<_, Vec<u8>>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.extend(heads(&row?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn add_team(&self, id: &str, name: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO teams (id, name) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET name = ?2",
+                params![id, name],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn add_user(&self, user: &NewUser) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO users (id, name, role, team_id) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET name = ?2, role = ?3, team_id = ?4",
+                params![user.id, user.name, user.role.as_str(), user.team],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn add_token(&self, user: &str, id: &str, hash: &[u8; 32], now: i64) -> StorageResult<()> {
+        self.write(|tx| {
+            let known: Option<i64> = tx
+                .query_row("SELECT 1 FROM users WHERE id = ?1", [user], |r| r.get(0))
+                .optional()?;
+            if known.is_none() {
+                return Err(StorageError::NotFound {
+                    what: "user",
+                    id: user.into(),
+                });
+            }
+            tx.execute(
+                "INSERT INTO tokens (hash, id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![&hash[..], id, user, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn revoke_token(&self, id: &str, now: i64) -> StorageResult<bool> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now],
+            )? > 0)
+        })
+    }
+
+    fn put_campaign(
+        &self,
+        campaign: &Campaign,
+        doc: &[u8],
+        heads: &[ChangeHash],
+    ) -> StorageResult<()> {
+        let doc_id = format!("campaign:{}", campaign.id);
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO campaigns (id, name) VALUES (?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET name = ?2",
+                params![campaign.id.as_str(), campaign.name],
+            )?;
+            tx.execute(
+                "INSERT INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO UPDATE SET heads = ?2, snapshot = ?3",
+                params![doc_id, heads_to_bytes(heads), doc],
+            )?;
+            tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&doc_id])?;
+            Ok(())
+        })
+    }
+
+    fn put_turf(
+        &self,
+        roster: &Roster,
+        team: Option<&str>,
+        doc: &[u8],
+        heads: &[ChangeHash],
+    ) -> StorageResult<()> {
+        let doc_id = format!("turf:{}", roster.turf);
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO turfs (id, campaign_id, team_id, name, roster_version, roster)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET team_id = ?3, name = ?4, roster_version = ?5,
+                     roster = ?6",
+                params![
+                    roster.turf.as_str(),
+                    roster.campaign.as_str(),
+                    team,
+                    roster.name,
+                    roster.version as i64,
+                    encode_roster(roster)
+                ],
+            )?;
+            tx.execute(
+                "INSERT OR IGNORE INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)",
+                params![doc_id, heads_to_bytes(heads), doc],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn assign(&self, turf: &str, user: &str) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO assignments (turf_id, user_id) VALUES (?1, ?2)",
+                params![turf, user],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn is_empty(&self) -> StorageResult<bool> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT count(*) FROM campaigns", [], |r| r.get(0))?;
+            Ok(n == 0)
+        })
+    }
+
+    fn results(&self, turf: Option<&str>) -> StorageResult<Vec<ResultRow>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT turf_id, attempt_id, canvasser_id, outcome, recorded_at, voided_by
+                 FROM results WHERE ?1 IS NULL OR turf_id = ?1 ORDER BY turf_id, attempt_id",
+            )?;
+            let rows = stmt
+                .query_map([turf], |r| {
+                    Ok(ResultRow {
+                        turf: r.get(0)?,
+                        attempt: r.get(1)?,
+                        canvasser: r.get(2)?,
+                        outcome: r.get(3)?,
+                        recorded_at: r.get(4)?,
+                        voided_by: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+}
