@@ -244,8 +244,12 @@ pub fn seed(storage: &impl Storage, plan: &Plan, now: i64) -> StorageResult<Vec<
                 role: Role::Canvasser,
                 team: Some(team.clone()),
             })?;
+            // Round the team's turfs: with more canvassers than turfs, turfs are shared.
             let mine: Vec<String> = (0..plan.turfs_per_canvasser)
-                .filter_map(|j| turfs.get(k * plan.turfs_per_canvasser + j).cloned())
+                .filter_map(|j| {
+                    let n = turfs.len().max(1);
+                    turfs.get((k * plan.turfs_per_canvasser + j) % n).cloned()
+                })
                 .collect();
             for turf in &mine {
                 storage.assign(turf, &id)?;

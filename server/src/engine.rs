@@ -63,6 +63,8 @@ pub struct SyncOutcome {
 }
 
 type Shared = Arc<Mutex<Loaded>>;
+/// (user, device, document): whose Automerge sync session.
+type SessionKey = (String, Vec<u8>, String);
 
 struct Loaded {
     doc: AutoCommit,
@@ -74,7 +76,7 @@ struct Loaded {
 pub struct Engine<S> {
     storage: S,
     docs: Mutex<LruCache<String, Shared>>,
-    sessions: Mutex<LruCache<(String, Vec<u8>, String), State>>,
+    sessions: Mutex<LruCache<SessionKey, State>>,
     /// One ingest at a time: validation against the current document and the commit that
     /// stores the result must not interleave with another's.
     ingest: Mutex<()>,
@@ -404,6 +406,11 @@ impl<S: Storage> Engine<S> {
                     continue;
                 };
                 if phone_rosters.get(*turf) == Some(version) {
+                    // A manifest tells what the phone holds: remember it, so the next digest
+                    // matches.
+                    if device_state.rosters.get(*turf) != Some(version) {
+                        commit.rosters.push(((*turf).to_owned(), *version));
+                    }
                     continue;
                 }
                 if size > RESPONSE_BUDGET {

@@ -1,0 +1,167 @@
+//! Many phones, a flaky network, a server crash: everyone ends up agreeing, nothing lost or
+//! doubled.
+
+use doorstep_core::DocKind;
+use doorstep_server::demo::Plan;
+use doorstep_server::storage::Storage;
+use doorstep_tests::*;
+use std::collections::HashMap;
+
+#[test]
+fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
+    let seed_value = seed_from_env();
+    let mut rng = fastrand::Rng::with_seed(seed_value);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    // Two teams of twelve; each team's twelve turfs are each shared by two canvassers.
+    let users = seed(
+        &db,
+        &Plan {
+            teams: 2,
+            canvassers_per_team: 12,
+            turfs_per_team: 12,
+            doors: 15,
+            turfs_per_canvasser: 2,
+            seed: seed_value,
+        },
+    );
+    let mut server = ServerProcess::start(&db);
+    let mut phones: Vec<Phone> = users
+        .iter()
+        .filter(|u| u.id.starts_with("canvasser"))
+        .map(Phone::new)
+        .collect();
+    assert_eq!(phones.len(), 24);
+    for p in &mut phones {
+        p.sync(&server.url).unwrap();
+    }
+
+    let mut recorded: HashMap<String, String> = HashMap::new();
+    let mut faults: Vec<Faulty> = (0..phones.len())
+        .map(|i| Faulty::new(seed_value ^ i as u64, FaultRates::flaky()))
+        .collect();
+    let mut clock = 1_000;
+    let steps = 360;
+    for step in 0..steps {
+        clock += rng.i64(1..5_000);
+        if step == steps / 2 {
+            server.kill();
+            server = ServerProcess::start(&db);
+        }
+        if step == steps / 3 {
+            // Two canvassers at the same door at the same moment.
+            let turf = phones[0].turfs()[0].clone();
+            let other = phones
+                .iter()
+                .position(|p| p.user != phones[0].user && p.turfs().contains(&turf))
+                .unwrap();
+            let door = phones[0].store.walk_list(&turf).unwrap().households[0]
+                .id
+                .clone();
+            for i in [0, other] {
+                let a = phones[i]
+                    .store
+                    .record_attempt(doorstep_core::NewAttempt {
+                        turf: turf.clone(),
+                        target: doorstep_core::domain::Target::Household(door.clone()),
+                        outcome: "not_home".into(),
+                        answers: vec![],
+                        note: None,
+                        recorded_at: clock,
+                        location: None,
+                    })
+                    .unwrap();
+                recorded.insert(a.id.to_string(), phones[i].user.clone());
+            }
+        }
+        let i = rng.usize(..phones.len());
+        match rng.u8(0..10) {
+            0..=5 => {
+                for _ in 0..rng.usize(1..4) {
+                    let id = phones[i].knock(&mut rng, clock).unwrap();
+                    recorded.insert(id, phones[i].user.clone());
+                }
+            }
+            6..=8 => {
+                let _ = phones[i].sync_faulty(&server.url, &mut faults[i]);
+            }
+            _ => phones[i].restart(),
+        }
+    }
+    // Then everyone at once, each phone on its own thread, and the server killed while
+    // requests are in flight.
+    let url = std::sync::Arc::new(std::sync::Mutex::new(server.url.clone()));
+    let recorded = std::sync::Mutex::new(recorded);
+    std::thread::scope(|scope| {
+        for (i, (phone, faults)) in phones.iter_mut().zip(faults.iter_mut()).enumerate() {
+            let url = url.clone();
+            let recorded = &recorded;
+            scope.spawn(move || {
+                let mut rng = fastrand::Rng::with_seed(seed_value.wrapping_add(i as u64));
+                for round in 0..6 {
+                    for _ in 0..rng.usize(1..3) {
+                        let id = phone
+                            .knock(&mut rng, clock + round * 1_000 + i as i64)
+                            .unwrap();
+                        recorded.lock().unwrap().insert(id, phone.user.clone());
+                    }
+                    let current = url.lock().unwrap().clone();
+                    let _ = phone.sync_faulty(&current, faults);
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(rng.u64(50..400)));
+        server.kill();
+        server = ServerProcess::start(&db);
+        *url.lock().unwrap() = server.url.clone();
+    });
+    let recorded = recorded.into_inner().unwrap();
+
+    let injected: usize = faults.iter().flat_map(|f| f.injected.values()).sum();
+    assert!(injected > 20, "the network misbehaved ({injected} faults)");
+
+    // Signal everywhere: everyone syncs, twice, so each phone also gets the others' news.
+    for _ in 0..2 {
+        for p in &mut phones {
+            p.sync(&server.url).unwrap();
+        }
+    }
+
+    let storage = server.storage();
+    let results = storage.results(None).unwrap();
+    let mut stored: Vec<&str> = results.iter().map(|r| r.attempt.as_str()).collect();
+    stored.sort();
+    let mut expected: Vec<&str> = recorded.keys().map(String::as_str).collect();
+    expected.sort();
+    assert_eq!(
+        stored, expected,
+        "every attempt on the server, exactly once"
+    );
+    for r in &results {
+        assert_eq!(
+            r.canvasser, recorded[&r.attempt],
+            "attributed to who recorded it"
+        );
+    }
+    assert_results_match_documents(&storage);
+    for p in &mut phones {
+        assert_eq!(
+            p.store.outbox_count().unwrap(),
+            0,
+            "{} has unsynced results",
+            p.user
+        );
+        for id in p.store.documents().unwrap() {
+            assert_eq!(
+                p.store.heads(&id).unwrap(),
+                server_doc(&storage, &id.to_string()).get_heads(),
+                "{} and the server disagree on {id}",
+                p.user
+            );
+            if id.kind == DocKind::Turf {
+                let turf = id.id.as_str().into();
+                assert!(p.store.verify_projections(&turf).unwrap().is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! End-to-end: a real `doorstep serve` process and real phone stores.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod auth;
+mod basics;
+mod fallback;
+mod faults;
