@@ -306,6 +306,30 @@ impl Phone {
         self.store.sync_with(|body| http.send(url, &token, &body))
     }
 
+    /// Syncs like an app does: when the server refuses a document's changes, holds that
+    /// document back and syncs the rest. Returns the refusals met.
+    pub fn sync_holding_back(
+        &mut self,
+        url: &str,
+    ) -> Result<Vec<(String, String)>, SyncError<TransportError>> {
+        let mut refused = Vec::new();
+        loop {
+            match self.sync(url) {
+                Err(SyncError::Transport(TransportError::Status {
+                    code,
+                    doc: Some(doc),
+                    ..
+                })) if refused.len() < 8 => {
+                    let id = doorstep_core::DocId::parse(&doc).expect("server names a document");
+                    self.store.hold_back(&id, &code)?;
+                    refused.push((doc, code));
+                }
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(refused),
+            }
+        }
+    }
+
     /// Syncs over a faulty transport.
     pub fn sync_faulty(
         &mut self,

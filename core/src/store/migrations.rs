@@ -8,6 +8,7 @@ use rusqlite::{Connection, TransactionBehavior};
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_projections.sql"),
+    include_str!("../../migrations/0003_held_back.sql"),
 ];
 
 /// The schema version this code writes.
@@ -137,6 +138,18 @@ mod tests {
         (a, b)
     }
 
+    /// Fills a version-2 database: version 1's data, plus what the server acknowledged.
+    fn fill_v2(conn: &Connection) -> (AttemptId, AttemptId) {
+        let ids = fill_v1(conn);
+        conn.execute(
+            "INSERT INTO peer_state (peer, doc_id, acked_heads) SELECT 'server', id, heads
+             FROM documents WHERE id = 'campaign:c'",
+            [],
+        )
+        .unwrap();
+        ids
+    }
+
     fn schema(conn: &Connection) -> Vec<(String, String, Option<String>)> {
         conn.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
             .unwrap()
@@ -153,7 +166,7 @@ mod tests {
         drop(Store::open(&fresh_path).unwrap());
         let fresh = schema(&Connection::open(&fresh_path).unwrap());
 
-        let fills: &[(i64, Fill)] = &[(1, fill_v1)];
+        let fills: &[(i64, Fill)] = &[(1, fill_v1), (2, fill_v2)];
         assert_eq!(
             fills.len() as i64,
             SCHEMA_VERSION - 1,
@@ -203,6 +216,17 @@ mod tests {
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .unwrap();
             assert_eq!(uv, SCHEMA_VERSION);
+            if version >= 2 {
+                let kept: i64 = conn
+                    .query_row(
+                        "SELECT count(*) FROM peer_state
+                         WHERE peer = 'server' AND length(acked_heads) = 32 AND refused IS NULL",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(kept, 1, "v{version}: the server's acknowledgement survived");
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::sync::{change_hashes, hashes, quiet_digest, same_heads};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use rusqlite::{OptionalExtension, params};
+use std::collections::HashSet;
 
 /// What one round of sync did.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,9 +52,17 @@ impl Store {
         let manifest = self.manifest_next;
         let mut quiet = Vec::new();
         let mut docs = Vec::new();
+        let held_back: HashSet<DocId> = self.held_back()?.into_iter().map(|(id, _)| id).collect();
         for id in self.documents()? {
             let heads = self.heads(&id)?;
             let (acked, in_sync_protocol) = self.server_state(&id)?;
+            if held_back.contains(&id) {
+                // Nothing of it goes up; summed as the server last saw it, its news still comes.
+                if let Some(acked) = acked {
+                    quiet.push((id.to_string(), acked));
+                }
+                continue;
+            }
             let body = match acked {
                 Some(acked) if !in_sync_protocol => {
                     if same_heads(&acked, &heads) {
@@ -179,6 +188,43 @@ impl Store {
             }
         }
         Ok(total)
+    }
+
+    /// Holds a document back from upload after the server refused its changes (a 403 or 422
+    /// naming it), so the rest of the phone keeps syncing. Nothing is discarded: its unsynced
+    /// results stay in the outbox, and the server's news for it still arrives.
+    pub fn hold_back(&mut self, id: &DocId, reason: &str) -> Result<()> {
+        self.heads(id)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO peer_state (peer, doc_id, acked_heads, refused) VALUES (?1, ?2, x'', ?3)
+                 ON CONFLICT (peer, doc_id) DO UPDATE SET refused = ?3",
+            )?
+            .execute(params![SERVER_PEER, id.to_string(), reason])?;
+        Ok(())
+    }
+
+    /// Lets a held-back document upload again (after an organizer changed the rules or roles).
+    pub fn release(&mut self, id: &DocId) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE peer_state SET refused = NULL WHERE peer = ?1 AND doc_id = ?2")?
+            .execute(params![SERVER_PEER, id.to_string()])?;
+        Ok(())
+    }
+
+    /// Documents held back from upload, with the server's reason.
+    pub fn held_back(&self) -> Result<Vec<(DocId, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT doc_id, refused FROM peer_state
+             WHERE peer = ?1 AND refused IS NOT NULL ORDER BY doc_id",
+        )?;
+        let rows = stmt
+            .query_map([SERVER_PEER], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<Vec<(String, String)>>>()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, reason)| DocId::parse(&id).map(|id| (id, reason)))
+            .collect())
     }
 
     /// Whether the server is told of the whole store in the next request.

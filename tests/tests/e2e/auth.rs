@@ -113,6 +113,28 @@ fn a_canvasser_cannot_void_someone_elses_attempt_and_nothing_of_it_is_stored() {
     let results = server.storage().results(None).unwrap();
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].voided_by, None);
+
+    // The phone holds that turf back and keeps syncing: news still reaches it, and its
+    // refused void stays in its outbox rather than vanishing.
+    let refused = b.sync_holding_back(&server.url).unwrap();
+    assert_eq!(
+        refused,
+        [("turf:t01-001".to_string(), "refused_change".to_string())]
+    );
+    a.knock(&mut rng, 30).unwrap();
+    a.sync(&server.url).unwrap();
+    b.sync_holding_back(&server.url).unwrap();
+    assert_eq!(
+        b.store.history(&turf).unwrap().len(),
+        2,
+        "the new attempt arrived"
+    );
+    assert_eq!(
+        b.store.outbox_count().unwrap(),
+        1,
+        "the refused void is kept"
+    );
+    assert_eq!(b.store.held_back().unwrap().len(), 1);
 }
 
 #[test]
