@@ -1,6 +1,7 @@
 //! Server storage behind one trait. SQLite (embedded, the default) implements it here;
 //! every method is blocking and is called off the async executor.
 
+pub mod conformance;
 mod sqlite;
 
 pub use sqlite::SqliteStorage;

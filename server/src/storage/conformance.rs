@@ -1,0 +1,237 @@
+//! The storage trait's test suite. Every implementation runs all of it (see the tests at the
+//! bottom of this crate's storage modules): `check_all(|| make_a_fresh_empty_storage())`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use crate::auth::{issue_token, token_hash};
+use crate::demo;
+use doorstep_core::ActorId;
+use doorstep_core::domain::{AttemptId, Target};
+
+/// Runs every check against fresh storages made by `make`.
+pub fn check_all<S: Storage>(make: impl Fn() -> S) {
+    chunks_are_inserted_once(&make());
+    compaction_deletes_only_what_it_folded_in(&make());
+    tokens_authenticate_until_revoked(&make());
+    grants_follow_roles(&make());
+    results_are_written_with_their_chunks(&make());
+    device_state_round_trips(&make());
+}
+
+fn seeded<S: Storage>(storage: &S) -> Vec<demo::DemoUser> {
+    demo::seed(
+        storage,
+        &demo::Plan {
+            teams: 2,
+            canvassers_per_team: 2,
+            turfs_per_team: 2,
+            doors: 5,
+            turfs_per_canvasser: 1,
+            seed: 1,
+        },
+        0,
+    )
+    .unwrap()
+}
+
+fn changes(n: usize) -> (Vec<(ChangeHash, Vec<u8>)>, Vec<ChangeHash>) {
+    let mut doc = automerge::AutoCommit::new().with_actor(ActorId::random());
+    let mut out = Vec::new();
+    for i in 0..n {
+        use automerge::transaction::Transactable;
+        doc.put(automerge::ROOT, format!("k{i}"), i as i64).unwrap();
+        doc.commit();
+    }
+    for c in doc.get_changes(&[]) {
+        out.push((c.hash(), c.raw_bytes().to_vec()));
+    }
+    (out, doc.get_heads())
+}
+
+fn write(
+    storage: &impl Storage,
+    doc: &str,
+    changes: Vec<(ChangeHash, Vec<u8>)>,
+    heads: Vec<ChangeHash>,
+) {
+    storage
+        .commit(&Commit {
+            user: "organizer".into(),
+            device: vec![1; 16],
+            docs: vec![DocWrite {
+                id: doc.into(),
+                changes,
+                heads,
+            }],
+            ..Commit::default()
+        })
+        .unwrap();
+}
+
+fn chunks_are_inserted_once(storage: &impl Storage) {
+    seeded(storage);
+    let doc = "turf:t01-001";
+    let (c, heads) = changes(3);
+    write(storage, doc, c.clone(), heads.clone());
+    write(storage, doc, c.clone(), heads.clone());
+    write(storage, doc, c[1..].to_vec(), heads);
+    let mut stored = storage.chunk_hashes(doc).unwrap();
+    stored.sort();
+    let mut expected: Vec<_> = c.iter().map(|(h, _)| *h).collect();
+    expected.sort();
+    assert_eq!(stored, expected, "a change stored twice is stored once");
+    assert_eq!(storage.load_document(doc).unwrap().unwrap().chunks.len(), 3);
+}
+
+fn compaction_deletes_only_what_it_folded_in(storage: &impl Storage) {
+    seeded(storage);
+    let doc = "turf:t01-002";
+    let (c, heads) = changes(4);
+    write(storage, doc, c[..2].to_vec(), heads.clone());
+    // Another writer stores two more after the snapshot was taken: they must survive.
+    let folded: Vec<ChangeHash> = c[..2].iter().map(|(h, _)| *h).collect();
+    write(storage, doc, c[2..].to_vec(), heads);
+    let deleted = storage.compact(doc, b"snapshot", &folded).unwrap();
+    assert_eq!(deleted, 2);
+    let mut left = storage.chunk_hashes(doc).unwrap();
+    left.sort();
+    let mut expected: Vec<_> = c[2..].iter().map(|(h, _)| *h).collect();
+    expected.sort();
+    assert_eq!(left, expected);
+    let stored = storage.load_document(doc).unwrap().unwrap();
+    assert_eq!(stored.snapshot.as_deref(), Some(&b"snapshot"[..]));
+    assert_eq!(stored.chunks.len(), 2);
+}
+
+fn tokens_authenticate_until_revoked(storage: &impl Storage) {
+    seeded(storage);
+    let token = issue_token(storage, "canvasser-1-1", 5).unwrap();
+    assert!(token.secret.len() >= 4 + 32, "at least 128 bits");
+    let who = storage
+        .authenticate(&token_hash(&token.secret))
+        .unwrap()
+        .unwrap();
+    assert_eq!(who.user, "canvasser-1-1");
+    assert_eq!(who.role, Role::Canvasser);
+    assert!(
+        storage
+            .authenticate(&token_hash("dst_wrong"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(storage.revoke_token(&token.id, 6).unwrap());
+    assert!(
+        storage
+            .authenticate(&token_hash(&token.secret))
+            .unwrap()
+            .is_none()
+    );
+    assert!(!storage.revoke_token(&token.id, 7).unwrap(), "revoked once");
+    assert!(issue_token(storage, "nobody", 8).is_err());
+}
+
+fn grants_follow_roles(storage: &impl Storage) {
+    let users = seeded(storage);
+    let grants = |id: &str| {
+        let u = users.iter().find(|u| u.id == id).unwrap();
+        let who = Principal {
+            user: u.id.clone(),
+            role: u.role,
+            team: u.team.clone(),
+        };
+        storage
+            .grants(&who)
+            .unwrap()
+            .turfs
+            .into_keys()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(grants("canvasser-1-1"), ["t01-001"]);
+    assert_eq!(grants("canvasser-2-2"), ["t02-002"]);
+    assert_eq!(grants("captain-1"), ["t01-001", "t01-002"]);
+    assert_eq!(grants("organizer").len(), 4);
+}
+
+fn results_are_written_with_their_chunks(storage: &impl Storage) {
+    seeded(storage);
+    let (c, heads) = changes(1);
+    let attempt = doorstep_core::domain::Attempt {
+        id: AttemptId([7; 16]),
+        target: Target::Voter("t01-001-v0000".into()),
+        household: "t01-001-h000".into(),
+        outcome: "talked".into(),
+        answers: vec![("support".into(), doorstep_core::domain::Answer::Support(2))],
+        note: None,
+        canvasser: "canvasser-1-1".into(),
+        device: "d".into(),
+        recorded_at: 42,
+        location: None,
+    };
+    storage
+        .commit(&Commit {
+            user: "canvasser-1-1".into(),
+            device: vec![2; 16],
+            now: 99,
+            docs: vec![DocWrite {
+                id: "turf:t01-001".into(),
+                changes: c,
+                heads,
+            }],
+            attempts: vec![("t01-001".into(), attempt.clone())],
+            voids: vec![("t01-001".into(), attempt.id.to_string(), "void-1".into())],
+            ..Commit::default()
+        })
+        .unwrap();
+    let rows = storage.results(Some("t01-001")).unwrap();
+    assert_eq!(
+        rows,
+        [ResultRow {
+            turf: "t01-001".into(),
+            attempt: attempt.id.to_string(),
+            canvasser: "canvasser-1-1".into(),
+            outcome: "talked".into(),
+            recorded_at: 42,
+            voided_by: Some("void-1".into()),
+        }]
+    );
+    assert!(storage.results(Some("t01-002")).unwrap().is_empty());
+}
+
+fn device_state_round_trips(storage: &impl Storage) {
+    seeded(storage);
+    let (_, heads) = changes(2);
+    storage
+        .commit(&Commit {
+            user: "canvasser-1-1".into(),
+            device: vec![3; 16],
+            acked: vec![("turf:t01-001".into(), heads.clone())],
+            rosters: vec![("t01-001".into(), 1)],
+            sync_states: vec![("campaign:demo-2026".into(), Some(vec![1, 2, 3]))],
+            ..Commit::default()
+        })
+        .unwrap();
+    let state = storage.device_state("canvasser-1-1", &[3; 16]).unwrap();
+    assert_eq!(state.docs["turf:t01-001"], heads);
+    assert_eq!(state.rosters["t01-001"], 1);
+    assert_eq!(
+        storage
+            .sync_state("canvasser-1-1", &[3; 16], "campaign:demo-2026")
+            .unwrap(),
+        Some(vec![1, 2, 3])
+    );
+    assert!(
+        storage
+            .device_state("canvasser-1-1", &[4; 16])
+            .unwrap()
+            .docs
+            .is_empty()
+    );
+    assert!(
+        storage
+            .device_state("canvasser-1-2", &[3; 16])
+            .unwrap()
+            .docs
+            .is_empty()
+    );
+}
