@@ -1,12 +1,14 @@
 //! The server half of sync: given who is asking and their request, ingest what they send (if the
 //! rules allow it) and answer with what they lack. Blocking: call it off the async executor.
 
-use crate::storage::{Commit, DocWrite, Grants, Principal, Storage, StorageError};
+use crate::storage::{Commit, DocWrite, Grants, Principal, Storage, StorageError, SyncContext};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use doorstep_core::doc::{DocId, DocKind, TurfDoc, apply_incoming, check_parses, load_doc};
 use doorstep_core::domain::{Entry, TurfId};
-use doorstep_core::sync::wire::{self, DocDown, DownBody, Identity, Response, UpBody};
+use doorstep_core::sync::wire::{
+    self, DocDown, DownBody, Identity, Request, Response, UpBody, WireError,
+};
 use doorstep_core::sync::{
     Rights, Role, change_hashes, check_turf_update, hashes, quiet_digest, same_heads,
 };
@@ -27,9 +29,18 @@ const COMPACT_AFTER: usize = 256;
 /// Why a sync was refused. Nothing of a refused request is stored.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncFailure {
+    /// No token, or an unknown or revoked one.
+    #[error("missing, unknown or revoked token")]
+    Unauthorized,
     /// The body is not a valid request.
     #[error("{0}")]
     Malformed(String),
+    /// The body is over a size limit once inflated or decoded.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The body speaks another protocol version.
+    #[error("{0}")]
+    Version(String),
     /// The request names a document the token may not sync.
     #[error("document {doc} is not granted to this token")]
     NotGranted {
@@ -80,6 +91,8 @@ pub struct Engine<S> {
     /// One ingest at a time: validation against the current document and the commit that
     /// stores the result must not interleave with another's.
     ingest: Mutex<()>,
+    /// Chunks per document before they are folded into a snapshot.
+    compact_after: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -98,7 +111,14 @@ impl<S: Storage> Engine<S> {
             docs: Mutex::new(LruCache::new(cap(CACHED_DOCS))),
             sessions: Mutex::new(LruCache::new(cap(CACHED_SESSIONS))),
             ingest: Mutex::new(()),
+            compact_after: COMPACT_AFTER,
         }
+    }
+
+    /// Folds a document's chunks into a snapshot after `chunks` of them (at least 2).
+    pub fn with_compact_after(mut self, chunks: usize) -> Self {
+        self.compact_after = chunks.max(2);
+        self
     }
 
     /// The storage.
@@ -134,13 +154,58 @@ impl<S: Storage> Engine<S> {
         Ok(shared)
     }
 
-    /// Answers one sync request from `who`. `now` is the server's clock in milliseconds.
-    pub fn sync(&self, who: &Principal, body: &[u8], now: i64) -> Result<SyncOutcome, SyncFailure> {
-        let request =
-            wire::decode_request(body).map_err(|e| SyncFailure::Malformed(e.to_string()))?;
-        let grants = self.storage.grants(who)?;
+    /// Answers one sync request made with the token whose hash is `token_hash`. `now` is the
+    /// server's clock in milliseconds. Returns the user's id with the outcome.
+    pub fn sync(
+        &self,
+        token_hash: &[u8; 32],
+        body: &[u8],
+        now: i64,
+    ) -> Result<(Principal, SyncOutcome), SyncFailure> {
+        let request = wire::decode_request(body);
+        let device = request
+            .as_ref()
+            .map(|r| r.device.as_slice())
+            .unwrap_or_default();
+        // Who is asking comes first: a bad token is a 401 whatever the body.
+        let context = self
+            .storage
+            .sync_context(token_hash, device)?
+            .ok_or(SyncFailure::Unauthorized)?;
+        let request = request.map_err(|e| match e {
+            WireError::TooLarge { .. } => SyncFailure::TooLarge(e.to_string()),
+            WireError::Version { .. } => SyncFailure::Version(e.to_string()),
+            e => SyncFailure::Malformed(e.to_string()),
+        })?;
+        let who = context.principal.clone();
+        match self.answer(context, request, now) {
+            Ok(outcome) => Ok((who, outcome)),
+            Err(failure) => {
+                if matches!(
+                    failure,
+                    SyncFailure::Refused { .. } | SyncFailure::NotGranted { .. }
+                ) {
+                    // Ids and rule names only: never names, addresses or notes.
+                    tracing::warn!(user = %who.user, role = who.role.as_str(), "sync refused: {failure}");
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    fn answer(
+        &self,
+        context: SyncContext,
+        request: Request,
+        now: i64,
+    ) -> Result<SyncOutcome, SyncFailure> {
+        let SyncContext {
+            principal,
+            grants,
+            device_state,
+        } = context;
+        let who = &principal;
         let granted = granted_docs(&grants);
-        let device_state = self.storage.device_state(&who.user, &request.device)?;
         let mut seen = HashSet::new();
         for d in &request.docs {
             if !seen.insert(d.id.as_str()) {
@@ -399,17 +464,15 @@ impl<S: Storage> Engine<S> {
                 (device_state.docs.clone(), device_state.rosters.clone())
             };
         if !response.send_manifest {
-            let turfs: Vec<&str> = grants.turfs.keys().map(String::as_str).collect();
-            let versions = self.storage.roster_versions(&turfs)?;
-            for turf in &turfs {
-                let Some(version) = versions.get(*turf) else {
+            for turf in grants.turfs.keys().map(String::as_str) {
+                let Some(version) = grants.rosters.get(turf) else {
                     continue;
                 };
-                if phone_rosters.get(*turf) == Some(version) {
+                if phone_rosters.get(turf) == Some(version) {
                     // A manifest tells what the phone holds: remember it, so the next digest
                     // matches.
-                    if device_state.rosters.get(*turf) != Some(version) {
-                        commit.rosters.push(((*turf).to_owned(), *version));
+                    if device_state.rosters.get(turf) != Some(version) {
+                        commit.rosters.push((turf.to_owned(), *version));
                     }
                     continue;
                 }
@@ -419,7 +482,7 @@ impl<S: Storage> Engine<S> {
                 }
                 if let Some(roster) = self.storage.roster(turf)? {
                     size += roster.households.len() * 64 + roster.voters.len() * 64;
-                    commit.rosters.push(((*turf).to_owned(), roster.version));
+                    commit.rosters.push((turf.to_owned(), roster.version));
                     response.rosters.push(roster);
                 }
             }
@@ -473,8 +536,12 @@ impl<S: Storage> Engine<S> {
             let mut loaded = lock(&shared);
             loaded.doc = doc;
             loaded.chunks += written;
-            if loaded.chunks >= COMPACT_AFTER {
-                self.compact(&id, &mut loaded)?;
+            if loaded.chunks >= self.compact_after {
+                // The sync is committed: a failed compaction is retried next time, not reported
+                // to the phone as a failed sync.
+                if let Err(e) = self.compact(&id, &mut loaded) {
+                    tracing::error!(doc = %id, error = %e, "compaction failed");
+                }
             }
         }
         let docs_out = response

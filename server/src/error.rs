@@ -55,6 +55,17 @@ impl AppError {
 impl From<SyncFailure> for AppError {
     fn from(f: SyncFailure) -> Self {
         match f {
+            SyncFailure::Unauthorized => Self::unauthorized(),
+            SyncFailure::TooLarge(m) => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("{m}; nothing was stored. Sync more often, or fewer documents at a time"),
+            ),
+            SyncFailure::Version(m) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "unsupported_version",
+                format!("{m}; nothing was stored"),
+            ),
             SyncFailure::Malformed(m) => Self::new(
                 StatusCode::BAD_REQUEST,
                 "malformed",

@@ -49,8 +49,13 @@ impl<S> Clone for AppState<S> {
 impl<S: Storage> AppState<S> {
     /// State over a storage.
     pub fn new(storage: S) -> Self {
+        Self::from_engine(Engine::new(storage))
+    }
+
+    /// State over a configured engine.
+    pub fn from_engine(engine: Engine<S>) -> Self {
         Self {
-            engine: Arc::new(Engine::new(storage)),
+            engine: Arc::new(engine),
             metrics: Arc::new(Metrics::default()),
         }
     }

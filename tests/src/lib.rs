@@ -15,18 +15,24 @@ use std::time::Duration;
 
 /// The `doorstep` binary built next to this test.
 pub fn server_binary() -> PathBuf {
+    // Tests live in target/<profile>/deps, binaries such as the load generator beside it.
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    let bin = dir.join("doorstep");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p doorstep-server`",
-        bin.display()
-    );
-    bin
+    let candidates: Vec<PathBuf> = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .map(|dir| dir.join("doorstep"))
+        .collect();
+    candidates
+        .iter()
+        .find(|bin| bin.exists())
+        .cloned()
+        .unwrap_or_else(|| {
+            panic!(
+                "{} is missing: build it with `cargo build -p doorstep-server` (same profile)",
+                candidates[0].display()
+            )
+        })
 }
 
 /// A running `doorstep serve` process.
@@ -41,10 +47,16 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Starts a server on a free port over `db`.
     pub fn start(db: &Path) -> Self {
+        Self::start_with(db, &[])
+    }
+
+    /// Starts a server with extra `serve` arguments.
+    pub fn start_with(db: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(server_binary())
             .args(["serve", "--addr", "127.0.0.1:0", "--db"])
             .arg(db)
-            .env("RUST_LOG", "warn")
+            .args(extra)
+            .env("RUST_LOG", "warn,automerge=off")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -292,6 +304,18 @@ impl Phone {
         }
     }
 
+    /// A phone whose store lives in memory (for load generation: no disk in the way).
+    pub fn in_memory(user: &DemoUser) -> Self {
+        let dir = tempfile::tempdir().expect("phone dir");
+        Self {
+            store: Store::open_in_memory().expect("open phone store"),
+            user: user.id.clone(),
+            token: user.token.secret.clone(),
+            path: dir.path().join("unused.db"),
+            _dir: dir,
+        }
+    }
+
     /// Closes and reopens the store, as an app restart does.
     pub fn restart(&mut self) {
         let placeholder = Store::open_in_memory().expect("placeholder store");
@@ -312,22 +336,23 @@ impl Phone {
         &mut self,
         url: &str,
     ) -> Result<Vec<(String, String)>, SyncError<TransportError>> {
-        let mut refused = Vec::new();
-        loop {
-            match self.sync(url) {
-                Err(SyncError::Transport(TransportError::Status {
+        let http = Http::default();
+        let token = self.token.clone();
+        let (_, held) = self.store.sync_holding_back(
+            |body| http.send(url, &token, &body),
+            |e| match e {
+                TransportError::Status {
                     code,
                     doc: Some(doc),
                     ..
-                })) if refused.len() < 8 => {
-                    let id = doorstep_core::DocId::parse(&doc).expect("server names a document");
-                    self.store.hold_back(&id, &code)?;
-                    refused.push((doc, code));
-                }
-                Err(e) => return Err(e),
-                Ok(_) => return Ok(refused),
-            }
-        }
+                } => Some((doc.clone(), code.clone())),
+                _ => None,
+            },
+        )?;
+        Ok(held
+            .into_iter()
+            .map(|(id, reason)| (id.to_string(), reason))
+            .collect())
     }
 
     /// Syncs over a faulty transport.

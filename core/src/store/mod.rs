@@ -14,7 +14,7 @@ pub use queries::{
     AttemptSummary, OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList,
     WalkVoter,
 };
-pub use sync::{MAX_SYNC_ROUNDS, SyncError, SyncReport};
+pub use sync::{MAX_SYNC_ROUNDS, REVOKED, SyncError, SyncReport};
 
 use crate::doc::{
     CampaignDoc, DocId, DocKind, TurfDoc, apply_incoming, check_parses, heads_from_bytes,

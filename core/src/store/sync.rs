@@ -45,6 +45,9 @@ pub enum SyncError<E> {
 /// exchange and a response that did not fit in one message.
 pub const MAX_SYNC_ROUNDS: usize = 12;
 
+/// The hold-back reason of a document the server no longer grants.
+pub const REVOKED: &str = "revoked";
+
 impl Store {
     /// Builds the next sync request: every document with news for the server (changes since the
     /// heads it acknowledged), the rest summed up in one digest.
@@ -52,8 +55,18 @@ impl Store {
         let manifest = self.manifest_next;
         let mut quiet = Vec::new();
         let mut docs = Vec::new();
-        let held_back: HashSet<DocId> = self.held_back()?.into_iter().map(|(id, _)| id).collect();
+        let held: Vec<(DocId, String)> = self.held_back()?;
+        let revoked: HashSet<&DocId> = held
+            .iter()
+            .filter(|(_, reason)| reason == REVOKED)
+            .map(|(id, _)| id)
+            .collect();
+        let held_back: HashSet<&DocId> = held.iter().map(|(id, _)| id).collect();
         for id in self.documents()? {
+            if revoked.contains(&id) {
+                // No longer this phone's to sync: the server leaves it out of its digest too.
+                continue;
+            }
             let heads = self.heads(&id)?;
             let (acked, in_sync_protocol) = self.server_state(&id)?;
             if held_back.contains(&id) {
@@ -98,7 +111,11 @@ impl Store {
             UpBody::Sync(_) => 1,
             UpBody::Have => 2,
         });
-        let rosters = self.roster_versions()?;
+        let rosters: Vec<(String, u64)> = self
+            .roster_versions()?
+            .into_iter()
+            .filter(|(turf, _)| !revoked.contains(&DocId::turf(&TurfId(turf.clone()))))
+            .collect();
         let request = Request {
             device: self.actor.to_bytes().to_vec(),
             quiet: quiet_digest(&quiet, &rosters),
@@ -141,9 +158,18 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
+        for doc in &response.revoked {
+            if let Some(id) = DocId::parse(doc)
+                && !self.heads(&id)?.is_empty()
+            {
+                self.hold_back(&id, REVOKED)?;
+            }
+        }
         for doc in &response.docs {
             let id = DocId::parse(&doc.id)
                 .ok_or_else(|| protocol(format!("'{}' is not a document id", doc.id)))?;
+            // Granted again.
+            self.release_revoked(&id)?;
             let heads = change_hashes(&doc.heads);
             match &doc.body {
                 DownBody::Changes(changes) => {
@@ -202,6 +228,43 @@ impl Store {
             )?
             .execute(params![SERVER_PEER, id.to_string(), reason])?;
         Ok(())
+    }
+
+    fn release_revoked(&mut self, id: &DocId) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE peer_state SET refused = NULL
+                 WHERE peer = ?1 AND doc_id = ?2 AND refused = ?3",
+            )?
+            .execute(params![SERVER_PEER, id.to_string(), REVOKED])?;
+        Ok(())
+    }
+
+    /// Syncs like [`Store::sync_with`], and when the server refuses one document's changes
+    /// (`refused` reads the document and the reason out of a transport error: a 403 or 422
+    /// naming it), holds that document back and syncs the rest. Returns the refusals met.
+    pub fn sync_holding_back<E>(
+        &mut self,
+        mut send: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, E>,
+        refused: impl Fn(&E) -> Option<(String, String)>,
+    ) -> std::result::Result<(SyncReport, Vec<(DocId, String)>), SyncError<E>> {
+        let mut held = Vec::new();
+        loop {
+            match self.sync_with(&mut send) {
+                Ok(report) => return Ok((report, held)),
+                Err(SyncError::Transport(e)) => match refused(&e)
+                    .and_then(|(doc, reason)| DocId::parse(&doc).map(|id| (id, reason)))
+                {
+                    // Each document at most once: a refusal that repeats is the server's.
+                    Some((id, reason)) if !held.iter().any(|(h, _)| h == &id) => {
+                        self.hold_back(&id, &reason)?;
+                        held.push((id, reason));
+                    }
+                    _ => return Err(SyncError::Transport(e)),
+                },
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Lets a held-back document upload again (after an organizer changed the rules or roles).

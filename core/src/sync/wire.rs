@@ -94,8 +94,9 @@ pub struct Response {
     pub rosters: Vec<Roster>,
     /// What the phone lacks, per document, and what the server now holds.
     pub docs: Vec<DocDown>,
-    /// Documents the phone holds that it is no longer granted. It keeps them until it has
-    /// nothing left to upload in them.
+    /// Documents the phone holds that it is no longer granted. The phone keeps them (with
+    /// anything unsynced in them, in its outbox) and stops syncing them until they are granted
+    /// again.
     pub revoked: Vec<String>,
 }
 
@@ -371,6 +372,62 @@ mod tests {
             })
     }
 
+    fn roster() -> impl Strategy<Value = Roster> {
+        use crate::domain::{Address, Household, ListKind, Location, Voter};
+        let household = (
+            "[a-z0-9]{1,8}",
+            any::<u32>(),
+            "[ -~]{0,20}",
+            proptest::option::of("[ -~]{0,6}"),
+            proptest::option::of((-90.0f64..90.0, -180.0f64..180.0)),
+        )
+            .prop_map(|(id, walk_order, street, unit, loc)| Household {
+                id: id.as_str().into(),
+                walk_order,
+                address: Address {
+                    street,
+                    unit,
+                    city: "Durham".into(),
+                    zip: "27701".into(),
+                },
+                location: loc.map(|(lat, lon)| Location { lat, lon }),
+            });
+        let voter = (
+            "[a-z0-9]{1,8}",
+            "\\PC{0,12}",
+            proptest::option::of(any::<u16>()),
+            proptest::collection::vec("[a-z]{1,5}", 0..3),
+        )
+            .prop_map(|(id, name, age, tags)| Voter {
+                id: id.as_str().into(),
+                household: "h".into(),
+                first_name: name.clone(),
+                last_name: name,
+                age,
+                gender: Some("F".into()),
+                party: None,
+                tags,
+                precinct: Some("P1".into()),
+                phone: None,
+            });
+        (
+            "[a-z0-9]{1,8}",
+            any::<u64>(),
+            any::<bool>(),
+            proptest::collection::vec(household, 0..4),
+            proptest::collection::vec(voter, 0..4),
+        )
+            .prop_map(|(turf, version, call, households, voters)| Roster {
+                turf: turf.as_str().into(),
+                campaign: "c".into(),
+                version,
+                name: "Turf".into(),
+                list_kind: if call { ListKind::Call } else { ListKind::Walk },
+                households,
+                voters,
+            })
+    }
+
     fn response() -> impl Strategy<Value = Response> {
         let body = prop_oneof![
             proptest::collection::vec(any::<u8>(), 0..600).prop_map(DownBody::Changes),
@@ -395,16 +452,19 @@ mod tests {
             proptest::collection::vec(doc, 0..8),
             proptest::collection::vec("[a-z:0-9]{1,12}", 0..3),
         )
-            .prop_map(
-                |(user, role, send_manifest, more, docs, revoked)| Response {
-                    identity: Identity { user, role },
+            .prop_flat_map(|(user, role, send_manifest, more, docs, revoked)| {
+                proptest::collection::vec(roster(), 0..3).prop_map(move |rosters| Response {
+                    identity: Identity {
+                        user: user.clone(),
+                        role,
+                    },
                     send_manifest,
                     more,
-                    rosters: Vec::new(),
-                    docs,
-                    revoked,
-                },
-            )
+                    rosters,
+                    docs: docs.clone(),
+                    revoked: revoked.clone(),
+                })
+            })
     }
 
     proptest! {

@@ -65,36 +65,17 @@ async fn run<S: Storage>(
     state.metrics.bytes_in.inc_by(body.len() as u64);
     let engine = state.engine.clone();
     let now = now_ms();
-    let outcome = tokio::task::spawn_blocking(move || {
-        let who = engine
-            .storage()
-            .authenticate(&hash)
-            .map_err(|e| AppError::internal(&e))?
-            .ok_or_else(AppError::unauthorized)?;
-        let span = tracing::info_span!("sync", user = %who.user, role = who.role.as_str());
-        let _enter = span.enter();
-        match engine.sync(&who, &body, now) {
-            Ok(outcome) => {
-                tracing::debug!(
-                    attempts = outcome.attempts,
-                    docs_in = outcome.docs_in,
-                    docs_out = outcome.docs_out,
-                    "synced"
-                );
-                Ok(outcome)
-            }
-            Err(failure) => {
-                let error = AppError::from(failure);
-                if error.status.is_client_error() {
-                    // Ids and rule names only: never names, addresses or notes.
-                    tracing::warn!(code = error.code, doc = ?error.doc, "sync refused: {}", error.message);
-                }
-                Err(error)
-            }
-        }
-    })
-    .await
-    .map_err(|e| AppError::internal(&e))??;
+    let (who, outcome) = tokio::task::spawn_blocking(move || engine.sync(&hash, &body, now))
+        .await
+        .map_err(|e| AppError::internal(&e))?
+        .map_err(AppError::from)?;
+    tracing::debug!(
+        user = %who.user,
+        attempts = outcome.attempts,
+        docs_in = outcome.docs_in,
+        docs_out = outcome.docs_out,
+        "synced"
+    );
     state.metrics.attempts.inc_by(outcome.attempts as u64);
     state
         .metrics

@@ -59,7 +59,9 @@ pub struct Principal {
 pub struct Grants {
     /// Granted turfs and the campaign of each.
     pub turfs: BTreeMap<String, String>,
-    /// Members of the user's team (captains forward their attempts).
+    /// The current roster version of each granted turf.
+    pub rosters: HashMap<String, u64>,
+    /// Members of a captain's team (captains forward their attempts); empty for others.
     pub team: HashSet<String>,
 }
 
@@ -155,8 +157,37 @@ pub struct ResultRow {
     pub voided_by: Option<String>,
 }
 
+/// Everything a sync needs to know about who is asking.
+#[derive(Debug, Clone)]
+pub struct SyncContext {
+    /// Who the token belongs to.
+    pub principal: Principal,
+    /// What they may sync.
+    pub grants: Grants,
+    /// What the server last sent their device.
+    pub device_state: DeviceState,
+}
+
 /// The server's storage.
 pub trait Storage: Send + Sync + 'static {
+    /// Who a token belongs to, what they may sync, and what their device was last sent; `None`
+    /// for an unknown or revoked token. An implementation may read it all at once.
+    fn sync_context(
+        &self,
+        token_hash: &[u8; 32],
+        device: &[u8],
+    ) -> StorageResult<Option<SyncContext>> {
+        let Some(principal) = self.authenticate(token_hash)? else {
+            return Ok(None);
+        };
+        let grants = self.grants(&principal)?;
+        let device_state = self.device_state(&principal.user, device)?;
+        Ok(Some(SyncContext {
+            principal,
+            grants,
+            device_state,
+        }))
+    }
     /// The user a token hash belongs to, unless unknown or revoked.
     fn authenticate(&self, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>>;
     /// What a user may sync.
@@ -167,8 +198,6 @@ pub trait Storage: Send + Sync + 'static {
     fn sync_state(&self, user: &str, device: &[u8], doc: &str) -> StorageResult<Option<Vec<u8>>>;
     /// A document's snapshot and chunks, if it exists.
     fn load_document(&self, id: &str) -> StorageResult<Option<StoredDocument>>;
-    /// Roster versions of turfs.
-    fn roster_versions(&self, turfs: &[&str]) -> StorageResult<HashMap<String, u64>>;
     /// A turf's current roster.
     fn roster(&self, turf: &str) -> StorageResult<Option<Roster>>;
     /// Writes one sync's results in one transaction: chunks insert-if-absent, heads, results

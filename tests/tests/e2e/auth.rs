@@ -233,14 +233,16 @@ fn oversized_and_malformed_bodies_get_their_errors_and_change_nothing() {
 
     phone.knock(&mut rng, 2).unwrap();
     let good = phone.store.sync_request().unwrap();
-    for bad in [b"hello".to_vec(), good[..good.len() / 2].to_vec(), {
-        let mut v = good.clone();
-        v[4] = 2;
-        v
-    }] {
+    let mut other_version = good.clone();
+    other_version[4] = 2;
+    for (bad, expected) in [
+        (b"hello".to_vec(), "malformed"),
+        (good[..good.len() / 2].to_vec(), "malformed"),
+        (other_version, "unsupported_version"),
+    ] {
         let err = http.send(&server.url, &me.token.secret, &bad).unwrap_err();
         assert!(
-            matches!(&err, TransportError::Status { status: 400, code, .. } if code == "malformed"),
+            matches!(&err, TransportError::Status { status: 400, code, .. } if code == expected),
             "{err:?}"
         );
     }

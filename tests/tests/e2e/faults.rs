@@ -25,7 +25,8 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
             seed: seed_value,
         },
     );
-    let mut server = ServerProcess::start(&db);
+    // Compaction every few chunks, so the crash and the faults land in compactions too.
+    let mut server = ServerProcess::start_with(&db, &["--compact-after", "4"]);
     let mut phones: Vec<Phone> = users
         .iter()
         .filter(|u| u.id.starts_with("canvasser"))
@@ -46,7 +47,7 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
         clock += rng.i64(1..5_000);
         if step == steps / 2 {
             server.kill();
-            server = ServerProcess::start(&db);
+            server = ServerProcess::start_with(&db, &["--compact-after", "4"]);
         }
         if step == steps / 3 {
             // Two canvassers at the same door at the same moment.
@@ -112,7 +113,7 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
         }
         std::thread::sleep(std::time::Duration::from_millis(rng.u64(50..400)));
         server.kill();
-        server = ServerProcess::start(&db);
+        server = ServerProcess::start_with(&db, &["--compact-after", "4"]);
         *url.lock().unwrap() = server.url.clone();
     });
     let recorded = recorded.into_inner().unwrap();

@@ -1,0 +1,324 @@
+//! The load generator: whole-system figures for the README's Performance section, each next to
+//! a baseline measured in the same run on the same machine.
+//!
+//! ```text
+//! cargo build --release -p doorstep-server -p doorstep-tests --bin loadgen
+//! target/release/loadgen [--phones 1000] [--rounds 4] [--seconds 5] [--threads 4]
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use automerge::AutoCommit;
+use automerge::sync::{Message, State, SyncDoc};
+use doorstep_core::DocId;
+use doorstep_server::auth::issue_token;
+use doorstep_server::demo::{self, DemoUser, Plan};
+use doorstep_server::storage::{NewUser, SqliteStorage, Storage};
+use doorstep_tests::{Http, Phone, ServerProcess, server_doc};
+use std::time::{Duration, Instant};
+
+struct Args {
+    phones: usize,
+    rounds: usize,
+    seconds: u64,
+    threads: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        phones: 1_000,
+        rounds: 4,
+        seconds: 5,
+        threads: 4,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    for pair in argv.chunks(2) {
+        let value = pair.get(1).and_then(|v| v.parse().ok());
+        match (pair[0].as_str(), value) {
+            ("--phones", Some(v)) => a.phones = v,
+            ("--rounds", Some(v)) => a.rounds = v,
+            ("--seconds", Some(v)) => a.seconds = v as u64,
+            ("--threads", Some(v)) => a.threads = v,
+            _ => {
+                eprintln!("usage: loadgen [--phones N] [--rounds N] [--seconds N] [--threads N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    a
+}
+
+fn main() {
+    let args = args();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.db");
+    let teams = 10;
+    let per_team = args.phones.div_ceil(teams).max(10);
+    let storage = SqliteStorage::open(&db).unwrap();
+    eprintln!("seeding {} turfs ...", teams * per_team);
+    let users = demo::seed(
+        &storage,
+        &Plan {
+            teams,
+            canvassers_per_team: per_team,
+            turfs_per_team: per_team,
+            doors: 20,
+            turfs_per_canvasser: 1,
+            seed: 1,
+        },
+        0,
+    )
+    .unwrap();
+    // A canvasser holding ten turfs, for the heartbeat.
+    storage
+        .add_user(&NewUser {
+            id: "bench-ten".into(),
+            name: "Ten turfs".into(),
+            role: doorstep_core::sync::Role::Canvasser,
+            team: Some("team-1".into()),
+        })
+        .unwrap();
+    for i in 0..10 {
+        storage
+            .assign(&format!("t01-{:03}", i + 1), "bench-ten")
+            .unwrap();
+    }
+    let ten = DemoUser {
+        id: "bench-ten".into(),
+        role: doorstep_core::sync::Role::Canvasser,
+        team: Some("team-1".into()),
+        turfs: Vec::new(),
+        token: issue_token(&storage, "bench-ten", 0).unwrap(),
+    };
+    drop(storage);
+    let server = ServerProcess::start(&db);
+    let http = Http::default();
+    println!("| measure | Doorstep | baseline (same run) | ratio |");
+    println!("| --- | --- | --- | --- |");
+
+    // 1. A heartbeat: nothing new, ten turfs and the campaign.
+    let mut phone = Phone::new(&ten);
+    phone.sync(&server.url).unwrap();
+    phone.sync(&server.url).unwrap();
+    let request = phone.store.sync_request().unwrap();
+    let response = http.send(&server.url, &ten.token.secret, &request).unwrap();
+    let docs = phone.store.documents().unwrap();
+    let ours = (request.len() + response.len()) as f64 / docs.len() as f64;
+    let storage = server.storage();
+    let mut theirs = 0usize;
+    for id in &docs {
+        let mut a = AutoCommit::load(&phone.store.export_changes(id, &[]).unwrap()).unwrap();
+        let mut b = server_doc(&storage, &id.to_string());
+        let (mut sa, mut sb) = (State::new(), State::new());
+        exchange(&mut a, &mut b, &mut sa, &mut sb);
+        // Persisted and reloaded, as a phone and a server would between syncs.
+        let mut sa = State::decode(&sa.encode()).unwrap();
+        let mut sb = State::decode(&sb.encode()).unwrap();
+        theirs += exchange(&mut a, &mut b, &mut sa, &mut sb);
+    }
+    let theirs = theirs as f64 / docs.len() as f64;
+    println!(
+        "| heartbeat, nothing new, {} documents: bytes per document (request + response) | {ours:.1} | Automerge sync protocol, saved state: {theirs:.1} | {:.2}x |",
+        docs.len(),
+        ours / theirs
+    );
+
+    // 2. Heartbeats per second against a trivial endpoint on the same server stack.
+    let window = Duration::from_secs(args.seconds);
+    let url = server.url.clone();
+    let trivial = hammer(args.threads, window, || {
+        let agent = ureq::Agent::new_with_defaults();
+        let url = format!("{url}/healthz");
+        move || {
+            agent
+                .get(&url)
+                .call()
+                .and_then(|mut r| r.body_mut().read_to_string())
+                .is_ok()
+        }
+    });
+    let token = ten.token.secret.clone();
+    let heartbeat = hammer(args.threads, window, || {
+        let http = Http::default();
+        let (url, token, request) = (url.clone(), token.clone(), request.clone());
+        move || http.send(&url, &token, &request).is_ok()
+    });
+    println!(
+        "| heartbeat requests per second ({} client threads) | {heartbeat:.0} | GET /healthz: {trivial:.0} | {:.2}x |",
+        args.threads,
+        heartbeat / trivial
+    );
+
+    // 3. Upload: ten new attempts in one sync.
+    let me = users.iter().find(|u| u.id == "canvasser-1-1").unwrap();
+    let mut phone = Phone::new(me);
+    phone.sync(&server.url).unwrap();
+    let turf_doc = DocId::turf(&me.turfs[0].as_str().into());
+    let before = phone.store.heads(&turf_doc).unwrap();
+    let mut rng = fastrand::Rng::with_seed(3);
+    for i in 0..10 {
+        phone.knock(&mut rng, 1_000 + i).unwrap();
+    }
+    let new_changes = phone.store.export_changes(&turf_doc, &before).unwrap();
+    let mut base_phone = server_doc(&storage, &turf_doc.to_string());
+    let mut base_server = base_phone.fork();
+    let (mut sa, mut sb) = (State::new(), State::new());
+    exchange(&mut base_phone, &mut base_server, &mut sa, &mut sb);
+    let (mut sa, mut sb) = (
+        State::decode(&sa.encode()).unwrap(),
+        State::decode(&sb.encode()).unwrap(),
+    );
+    base_phone.load_incremental(&new_changes).unwrap();
+    let theirs = exchange(&mut base_phone, &mut base_server, &mut sa, &mut sb) as f64 / 10.0;
+    let mut bytes = 0;
+    let token = me.token.secret.clone();
+    phone
+        .store
+        .sync_with(|body| {
+            bytes += body.len();
+            let r = http.send(&server.url, &token, &body)?;
+            bytes += r.len();
+            Ok::<_, doorstep_tests::TransportError>(r)
+        })
+        .unwrap();
+    let ours = bytes as f64 / 10.0;
+    println!(
+        "| upload, batch of 10 attempts: bytes per attempt (request + response) | {ours:.1} | Automerge sync protocol: {theirs:.1} | {:.2}x |",
+        ours / theirs
+    );
+
+    // 4. Ingest from many phones at once.
+    eprintln!("{} phones download their turfs ...", args.phones);
+    let canvassers: Vec<&DemoUser> = users
+        .iter()
+        .filter(|u| u.id.starts_with("canvasser"))
+        .take(args.phones)
+        .collect();
+    let mut phones: Vec<Phone> = canvassers.iter().map(|u| Phone::in_memory(u)).collect();
+    let workers = 64.min(phones.len());
+    let chunk = phones.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        for group in phones.chunks_mut(chunk) {
+            let url = &server.url;
+            s.spawn(move || {
+                for p in group {
+                    p.sync(url).unwrap();
+                }
+            });
+        }
+    });
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut busy = Duration::ZERO;
+    let mut attempts = 0usize;
+    for round in 0..args.rounds {
+        std::thread::scope(|s| {
+            for (g, group) in phones.chunks_mut(chunk).enumerate() {
+                s.spawn(move || {
+                    let mut rng = fastrand::Rng::with_seed((round * 1000 + g) as u64);
+                    for p in group {
+                        for i in 0..10 {
+                            p.knock(&mut rng, (round * 100 + i) as i64).unwrap();
+                        }
+                    }
+                });
+            }
+        });
+        attempts += phones.len() * 10;
+        let started = Instant::now();
+        let lat: Vec<Duration> = std::thread::scope(|s| {
+            let handles: Vec<_> = phones
+                .chunks_mut(chunk)
+                .map(|group| {
+                    let url = &server.url;
+                    s.spawn(move || {
+                        group
+                            .iter_mut()
+                            .map(|p| {
+                                let t = Instant::now();
+                                p.sync(url).unwrap();
+                                t.elapsed()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect()
+        });
+        busy += started.elapsed();
+        latencies.extend(lat);
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let stored = storage.results(None).unwrap().len();
+    assert_eq!(stored, attempts + 10, "every attempt stored once");
+    println!(
+        "| ingest: attempts per second, {} phones syncing 10 each, {} rounds | {:.0} | goal 2,000 (Obama 2012 election-day average ~160) | {:.1}x goal |",
+        phones.len(),
+        args.rounds,
+        attempts as f64 / busy.as_secs_f64(),
+        attempts as f64 / busy.as_secs_f64() / 2_000.0
+    );
+    println!(
+        "| ingest: sync latency p50 / p99 | {:.1} ms / {:.1} ms | | |",
+        pct(0.5).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3
+    );
+}
+
+/// Runs an Automerge sync exchange until both sides are quiet; returns the bytes sent.
+fn exchange(a: &mut AutoCommit, b: &mut AutoCommit, sa: &mut State, sb: &mut State) -> usize {
+    let mut bytes = 0;
+    for _ in 0..20 {
+        let mut quiet = true;
+        if let Some(m) = a.sync().generate_sync_message(sa) {
+            let m = m.encode();
+            bytes += m.len();
+            b.sync()
+                .receive_sync_message(sb, Message::decode(&m).unwrap())
+                .unwrap();
+            quiet = false;
+        }
+        if let Some(m) = b.sync().generate_sync_message(sb) {
+            let m = m.encode();
+            bytes += m.len();
+            a.sync()
+                .receive_sync_message(sa, Message::decode(&m).unwrap())
+                .unwrap();
+            quiet = false;
+        }
+        if quiet {
+            break;
+        }
+    }
+    bytes
+}
+
+/// Requests per second from `threads` clients over `window`.
+fn hammer<F: FnMut() -> bool + Send>(
+    threads: usize,
+    window: Duration,
+    make: impl Fn() -> F,
+) -> f64 {
+    let start = Instant::now();
+    let total: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let mut once = make();
+                s.spawn(move || {
+                    let mut n = 0;
+                    while start.elapsed() < window {
+                        if once() {
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
