@@ -338,7 +338,7 @@ impl Phone {
     ) -> Result<Vec<(String, String)>, SyncError<TransportError>> {
         let http = Http::default();
         let token = self.token.clone();
-        let (_, held) = self.store.sync_holding_back(
+        let report = self.store.sync_holding_back(
             |body| http.send(url, &token, &body),
             |e| match e {
                 TransportError::Status {
@@ -349,7 +349,8 @@ impl Phone {
                 _ => None,
             },
         )?;
-        Ok(held
+        Ok(report
+            .held_back
             .into_iter()
             .map(|(id, reason)| (id.to_string(), reason))
             .collect())

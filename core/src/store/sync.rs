@@ -28,6 +28,9 @@ pub struct SyncReport {
     pub rosters_applied: usize,
     /// Documents this phone holds but may no longer sync.
     pub revoked: Vec<String>,
+    /// Documents held back during this sync because the server refused their changes, with
+    /// the reason (see [`Store::sync_holding_back`]).
+    pub held_back: Vec<(DocId, String)>,
 }
 
 /// Why [`Store::sync_with`] stopped.
@@ -242,16 +245,21 @@ impl Store {
 
     /// Syncs like [`Store::sync_with`], and when the server refuses one document's changes
     /// (`refused` reads the document and the reason out of a transport error: a 403 or 422
-    /// naming it), holds that document back and syncs the rest. Returns the refusals met.
+    /// naming it), holds that document back and syncs the rest. The report lists the refusals met.
     pub fn sync_holding_back<E>(
         &mut self,
         mut send: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, E>,
         refused: impl Fn(&E) -> Option<(String, String)>,
-    ) -> std::result::Result<(SyncReport, Vec<(DocId, String)>), SyncError<E>> {
-        let mut held = Vec::new();
+    ) -> std::result::Result<SyncReport, SyncError<E>> {
+        let mut held: Vec<(DocId, String)> = Vec::new();
         loop {
             match self.sync_with(&mut send) {
-                Ok(report) => return Ok((report, held)),
+                Ok(report) => {
+                    return Ok(SyncReport {
+                        held_back: held,
+                        ..report
+                    });
+                }
                 Err(SyncError::Transport(e)) => match refused(&e)
                     .and_then(|(doc, reason)| DocId::parse(&doc).map(|id| (id, reason)))
                 {
