@@ -28,17 +28,23 @@ CREATE TABLE campaigns (
     name TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- A turf and its current roster (postcard-encoded `Roster`, replaced whole by a new version).
+-- A turf and the version of its current roster. Every sync reads these rows: the roster itself
+-- (tens of kilobytes) lives in its own table so that reading them never touches it.
 CREATE TABLE turfs (
     id             TEXT PRIMARY KEY NOT NULL,
     campaign_id    TEXT NOT NULL REFERENCES campaigns(id),
     team_id        TEXT REFERENCES teams(id),
     name           TEXT NOT NULL,
-    roster_version INTEGER NOT NULL,
-    roster         BLOB NOT NULL
+    roster_version INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX turfs_campaign ON turfs(campaign_id);
 CREATE INDEX turfs_team ON turfs(team_id);
+
+-- The current roster of each turf (postcard-encoded `Roster`, replaced whole by a new version).
+CREATE TABLE rosters (
+    turf_id TEXT PRIMARY KEY NOT NULL REFERENCES turfs(id),
+    body    BLOB NOT NULL
+);
 
 CREATE TABLE assignments (
     turf_id TEXT NOT NULL REFERENCES turfs(id),

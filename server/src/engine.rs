@@ -1,7 +1,9 @@
 //! The server half of sync: given who is asking and their request, ingest what they send (if the
 //! rules allow it) and answer with what they lack. Blocking: call it off the async executor.
 
-use crate::storage::{Commit, DocWrite, Grants, Principal, Storage, StorageError, SyncContext};
+use crate::storage::{
+    Commit, DeviceState, DocWrite, Grants, Principal, Storage, StorageError, SyncContext,
+};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use doorstep_core::doc::{DocId, DocKind, TurfDoc, apply_incoming, check_parses, load_doc};
@@ -15,10 +17,12 @@ use doorstep_core::sync::{
 use lru::LruCache;
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Documents kept loaded.
 const CACHED_DOCS: usize = 2_048;
+/// Devices whose sync state is kept in memory.
+const CACHED_DEVICES: usize = 16_384;
 /// Automerge sync sessions kept in memory.
 const CACHED_SESSIONS: usize = 4_096;
 /// A response stops taking on news past this many bytes and tells the phone to come back.
@@ -76,6 +80,10 @@ pub struct SyncOutcome {
 type Shared = Arc<Mutex<Loaded>>;
 /// (user, device, document): whose Automerge sync session.
 type SessionKey = (String, Vec<u8>, String);
+/// (user, device).
+type DeviceKey = (String, Vec<u8>);
+/// (token hash, request bytes).
+type QuietKey = ([u8; 32], Vec<u8>);
 
 struct Loaded {
     doc: AutoCommit,
@@ -93,6 +101,14 @@ pub struct Engine<S> {
     ingest: Mutex<()>,
     /// Chunks per document before they are folded into a snapshot.
     compact_after: usize,
+    /// Each loaded document's current heads, readable without locking the document.
+    heads: RwLock<HashMap<String, Vec<ChangeHash>>>,
+    /// What each (user, device) was last sent. Only this engine writes it, so it is kept
+    /// write-through instead of read on every heartbeat.
+    devices: Mutex<LruCache<DeviceKey, DeviceState>>,
+    /// Answers to quiet heartbeats, by token hash and request bytes, with the storage's change
+    /// counter they were computed at.
+    quiet: Mutex<LruCache<QuietKey, (u64, Principal, Vec<u8>)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -112,6 +128,9 @@ impl<S: Storage> Engine<S> {
             sessions: Mutex::new(LruCache::new(cap(CACHED_SESSIONS))),
             ingest: Mutex::new(()),
             compact_after: COMPACT_AFTER,
+            heads: RwLock::new(HashMap::new()),
+            devices: Mutex::new(LruCache::new(cap(CACHED_DEVICES))),
+            quiet: Mutex::new(LruCache::new(cap(CACHED_DEVICES))),
         }
     }
 
@@ -146,6 +165,11 @@ impl<S: Storage> Engine<S> {
             stored.chunks.iter().map(Vec::as_slice),
         )
         .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let mut doc = doc;
+        self.heads
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), doc.get_heads());
         let shared = Arc::new(Mutex::new(Loaded {
             doc,
             chunks: stored.chunks.len(),
@@ -154,23 +178,90 @@ impl<S: Storage> Engine<S> {
         Ok(shared)
     }
 
+    /// A document's current heads.
+    fn current_heads(&self, id: &str) -> Result<Vec<ChangeHash>, SyncFailure> {
+        if let Some(h) = self.heads.read().unwrap_or_else(|e| e.into_inner()).get(id) {
+            return Ok(h.clone());
+        }
+        let shared = self.doc(id)?;
+        let heads = lock(&shared).doc.get_heads();
+        Ok(heads)
+    }
+
+    /// What a device was last sent, from memory or storage.
+    fn device_state(&self, key: &DeviceKey) -> Result<DeviceState, SyncFailure> {
+        if let Some(state) = lock(&self.devices).get(key) {
+            return Ok(state.clone());
+        }
+        let state = self.storage.device_state(&key.0, &key.1)?;
+        lock(&self.devices).put(key.clone(), state.clone());
+        Ok(state)
+    }
+
+    /// Brings the cached device state up to a commit that has been stored.
+    fn remember_sent(&self, key: &DeviceKey, commit: &Commit) {
+        let mut devices = lock(&self.devices);
+        let Some(state) = devices.get_mut(key) else {
+            return;
+        };
+        for (doc, sync) in &commit.sync_states {
+            if sync.is_some() {
+                state.docs.entry(doc.clone()).or_default();
+            }
+        }
+        for (doc, heads) in &commit.acked {
+            state.docs.insert(doc.clone(), heads.clone());
+        }
+        for (turf, version) in &commit.rosters {
+            state.rosters.insert(turf.clone(), *version);
+        }
+    }
+
     /// Answers one sync request made with the token whose hash is `token_hash`. `now` is the
     /// server's clock in milliseconds. Returns the user's id with the outcome.
+    ///
+    /// A quiet heartbeat (nothing sent, nothing to send) is answered from memory as long as
+    /// nothing in the storage has changed since the same token sent the same bytes: no token
+    /// revoked, no grant changed, no document or device state written, by anyone.
     pub fn sync(
         &self,
         token_hash: &[u8; 32],
         body: &[u8],
         now: i64,
     ) -> Result<(Principal, SyncOutcome), SyncFailure> {
+        let version = self.storage.change_counter()?;
+        let key = (*token_hash, body.to_vec());
+        if let Some((seen, who, response)) = lock(&self.quiet).get(&key)
+            && *seen == version
+        {
+            return Ok((
+                who.clone(),
+                SyncOutcome {
+                    response: response.clone(),
+                    attempts: 0,
+                    docs_in: 0,
+                    docs_out: 0,
+                },
+            ));
+        }
+        let (who, outcome, quiet) = self.sync_uncached(token_hash, body, now)?;
+        if quiet {
+            lock(&self.quiet).put(key, (version, who.clone(), outcome.response.clone()));
+        }
+        Ok((who, outcome))
+    }
+
+    fn sync_uncached(
+        &self,
+        token_hash: &[u8; 32],
+        body: &[u8],
+        now: i64,
+    ) -> Result<(Principal, SyncOutcome, bool), SyncFailure> {
         let request = wire::decode_request(body);
-        let device = request
-            .as_ref()
-            .map(|r| r.device.as_slice())
-            .unwrap_or_default();
         // Who is asking comes first: a bad token is a 401 whatever the body.
         let context = self
             .storage
-            .sync_context(token_hash, device)?
+            .sync_context(token_hash)?
             .ok_or(SyncFailure::Unauthorized)?;
         let request = request.map_err(|e| match e {
             WireError::TooLarge { .. } => SyncFailure::TooLarge(e.to_string()),
@@ -179,7 +270,7 @@ impl<S: Storage> Engine<S> {
         })?;
         let who = context.principal.clone();
         match self.answer(context, request, now) {
-            Ok(outcome) => Ok((who, outcome)),
+            Ok((outcome, quiet)) => Ok((who, outcome, quiet)),
             Err(failure) => {
                 if matches!(
                     failure,
@@ -198,13 +289,11 @@ impl<S: Storage> Engine<S> {
         context: SyncContext,
         request: Request,
         now: i64,
-    ) -> Result<SyncOutcome, SyncFailure> {
-        let SyncContext {
-            principal,
-            grants,
-            device_state,
-        } = context;
+    ) -> Result<(SyncOutcome, bool), SyncFailure> {
+        let SyncContext { principal, grants } = context;
         let who = &principal;
+        let device_key = (who.user.clone(), request.device.clone());
+        let device_state = self.device_state(&device_key)?;
         let granted = granted_docs(&grants);
         let mut seen = HashSet::new();
         for d in &request.docs {
@@ -497,6 +586,11 @@ impl<S: Storage> Engine<S> {
                     response.more = true;
                     break;
                 }
+                if let Some(acked) = phone_docs.get(id)
+                    && same_heads(acked, &self.current_heads(id)?)
+                {
+                    continue;
+                }
                 let shared = self.doc(id)?;
                 let mut loaded = lock(&shared);
                 let heads = loaded.doc.get_heads();
@@ -522,8 +616,19 @@ impl<S: Storage> Engine<S> {
             }
         }
 
+        // Nothing came, nothing goes, nothing to remember: the same request gets the same
+        // answer until something in the storage changes.
+        let quiet = commit.is_empty()
+            && response.docs.is_empty()
+            && response.rosters.is_empty()
+            && !response.send_manifest
+            && !response.more;
         if !commit.is_empty() {
-            self.storage.commit(&commit)?;
+            if let Err(e) = self.storage.commit(&commit) {
+                lock(&self.devices).pop(&device_key);
+                return Err(e.into());
+            }
+            self.remember_sent(&device_key, &commit);
         }
         let docs_in = updated.len();
         for (id, doc) in updated {
@@ -536,6 +641,10 @@ impl<S: Storage> Engine<S> {
             let mut loaded = lock(&shared);
             loaded.doc = doc;
             loaded.chunks += written;
+            self.heads
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.clone(), loaded.doc.get_heads());
             if loaded.chunks >= self.compact_after {
                 // The sync is committed: a failed compaction is retried next time, not reported
                 // to the phone as a failed sync.
@@ -549,12 +658,15 @@ impl<S: Storage> Engine<S> {
             .iter()
             .filter(|d| !matches!(&d.body, DownBody::Changes(c) if c.is_empty()))
             .count();
-        Ok(SyncOutcome {
-            response: wire::encode_response(&response),
-            attempts,
-            docs_in,
-            docs_out,
-        })
+        Ok((
+            SyncOutcome {
+                response: wire::encode_response(&response),
+                attempts,
+                docs_in,
+                docs_out,
+            },
+            quiet,
+        ))
     }
 
     /// Folds a document's chunks into a new snapshot, deleting exactly the chunks it holds.

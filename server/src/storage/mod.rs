@@ -157,37 +157,30 @@ pub struct ResultRow {
     pub voided_by: Option<String>,
 }
 
-/// Everything a sync needs to know about who is asking.
+/// Who is asking, and what they may sync.
 #[derive(Debug, Clone)]
 pub struct SyncContext {
     /// Who the token belongs to.
     pub principal: Principal,
     /// What they may sync.
     pub grants: Grants,
-    /// What the server last sent their device.
-    pub device_state: DeviceState,
 }
 
 /// The server's storage.
 pub trait Storage: Send + Sync + 'static {
-    /// Who a token belongs to, what they may sync, and what their device was last sent; `None`
-    /// for an unknown or revoked token. An implementation may read it all at once.
-    fn sync_context(
-        &self,
-        token_hash: &[u8; 32],
-        device: &[u8],
-    ) -> StorageResult<Option<SyncContext>> {
+    /// Who a token belongs to and what they may sync; `None` for an unknown or revoked token.
+    /// Read on every request, so that a revocation or a new assignment counts at once. An
+    /// implementation may read both at once.
+    fn sync_context(&self, token_hash: &[u8; 32]) -> StorageResult<Option<SyncContext>> {
         let Some(principal) = self.authenticate(token_hash)? else {
             return Ok(None);
         };
         let grants = self.grants(&principal)?;
-        let device_state = self.device_state(&principal.user, device)?;
-        Ok(Some(SyncContext {
-            principal,
-            grants,
-            device_state,
-        }))
+        Ok(Some(SyncContext { principal, grants }))
     }
+    /// A number that changes whenever anything in the storage changes, whoever changed it
+    /// (this process, another server, the command line). Cheap: read before every sync.
+    fn change_counter(&self) -> StorageResult<u64>;
     /// The user a token hash belongs to, unless unknown or revoked.
     fn authenticate(&self, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>>;
     /// What a user may sync.

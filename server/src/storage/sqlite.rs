@@ -16,6 +16,9 @@ const READERS: usize = 4;
 /// SQLite storage in one file.
 pub struct SqliteStorage {
     writer: Mutex<Connection>,
+    /// Asks `PRAGMA data_version`, which changes whenever another connection (the writer
+    /// included) commits.
+    watcher: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -55,8 +58,13 @@ impl SqliteStorage {
             tune(&r)?;
             readers.push(Mutex::new(r));
         }
+        let watcher = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         Ok(Self {
             writer: Mutex::new(writer),
+            watcher: Mutex::new(watcher),
             readers,
             next_reader: AtomicUsize::new(0),
         })
@@ -207,23 +215,25 @@ fn device_state_on(c: &Connection, user: &str, device: &[u8]) -> StorageResult<D
 }
 
 impl Storage for SqliteStorage {
-    fn sync_context(
-        &self,
-        token_hash: &[u8; 32],
-        device: &[u8],
-    ) -> StorageResult<Option<SyncContext>> {
-        // One reader for all three: a heartbeat is these reads and nothing else.
+    fn change_counter(&self) -> StorageResult<u64> {
+        let conn = lock(&self.watcher);
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(version as u64)
+    }
+
+    fn sync_context(&self, token_hash: &[u8; 32]) -> StorageResult<Option<SyncContext>> {
+        // One reader and one read transaction for both: a heartbeat reads these and nothing
+        // else, and one snapshot takes the WAL's shared lock once instead of per query.
         self.read(|c| {
-            let Some(principal) = authenticate_on(c, token_hash)? else {
+            let tx = c.unchecked_transaction()?;
+            let Some(principal) = authenticate_on(&tx, token_hash)? else {
                 return Ok(None);
             };
-            let grants = grants_on(c, &principal)?;
-            let device_state = device_state_on(c, &principal.user, device)?;
-            Ok(Some(SyncContext {
-                principal,
-                grants,
-                device_state,
-            }))
+            let grants = grants_on(&tx, &principal)?;
+            tx.finish()?;
+            Ok(Some(SyncContext { principal, grants }))
         })
     }
 
@@ -270,7 +280,7 @@ impl Storage for SqliteStorage {
     fn roster(&self, turf: &str) -> StorageResult<Option<Roster>> {
         self.read(|c| {
             let bytes: Option<Vec<u8>> = c
-                .prepare_cached("SELECT roster FROM turfs WHERE id = ?1")?
+                .prepare_cached("SELECT body FROM rosters WHERE turf_id = ?1")?
                 .query_row([turf], |r| r.get(0))
                 .optional()?;
             bytes
@@ -470,18 +480,21 @@ impl Storage for SqliteStorage {
         let doc_id = format!("turf:{}", roster.turf);
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO turfs (id, campaign_id, team_id, name, roster_version, roster)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (id) DO UPDATE SET team_id = ?3, name = ?4, roster_version = ?5,
-                     roster = ?6",
+                "INSERT INTO turfs (id, campaign_id, team_id, name, roster_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET team_id = ?3, name = ?4, roster_version = ?5",
                 params![
                     roster.turf.as_str(),
                     roster.campaign.as_str(),
                     team,
                     roster.name,
                     roster.version as i64,
-                    encode_roster(roster)
                 ],
+            )?;
+            tx.execute(
+                "INSERT INTO rosters (turf_id, body) VALUES (?1, ?2)
+                 ON CONFLICT (turf_id) DO UPDATE SET body = ?2",
+                params![roster.turf.as_str(), encode_roster(roster)],
             )?;
             tx.execute(
                 "INSERT OR IGNORE INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)",

@@ -123,29 +123,54 @@ fn main() {
         ours / theirs
     );
 
-    // 2. Heartbeats per second against a trivial endpoint on the same server stack.
+    // 2. Heartbeats per second against a trivial endpoint on the same server stack. `wrk`
+    // (Debian package) is the client when installed: with a heavier client on the same two
+    // cores, the client's own cost would dominate both figures.
     let window = Duration::from_secs(args.seconds);
     let url = server.url.clone();
-    let trivial = hammer(args.threads, window, || {
-        let agent = ureq::Agent::new_with_defaults();
-        let url = format!("{url}/healthz");
-        move || {
-            agent
-                .get(&url)
-                .call()
-                .and_then(|mut r| r.body_mut().read_to_string())
-                .is_ok()
-        }
-    });
-    let token = ten.token.secret.clone();
-    let heartbeat = hammer(args.threads, window, || {
-        let http = Http::default();
-        let (url, token, request) = (url.clone(), token.clone(), request.clone());
-        move || http.send(&url, &token, &request).is_ok()
-    });
+    let (client, trivial, heartbeat) = if let Some(wrk) = Wrk::find() {
+        let body = dir.path().join("heartbeat.bin");
+        std::fs::write(&body, &request).unwrap();
+        let trivial = wrk.run(&format!("{url}/healthz"), None, window);
+        let heartbeat = wrk.run(
+            &format!("{url}/v1/sync"),
+            Some((&body, &ten.token.secret)),
+            window,
+        );
+        (
+            "wrk, 2 threads, 8 connections".to_string(),
+            trivial,
+            heartbeat,
+        )
+    } else {
+        let trivial = hammer(args.threads, window, || {
+            let agent = ureq::Agent::new_with_defaults();
+            let url = format!("{url}/healthz");
+            move || {
+                agent
+                    .get(&url)
+                    .call()
+                    .and_then(|mut r| r.body_mut().read_to_string())
+                    .is_ok()
+            }
+        });
+        let token = ten.token.secret.clone();
+        let heartbeat = hammer(args.threads, window, || {
+            let http = Http::default();
+            let (url, token, request) = (url.clone(), token.clone(), request.clone());
+            move || http.send(&url, &token, &request).is_ok()
+        });
+        (
+            format!(
+                "ureq, {} threads (install wrk for a lighter client)",
+                args.threads
+            ),
+            trivial,
+            heartbeat,
+        )
+    };
     println!(
-        "| heartbeat requests per second ({} client threads) | {heartbeat:.0} | GET /healthz: {trivial:.0} | {:.2}x |",
-        args.threads,
+        "| heartbeat requests per second ({client}) | {heartbeat:.0} | GET /healthz: {trivial:.0} | {:.2}x |",
         heartbeat / trivial
     );
 
@@ -321,4 +346,48 @@ fn hammer<F: FnMut() -> bool + Send>(
         handles.into_iter().map(|h| h.join().unwrap()).sum()
     });
     total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// The `wrk` HTTP benchmarking tool.
+struct Wrk(std::path::PathBuf);
+
+impl Wrk {
+    fn find() -> Option<Self> {
+        std::env::var_os("PATH")?
+            .to_str()?
+            .split(':')
+            .map(|d| std::path::Path::new(d).join("wrk"))
+            .find(|p| p.exists())
+            .map(Self)
+    }
+
+    /// Requests per second; panics if any answer was not a success.
+    fn run(&self, url: &str, post: Option<(&std::path::Path, &str)>, window: Duration) -> f64 {
+        let mut cmd = std::process::Command::new(&self.0);
+        cmd.args(["-t2", "-c8", &format!("-d{}s", window.as_secs()), url]);
+        if let Some((body, token)) = post {
+            let script = body.with_extension("lua");
+            std::fs::write(
+                &script,
+                format!(
+                    "wrk.method = \"POST\"\n\
+                     wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n\
+                     wrk.headers[\"Content-Type\"] = \"application/vnd.doorstep.sync\"\n\
+                     local f = io.open(\"{}\", \"rb\")\n\
+                     wrk.body = f:read(\"*all\")\n\
+                     f:close()\n",
+                    body.display()
+                ),
+            )
+            .unwrap();
+            cmd.arg("-s").arg(script);
+        }
+        let out = cmd.output().expect("run wrk");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("Non-2xx"), "wrk saw errors:\n{text}");
+        text.lines()
+            .find_map(|l| l.strip_prefix("Requests/sec:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no rate in wrk's output:\n{text}"))
+    }
 }
