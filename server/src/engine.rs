@@ -84,6 +84,8 @@ type SessionKey = (String, Vec<u8>, String);
 type DeviceKey = (String, Vec<u8>);
 /// (token hash, request bytes).
 type QuietKey = ([u8; 32], Vec<u8>);
+/// (the storage's change counter, who asked, the response).
+type QuietAnswer = (u64, Principal, Vec<u8>);
 
 struct Loaded {
     doc: AutoCommit,
@@ -108,7 +110,7 @@ pub struct Engine<S> {
     devices: Mutex<LruCache<DeviceKey, DeviceState>>,
     /// Answers to quiet heartbeats, by token hash and request bytes, with the storage's change
     /// counter they were computed at.
-    quiet: Mutex<LruCache<QuietKey, (u64, Principal, Vec<u8>)>>,
+    quiet: Mutex<LruCache<QuietKey, QuietAnswer>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
