@@ -82,8 +82,8 @@ type Shared = Arc<Mutex<Loaded>>;
 type SessionKey = (String, Vec<u8>, String);
 /// (user, device).
 type DeviceKey = (String, Vec<u8>);
-/// (token hash, request bytes).
-type QuietKey = ([u8; 32], Vec<u8>);
+/// SHA-256 of the token hash and the request bytes.
+type QuietKey = [u8; 32];
 /// (the storage's change counter, who asked, the response).
 type QuietAnswer = (u64, Principal, Vec<u8>);
 
@@ -232,7 +232,14 @@ impl<S: Storage> Engine<S> {
         now: i64,
     ) -> Result<(Principal, SyncOutcome), SyncFailure> {
         let version = self.storage.change_counter()?;
-        let key = (*token_hash, body.to_vec());
+        let key: QuietKey = {
+            use sha2::{Digest, Sha256};
+            Sha256::new()
+                .chain_update(token_hash)
+                .chain_update(body)
+                .finalize()
+                .into()
+        };
         if let Some((seen, who, response)) = lock(&self.quiet).get(&key)
             && *seen == version
         {

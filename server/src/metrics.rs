@@ -18,6 +18,8 @@ pub struct Metrics {
     registry: Registry,
     /// Sync requests by outcome.
     pub syncs: Family<Outcome, Counter>,
+    /// The `ok` member of `syncs`, kept at hand: it counts every successful sync.
+    pub ok: Counter,
     /// Attempts stored.
     pub attempts: Counter,
     /// Request body bytes received by /v1/sync.
@@ -53,8 +55,14 @@ impl Default for Metrics {
             "Time to answer a sync",
             sync_seconds.clone(),
         );
+        let ok = syncs
+            .get_or_create(&Outcome {
+                outcome: "ok".into(),
+            })
+            .clone();
         Self {
             registry,
+            ok,
             syncs,
             attempts,
             bytes_in,

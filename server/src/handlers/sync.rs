@@ -28,9 +28,11 @@ pub async fn sync<S: Storage>(
         .sync_seconds
         .observe(started.elapsed().as_secs_f64());
     match &result {
-        Ok(_) => state.metrics.count("ok"),
+        Ok(_) => {
+            state.metrics.ok.inc();
+        }
         Err(e) => state.metrics.count(e.code),
-    }
+    };
     result
 }
 
