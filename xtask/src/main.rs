@@ -35,6 +35,12 @@ fn test() -> Result<(), String> {
         "cargo",
         &["test", "--workspace", "--doc", "--quiet"],
     )?;
+    // The end-to-end tests start this binary as a real server process.
+    run(
+        "server binary",
+        "cargo",
+        &["build", "-p", "doorstep-server", "--bin", "doorstep"],
+    )?;
     // Last, so the output ends with the runner's summary line.
     run(
         "tests",
@@ -47,7 +53,7 @@ fn main() -> ExitCode {
     let task = std::env::args().nth(1);
     let result = match task.as_deref() {
         Some("test") => test(),
-        _ => Err("usage: cargo run -p xtask -- test\n\n  test   format check, clippy -D warnings, doc tests, then every test (nextest)".into()),
+        _ => Err("usage: cargo run -p xtask -- test\n\n  test   format check, clippy -D warnings, doc tests, the server binary, then every test (nextest)".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
