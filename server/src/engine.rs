@@ -385,19 +385,12 @@ impl<S: Storage> Engine<S> {
                     let turf = TurfId(doc_id.id.clone());
                     let old = TurfDoc::wrap(std::mem::take(&mut before), doc_id.clone(), &turf)
                         .map_err(|e| SyncFailure::Storage(StorageError::Corrupt(e.to_string())))?;
-                    let new = TurfDoc::wrap(after.fork(), doc_id.clone(), &turf)
+                    let mut new = TurfDoc::wrap(std::mem::take(&mut after), doc_id.clone(), &turf)
                         .map_err(|e| refused(e.to_string()))?;
-                    check_turf_update(&old, &new, &rights).map_err(|r| refused(r.0))?;
-                    let known: HashSet<_> = old
-                        .log()
-                        .map_err(|e| refused(e.to_string()))?
-                        .entries
-                        .iter()
-                        .map(Entry::id)
-                        .collect();
-                    let log = new.log().map_err(|e| refused(e.to_string()))?;
+                    let added = check_turf_update(&old, &new, &rights).map_err(|r| refused(r.0))?;
+                    after = std::mem::take(new.automerge());
                     let (mut new_attempts, mut voids) = (Vec::new(), Vec::new());
-                    for e in log.entries.into_iter().filter(|e| !known.contains(&e.id())) {
+                    for e in added {
                         match e {
                             Entry::Attempt(a) => new_attempts.push((turf.to_string(), a)),
                             Entry::Void(v) => voids.push((

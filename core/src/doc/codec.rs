@@ -62,6 +62,20 @@ pub fn decode_entry(bytes: &[u8]) -> Result<Entry, DecodeError> {
     decode(bytes)
 }
 
+/// The id of an encoded log entry, read without decoding the rest: a version-1 entry is the
+/// version byte, the variant index (one byte: attempt or void), then the 16 id bytes first in
+/// both. `None` for anything else (a newer version, damaged bytes).
+pub fn entry_id(bytes: &[u8]) -> Option<crate::domain::AttemptId> {
+    match bytes {
+        [VALUE_V1, 0 | 1, rest @ ..] if rest.len() >= 16 => {
+            let mut id = [0u8; 16];
+            id.copy_from_slice(&rest[..16]);
+            Some(crate::domain::AttemptId(id))
+        }
+        _ => None,
+    }
+}
+
 /// Encodes a person added at the door.
 pub fn encode_person(person: &AddedPerson) -> Vec<u8> {
     encode(person)
@@ -192,5 +206,34 @@ mod tests {
     fn newer_versions_are_refused_with_a_clear_error() {
         let err = decode_entry(&[9, 0, 0]).unwrap_err();
         assert!(err.to_string().contains("update the app"), "{err}");
+    }
+
+    #[test]
+    fn entry_id_reads_the_id_of_attempts_and_voids_without_decoding() {
+        use crate::domain::*;
+        let attempt = Entry::Attempt(Attempt {
+            id: AttemptId([3; 16]),
+            target: Target::Voter("v".into()),
+            household: "h".into(),
+            outcome: "talked".into(),
+            answers: vec![],
+            note: Some("n".into()),
+            canvasser: "c".into(),
+            device: "d".into(),
+            recorded_at: -5,
+            location: None,
+        });
+        let void = Entry::Void(Void {
+            id: AttemptId([9; 16]),
+            attempt: AttemptId([3; 16]),
+            canvasser: "c".into(),
+            device: "d".into(),
+            recorded_at: 7,
+        });
+        for e in [attempt, void] {
+            assert_eq!(entry_id(&encode_entry(&e)), Some(e.id()));
+        }
+        assert_eq!(entry_id(&[2, 0, 1, 2]), None);
+        assert_eq!(entry_id(&[1, 0, 1, 2]), None);
     }
 }

@@ -308,6 +308,17 @@ impl TurfDoc {
         Ok(out)
     }
 
+    /// The log's values as stored, not decoded.
+    pub fn log_values(&self) -> Result<Vec<Vec<u8>>> {
+        self.doc
+            .list_range(&self.log, ..)
+            .map(|item| match item.value {
+                ValueRef::Scalar(ScalarValueRef::Bytes(b)) => Ok(b.into_owned()),
+                _ => Err(self.corrupt(format!("log entry {} is not bytes", item.index))),
+            })
+            .collect()
+    }
+
     /// The log, decoded.
     pub fn log(&self) -> Result<TurfLog> {
         let mut log = TurfLog::default();

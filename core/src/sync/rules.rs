@@ -5,8 +5,8 @@
 
 use super::wire::Role;
 use crate::doc::TurfDoc;
-use crate::doc::codec::encode_entry;
-use crate::domain::{Entry, MAX_NOTE_BYTES};
+use crate::doc::codec::{DecodeError, decode_entry, entry_id};
+use crate::domain::{AttemptId, CanvasserId, Entry, MAX_NOTE_BYTES};
 use std::collections::{HashMap, HashSet};
 
 /// What a user may write.
@@ -39,36 +39,35 @@ pub struct Refusal(pub String);
 /// Checks that going from `before` to `after` is something `rights` allows: attempts appended
 /// in their author's name, voids of the author's own attempts, people added, notes and skipped
 /// marks set, and (for captains and admins) the walk list reordered. Nothing already recorded
-/// may change or disappear.
+/// may change or disappear. Returns the log entries the change added.
+///
+/// The logs are compared as stored values: only the added entries are decoded, so judging an
+/// upload costs little more as a turf's log grows.
 pub fn check_turf_update(
     before: &TurfDoc,
     after: &TurfDoc,
     rights: &Rights,
-) -> Result<(), Refusal> {
+) -> Result<Vec<Entry>, Refusal> {
     if before.structure() != after.structure() {
         return Err(Refusal(
             "the change replaces or adds top-level parts of the turf document".into(),
         ));
     }
     let old = before
-        .log()
+        .log_values()
         .map_err(|e| Refusal(format!("the stored log cannot be read: {e}")))?;
     let new = after
-        .log()
+        .log_values()
         .map_err(|e| Refusal(format!("the change leaves an unreadable log: {e}")))?;
-    if new.unreadable < old.unreadable {
-        return Err(Refusal("the change removes log entries".into()));
+    let mut kept: HashMap<&[u8], usize> = HashMap::new();
+    for v in &old {
+        *kept.entry(v.as_slice()).or_default() += 1;
     }
-    let mut kept: HashMap<Vec<u8>, usize> = HashMap::new();
-    for e in &old.entries {
-        *kept.entry(encode_entry(e)).or_default() += 1;
-    }
-    let known_ids: HashSet<_> = old.entries.iter().map(Entry::id).collect();
-    let mut added = Vec::new();
-    for e in &new.entries {
-        match kept.get_mut(&encode_entry(e)) {
+    let mut added_values = Vec::new();
+    for v in &new {
+        match kept.get_mut(v.as_slice()) {
             Some(n) if *n > 0 => *n -= 1,
-            _ => added.push(e),
+            _ => added_values.push(v.as_slice()),
         }
     }
     if kept.values().any(|n| *n > 0) {
@@ -76,17 +75,23 @@ pub fn check_turf_update(
             "the change edits or removes attempts already recorded".into(),
         ));
     }
-    let attempts: HashMap<_, _> = new
-        .entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Attempt(a) => Some((a.id, a)),
-            Entry::Void(_) => None,
-        })
-        .collect();
-    for entry in added {
+    let mut added = Vec::with_capacity(added_values.len());
+    for (i, v) in added_values.iter().enumerate() {
+        match decode_entry(v) {
+            Ok(e) => added.push(e),
+            Err(DecodeError::NewerVersion(version)) => {
+                return Err(Refusal(format!(
+                    "a new log entry is in format version {version}, newer than this server reads; update the server"
+                )));
+            }
+            Err(e) => return Err(Refusal(format!("new log entry {i} is unreadable: {e}"))),
+        }
+    }
+    let known_ids: HashSet<AttemptId> = old.iter().filter_map(|v| entry_id(v)).collect();
+    let mut new_ids = HashSet::new();
+    for entry in &added {
         let id = entry.id();
-        if known_ids.contains(&id) {
+        if known_ids.contains(&id) || !new_ids.insert(id) {
             return Err(Refusal(format!("entry id {id} is already used")));
         }
         match entry {
@@ -110,9 +115,8 @@ pub fn check_turf_update(
                         v.canvasser, rights.user
                     )));
                 }
-                let own = attempts
-                    .get(&v.attempt)
-                    .is_some_and(|a| a.canvasser == v.canvasser || rights.role == Role::Admin);
+                let author = voided_author(&added, &old, v.attempt);
+                let own = rights.role == Role::Admin || author.as_ref() == Some(&v.canvasser);
                 if !own {
                     return Err(Refusal(format!(
                         "void {id} cancels attempt {}, which is not its author's own",
@@ -149,5 +153,118 @@ pub fn check_turf_update(
             "the change reorders the walk list, which only a captain or an admin may do".into(),
         ));
     }
-    Ok(())
+    Ok(added)
+}
+
+/// Who recorded the attempt `target`: looked up among the added entries, then among the stored
+/// ones (decoding only the one with that id).
+fn voided_author(added: &[Entry], old: &[Vec<u8>], target: AttemptId) -> Option<CanvasserId> {
+    let attempt_author = |e: &Entry| match e {
+        Entry::Attempt(a) if a.id == target => Some(a.canvasser.clone()),
+        _ => None,
+    };
+    added.iter().find_map(attempt_author).or_else(|| {
+        old.iter()
+            .filter(|v| entry_id(v) == Some(target))
+            .find_map(|v| decode_entry(v).ok().as_ref().and_then(attempt_author))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::DocId;
+    use crate::domain::{Attempt, AttemptId, Target, TurfId, Void};
+    use automerge::ActorId;
+    use automerge::transaction::Transactable;
+
+    fn attempt(n: u8, by: &str) -> Entry {
+        Entry::Attempt(Attempt {
+            id: AttemptId([n; 16]),
+            target: Target::Household("h1".into()),
+            household: "h1".into(),
+            outcome: "not_home".into(),
+            answers: vec![],
+            note: None,
+            canvasser: by.into(),
+            device: "d".into(),
+            recorded_at: i64::from(n),
+            location: None,
+        })
+    }
+
+    fn rights(role: Role, user: &str, team: &[&str]) -> Rights {
+        Rights {
+            role,
+            user: user.into(),
+            team: team.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// A turf with one attempt by `ana`, and a copy to edit.
+    fn docs() -> (TurfDoc, TurfDoc) {
+        let turf = TurfId::from("t1");
+        let mut before = TurfDoc::new(&turf, ActorId::random()).unwrap();
+        before.append(&attempt(1, "ana"), 1).unwrap();
+        let copy = before.automerge().fork();
+        let after = TurfDoc::wrap(copy, DocId::turf(&turf), &turf).unwrap();
+        (before, after)
+    }
+
+    #[test]
+    fn appending_in_ones_own_name_is_allowed_and_reported() {
+        let (before, mut after) = docs();
+        after.append(&attempt(2, "ben"), 2).unwrap();
+        let added =
+            check_turf_update(&before, &after, &rights(Role::Canvasser, "ben", &[])).unwrap();
+        assert_eq!(added, vec![attempt(2, "ben")]);
+    }
+
+    #[test]
+    fn appending_in_someone_elses_name_is_refused() {
+        let (before, mut after) = docs();
+        after.append(&attempt(2, "ana"), 2).unwrap();
+        let err =
+            check_turf_update(&before, &after, &rights(Role::Canvasser, "ben", &[])).unwrap_err();
+        assert!(err.0.contains("in the name of 'ana'"), "{err}");
+        // A captain forwards their team's attempts, and nobody else's.
+        assert!(
+            check_turf_update(&before, &after, &rights(Role::Captain, "cap", &["ana"])).is_ok()
+        );
+        assert!(
+            check_turf_update(&before, &after, &rights(Role::Captain, "cap", &["ben"])).is_err()
+        );
+    }
+
+    #[test]
+    fn removing_a_recorded_attempt_is_refused_even_for_an_admin() {
+        let (before, mut after) = docs();
+        let log = after.structure().0[2].clone();
+        after.automerge().delete(&log, 0).unwrap();
+        after.automerge().commit();
+        let err = check_turf_update(&before, &after, &rights(Role::Admin, "org", &[])).unwrap_err();
+        assert!(err.0.contains("edits or removes"), "{err}");
+    }
+
+    #[test]
+    fn a_reused_id_and_a_void_of_anothers_attempt_are_refused() {
+        let (before, mut after) = docs();
+        after.append(&attempt(1, "ben"), 3).unwrap();
+        let err =
+            check_turf_update(&before, &after, &rights(Role::Canvasser, "ben", &[])).unwrap_err();
+        assert!(err.0.contains("already used"), "{err}");
+
+        let (before, mut after) = docs();
+        let void = Entry::Void(Void {
+            id: AttemptId([9; 16]),
+            attempt: AttemptId([1; 16]),
+            canvasser: "ben".into(),
+            device: "d".into(),
+            recorded_at: 4,
+        });
+        after.append(&void, 4).unwrap();
+        let err =
+            check_turf_update(&before, &after, &rights(Role::Canvasser, "ben", &[])).unwrap_err();
+        assert!(err.0.contains("not its author's own"), "{err}");
+    }
 }
