@@ -12,7 +12,8 @@ use doorstep_core::sync::wire::{
     self, DocDown, DownBody, Identity, Request, Response, UpBody, WireError,
 };
 use doorstep_core::sync::{
-    Rights, Role, change_hashes, check_turf_update, hashes, quiet_digest, same_heads,
+    Rights, Role, change_hashes, check_change_chunks, check_sync_message, check_turf_update,
+    hashes, quiet_digest, same_heads,
 };
 use lru::LruCache;
 use std::collections::{HashMap, HashSet};
@@ -84,8 +85,8 @@ type SessionKey = (String, Vec<u8>, String);
 type DeviceKey = (String, Vec<u8>);
 /// SHA-256 of the token hash and the request bytes.
 type QuietKey = [u8; 32];
-/// (the storage's change counter, who asked, the response).
-type QuietAnswer = (u64, Principal, Vec<u8>);
+/// (the storage's change counter and this engine's generation, who asked, the response).
+type QuietAnswer = ((u64, u64), Principal, Vec<u8>);
 
 struct Loaded {
     doc: AutoCommit,
@@ -111,6 +112,9 @@ pub struct Engine<S> {
     /// Answers to quiet heartbeats, by token hash and request bytes, with the storage's change
     /// counter they were computed at.
     quiet: Mutex<LruCache<QuietKey, QuietAnswer>>,
+    /// Bumped after a commit's effects reach the caches: a quiet answer computed between the
+    /// commit and the caches' update is not trusted.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -133,6 +137,7 @@ impl<S: Storage> Engine<S> {
             heads: RwLock::new(HashMap::new()),
             devices: Mutex::new(LruCache::new(cap(CACHED_DEVICES))),
             quiet: Mutex::new(LruCache::new(cap(CACHED_DEVICES))),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -168,15 +173,21 @@ impl<S: Storage> Engine<S> {
         )
         .map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let mut doc = doc;
-        self.heads
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned(), doc.get_heads());
+        let heads = doc.get_heads();
         let shared = Arc::new(Mutex::new(Loaded {
             doc,
             chunks: stored.chunks.len(),
         }));
-        lock(&self.docs).put(id.to_owned(), shared.clone());
+        // Another request may have loaded it meanwhile: one copy only, the first one cached.
+        let mut docs = lock(&self.docs);
+        if let Some(existing) = docs.get(id) {
+            return Ok(existing.clone());
+        }
+        docs.put(id.to_owned(), shared.clone());
+        self.heads
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_owned(), heads);
         Ok(shared)
     }
 
@@ -231,7 +242,11 @@ impl<S: Storage> Engine<S> {
         body: &[u8],
         now: i64,
     ) -> Result<(Principal, SyncOutcome), SyncFailure> {
-        let version = self.storage.change_counter()?;
+        // Read before anything else: an answer computed now is valid for this state at most.
+        let version = (
+            self.storage.change_counter()?,
+            self.generation.load(std::sync::atomic::Ordering::Acquire),
+        );
         let key: QuietKey = {
             use sha2::{Digest, Sha256};
             Sha256::new()
@@ -350,6 +365,9 @@ impl<S: Storage> Engine<S> {
                     let message = Message::decode(m).map_err(|e| {
                         SyncFailure::Malformed(format!("Automerge sync message for {}: {e}", d.id))
                     })?;
+                    check_sync_message(&message).map_err(|e| {
+                        SyncFailure::Malformed(format!("Automerge sync message for {}: {e}", d.id))
+                    })?;
                     let changes = message.changes.iter().flatten().copied().collect();
                     messages.insert(d.id.clone(), message);
                     changes
@@ -362,6 +380,9 @@ impl<S: Storage> Engine<S> {
             let doc_id = DocId::parse(&d.id).ok_or_else(|| {
                 SyncFailure::Malformed(format!("'{}' is not a document id", d.id))
             })?;
+            // Before Automerge parses anything: it would inflate compressed chunks unbounded.
+            check_change_chunks(&bytes)
+                .map_err(|e| SyncFailure::Malformed(format!("changes for {}: {e}", d.id)))?;
             check_parses(&doc_id, &bytes).map_err(|e| SyncFailure::Malformed(e.to_string()))?;
             let shared = self.doc(&d.id)?;
             let mut before = lock(&shared).doc.fork();
@@ -444,6 +465,11 @@ impl<S: Storage> Engine<S> {
         let mut size = 0usize;
         let named: HashSet<&str> = request.docs.iter().map(|d| d.id.as_str()).collect();
         for d in request.docs.iter().filter(|d| granted.contains_key(&d.id)) {
+            if size > RESPONSE_BUDGET {
+                // Its uploads are stored; its answer comes in the next round.
+                response.more = true;
+                continue;
+            }
             let phone_heads = change_hashes(&d.heads);
             let shared;
             let mut guard;
@@ -584,7 +610,8 @@ impl<S: Storage> Engine<S> {
             // Campaign documents first: a phone needs the campaign to use any turf.
             ids.sort_by_key(|id| (!id.starts_with("campaign:"), (*id).clone()));
             for id in ids {
-                if response.more || size > RESPONSE_BUDGET {
+                if response.more || size > RESPONSE_BUDGET || response.docs.len() >= wire::MAX_DOCS
+                {
                     response.more = true;
                     break;
                 }
@@ -639,7 +666,14 @@ impl<S: Storage> Engine<S> {
                 .iter()
                 .find(|w| w.id == id)
                 .map_or(0, |w| w.changes.len());
-            let shared = self.doc(&id)?;
+            // The sync is committed: nothing here may fail it.
+            let shared = match self.doc(&id) {
+                Ok(shared) => shared,
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "reloading a committed document failed");
+                    continue;
+                }
+            };
             let mut loaded = lock(&shared);
             loaded.doc = doc;
             loaded.chunks += written;
@@ -654,6 +688,10 @@ impl<S: Storage> Engine<S> {
                     tracing::error!(doc = %id, error = %e, "compaction failed");
                 }
             }
+        }
+        if !commit.is_empty() {
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
         }
         let docs_out = response
             .docs
@@ -673,6 +711,16 @@ impl<S: Storage> Engine<S> {
 
     /// Folds a document's chunks into a new snapshot, deleting exactly the chunks it holds.
     fn compact(&self, id: &str, loaded: &mut Loaded) -> Result<(), StorageError> {
+        // The snapshot replaces the stored one: it must hold everything storage holds, whatever
+        // this copy missed.
+        if let Some(stored) = self.storage.load_document(id)? {
+            for bytes in stored.snapshot.iter().chain(stored.chunks.iter()) {
+                loaded
+                    .doc
+                    .load_incremental(bytes)
+                    .map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
+            }
+        }
         let snapshot = loaded.doc.save();
         let folded: Vec<ChangeHash> = self
             .storage

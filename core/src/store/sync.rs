@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::sync::wire::{
     DocUp, DownBody, Identity, Request, RosterHave, UpBody, decode_response, encode_request,
 };
-use crate::sync::{change_hashes, hashes, quiet_digest, same_heads};
+use crate::sync::{change_hashes, changes_only, hashes, quiet_digest, same_heads};
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
 use rusqlite::{OptionalExtension, params};
@@ -171,7 +171,7 @@ impl Store {
         for doc in &response.docs {
             let id = DocId::parse(&doc.id)
                 .ok_or_else(|| protocol(format!("'{}' is not a document id", doc.id)))?;
-            // Granted again.
+            // Granted (again): a hold for want of a grant ends when the server sends the document.
             self.release_revoked(&id)?;
             let heads = change_hashes(&doc.heads);
             match &doc.body {
@@ -237,7 +237,7 @@ impl Store {
         self.conn
             .prepare_cached(
                 "UPDATE peer_state SET refused = NULL
-                 WHERE peer = ?1 AND doc_id = ?2 AND refused = ?3",
+                 WHERE peer = ?1 AND doc_id = ?2 AND refused IN (?3, 'not_granted')",
             )?
             .execute(params![SERVER_PEER, id.to_string(), REVOKED])?;
         Ok(())
@@ -399,8 +399,14 @@ impl Store {
 
     fn generate_sync(&mut self, id: &DocId) -> Result<Option<Vec<u8>>> {
         let mut state = self.session(id)?;
+        // Each request may be lost: what the session believes it sent is sent again rather
+        // than never (the server ignores what it already has).
+        state.sent_hashes.clear();
+        state.in_flight = false;
         let mut doc = self.doc_copy(id)?.unwrap_or_default();
         let message = doc.sync().generate_sync_message(&mut state);
+        // The server takes plain changes only, never a whole saved document.
+        let message = message.map(|m| changes_only(&mut doc, m));
         self.save_session(id, state)?;
         Ok(message.map(Message::encode))
     }

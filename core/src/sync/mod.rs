@@ -4,9 +4,11 @@
 //! these pieces.
 
 mod rules;
+mod untrusted;
 pub mod wire;
 
 pub use rules::{Refusal, Rights, check_turf_update};
+pub use untrusted::{changes_only, check_change_chunks, check_sync_message};
 pub use wire::{
     DocDown, DocUp, DownBody, Identity, Request, Response, Role, RosterHave, UpBody, WireError,
 };

@@ -98,8 +98,9 @@ pub fn check_turf_update(
             Entry::Attempt(a) => {
                 if !rights.may_author(a.canvasser.as_str()) {
                     return Err(Refusal(format!(
-                        "attempt {id} is recorded in the name of '{}', which user '{}' may not do",
-                        a.canvasser, rights.user
+                        "attempt {id} is recorded in the name of {}, which user {} may not do",
+                        shown(a.canvasser.as_str()),
+                        shown(&rights.user)
                     )));
                 }
                 if a.note.as_ref().is_some_and(|n| n.len() > MAX_NOTE_BYTES) {
@@ -111,8 +112,9 @@ pub fn check_turf_update(
             Entry::Void(v) => {
                 if !rights.may_author(v.canvasser.as_str()) {
                     return Err(Refusal(format!(
-                        "void {id} is recorded in the name of '{}', which user '{}' may not do",
-                        v.canvasser, rights.user
+                        "void {id} is recorded in the name of {}, which user {} may not do",
+                        shown(v.canvasser.as_str()),
+                        shown(&rights.user)
                     )));
                 }
                 let author = voided_author(&added, &old, v.attempt);
@@ -136,15 +138,17 @@ pub fn check_turf_update(
         if !new_people.contains(p) {
             return Err(Refusal(format!(
                 "the change edits or removes person {} added earlier",
-                p.id
+                shown(p.id.as_str())
             )));
         }
     }
     for p in new_people.iter().filter(|p| !old_people.contains(p)) {
         if !rights.may_author(p.added_by.as_str()) {
             return Err(Refusal(format!(
-                "person {} is added in the name of '{}', which user '{}' may not do",
-                p.id, p.added_by, rights.user
+                "person {} is added in the name of {}, which user {} may not do",
+                shown(p.id.as_str()),
+                shown(p.added_by.as_str()),
+                shown(&rights.user)
             )));
         }
     }
@@ -154,6 +158,20 @@ pub fn check_turf_update(
         ));
     }
     Ok(added)
+}
+
+/// An id from a peer, quoted, escaped and cut short: it goes into logs and error messages.
+fn shown(id: &str) -> String {
+    let mut out: String = id
+        .chars()
+        .take(64)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if id.chars().count() > 64 {
+        out.push_str("...");
+    }
+    format!("'{out}'")
 }
 
 /// Who recorded the attempt `target`: looked up among the added entries, then among the stored

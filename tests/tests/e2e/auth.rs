@@ -254,3 +254,46 @@ fn oversized_and_malformed_bodies_get_their_errors_and_change_nothing() {
     phone.sync(&server.url).unwrap();
     assert_eq!(server.storage().results(None).unwrap().len(), 2);
 }
+
+#[test]
+fn hostile_automerge_bytes_are_refused_before_automerge_reads_them() {
+    let (_dir, users, server) = setup();
+    let me = user(&users, "canvasser-1-1");
+    let mut phone = Phone::new(me);
+    phone.sync(&server.url).unwrap();
+    let before = fingerprint(&server);
+    let http = Http::default();
+    // A sync message whose Bloom filter asks for 2^32 - 1 probes (Automerge would allocate
+    // for each), and a whole saved document (whose columns Automerge inflates unbounded).
+    let mut bloom_bomb = vec![0x42, 0, 0, 1, 0];
+    let bloom = [1u8, 8, 0xff, 0xff, 0xff, 0xff, 0x0f, 0];
+    bloom_bomb.push(bloom.len() as u8);
+    bloom_bomb.extend(bloom);
+    bloom_bomb.push(0);
+    let whole_document = {
+        let mut doc = automerge::AutoCommit::new();
+        doc.save()
+    };
+    for body in [UpBody::Sync(bloom_bomb), UpBody::Changes(whole_document)] {
+        let request = wire::encode_request(&Request {
+            device: vec![5; 16],
+            quiet: [0; 8],
+            manifest: false,
+            docs: vec![DocUp {
+                id: "turf:t01-001".into(),
+                heads: vec![[7; 32]],
+                body,
+            }],
+            rosters: vec![],
+        });
+        let err = http
+            .send(&server.url, &me.token.secret, &request)
+            .unwrap_err();
+        assert!(
+            matches!(&err, TransportError::Status { status: 400, code, .. } if code == "malformed"),
+            "{err:?}"
+        );
+    }
+    assert_eq!(fingerprint(&server), before);
+    phone.sync(&server.url).unwrap();
+}
