@@ -165,6 +165,14 @@ pub enum Error {
     /// Nobody is signed in on this store.
     #[error("no canvasser is signed in on this phone; sign in first")]
     NotSignedIn,
+    /// The server said this phone's user may not do this.
+    #[error("a {role} may not {action}; ask your field captain")]
+    NotPermitted {
+        /// The user's role, as the server last reported it.
+        role: String,
+        /// What was attempted.
+        action: &'static str,
+    },
     /// A sync message from the other side could not be used.
     #[error("the sync message from {peer} could not be read ({reason}); nothing of it was applied")]
     Protocol {

@@ -303,6 +303,16 @@ impl Store {
         Ok(self.canvasser.clone())
     }
 
+    /// The user's role as the server last reported it (`canvasser`, `captain`, `admin`), if
+    /// this phone has synced.
+    pub fn role(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'role'")?
+            .query_row([], |r| r.get::<_, String>(0))
+            .optional()?)
+    }
+
     fn read_canvasser(&self) -> Result<Option<CanvasserId>> {
         Ok(self
             .conn
@@ -719,6 +729,16 @@ impl Store {
         recorded_at: Timestamp,
     ) -> Result<()> {
         self.canvasser()?;
+        // The server refuses a canvasser's reorder, and everything recorded after it in the
+        // same turf would be held back with it: better not to make it.
+        if let Some(role) = self.role()?
+            && role == "canvasser"
+        {
+            return Err(Error::NotPermitted {
+                role,
+                action: "reorder the walk list",
+            });
+        }
         self.turf_context(turf)?;
         self.check_household(turf, household)?;
         if let Some(b) = before {

@@ -154,6 +154,13 @@ impl Store {
         if self.canvasser.is_none() {
             self.sign_in(&response.identity.user.as_str().into())?;
         }
+        let role = response.identity.role.as_str();
+        if self.role()?.as_deref() != Some(role) {
+            self.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('role', ?1)",
+                [role],
+            )?;
+        }
         for roster in &response.rosters {
             match self.apply_roster(roster) {
                 Ok(true) => report.rosters_applied += 1,

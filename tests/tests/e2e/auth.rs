@@ -140,18 +140,39 @@ fn a_canvasser_cannot_void_someone_elses_attempt_and_nothing_of_it_is_stored() {
 #[test]
 fn only_a_captain_may_reorder_a_walk_list() {
     let (_dir, users, server) = setup();
-    let mut canvasser = Phone::new(user(&users, "canvasser-1-1"));
+    let me = user(&users, "canvasser-1-1");
+    let mut canvasser = Phone::new(me);
     canvasser.sync(&server.url).unwrap();
     let turf = "t01-001".into();
     let walk = canvasser.store.walk_list(&turf).unwrap();
     let last = walk.households.last().unwrap().id.clone();
     let first = walk.households[0].id.clone();
+    // The phone knows its role from the server and does not make a change it would refuse.
+    let err = canvasser
+        .store
+        .move_household(&turf, &last, Some(&first), 30)
+        .unwrap_err();
+    assert!(
+        matches!(err, doorstep_core::Error::NotPermitted { .. }),
+        "{err}"
+    );
+
+    // A phone that does not know (it never synced: provisioned by another phone) makes it, and
+    // the server refuses it whole.
+    let mut unaware = Phone::new(me);
+    for id in canvasser.store.documents().unwrap() {
+        let bytes = canvasser.store.export_changes(&id, &[]).unwrap();
+        unaware.store.merge_changes(&id, &bytes).unwrap();
+    }
+    let roster = server.storage().roster("t01-001").unwrap().unwrap();
+    unaware.store.apply_roster(&roster).unwrap();
+    unaware.store.sign_in(&me.id.as_str().into()).unwrap();
     let before = fingerprint(&server);
-    canvasser
+    unaware
         .store
         .move_household(&turf, &last, Some(&first), 30)
         .unwrap();
-    let (code, name, _) = status(canvasser.sync(&server.url).unwrap_err());
+    let (code, name, _) = status(unaware.sync(&server.url).unwrap_err());
     assert_eq!((code, name.as_str()), (422, "refused_change"));
     assert_eq!(fingerprint(&server), before);
 
