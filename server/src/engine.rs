@@ -84,7 +84,7 @@ type SessionKey = (String, Vec<u8>, String);
 /// (user, device).
 type DeviceKey = (String, Vec<u8>);
 /// SHA-256 of the token hash and the request bytes.
-type QuietKey = [u8; 32];
+pub type QuietKey = [u8; 32];
 /// (the storage's change counter and this engine's generation, who asked, the response).
 type QuietAnswer = ((u64, u64), Principal, Vec<u8>);
 
@@ -243,22 +243,48 @@ impl<S: Storage> Engine<S> {
         now: i64,
     ) -> Result<(Principal, SyncOutcome), SyncFailure> {
         // Read before anything else: an answer computed now is valid for this state at most.
+        let counter = self.storage.change_counter()?;
         let version = (
-            self.storage.change_counter()?,
+            counter,
             self.generation.load(std::sync::atomic::Ordering::Acquire),
         );
-        let key: QuietKey = {
-            use sha2::{Digest, Sha256};
-            Sha256::new()
-                .chain_update(token_hash)
-                .chain_update(body)
-                .finalize()
-                .into()
-        };
-        if let Some((seen, who, response)) = lock(&self.quiet).get(&key)
-            && *seen == version
-        {
-            return Ok((
+        let key = Self::quiet_key(token_hash, body);
+        if let Some(answer) = self.cached_quiet(&key, counter) {
+            return Ok(answer);
+        }
+        let (who, outcome, quiet) = self.sync_uncached(token_hash, body, now)?;
+        if quiet {
+            lock(&self.quiet).put(key, (version, who.clone(), outcome.response.clone()));
+        }
+        Ok((who, outcome))
+    }
+
+    /// Where the quiet answer to this token's request would be kept.
+    pub fn quiet_key(token_hash: &[u8; 32], body: &[u8]) -> QuietKey {
+        use sha2::{Digest, Sha256};
+        Sha256::new()
+            .chain_update(token_hash)
+            .chain_update(body)
+            .finalize()
+            .into()
+    }
+
+    /// Whether a quiet answer is kept for this key (it may be out of date).
+    pub fn has_quiet(&self, key: &QuietKey) -> bool {
+        lock(&self.quiet).contains(key)
+    }
+
+    /// The kept quiet answer, if the storage's change counter (read after the request arrived)
+    /// and this engine's generation are still what they were when it was computed.
+    pub fn cached_quiet(&self, key: &QuietKey, counter: u64) -> Option<(Principal, SyncOutcome)> {
+        let version = (
+            counter,
+            self.generation.load(std::sync::atomic::Ordering::Acquire),
+        );
+        let mut quiet = lock(&self.quiet);
+        let (seen, who, response) = quiet.get(key)?;
+        (*seen == version).then(|| {
+            (
                 who.clone(),
                 SyncOutcome {
                     response: response.clone(),
@@ -266,13 +292,8 @@ impl<S: Storage> Engine<S> {
                     docs_in: 0,
                     docs_out: 0,
                 },
-            ));
-        }
-        let (who, outcome, quiet) = self.sync_uncached(token_hash, body, now)?;
-        if quiet {
-            lock(&self.quiet).put(key, (version, who.clone(), outcome.response.clone()));
-        }
-        Ok((who, outcome))
+            )
+        })
     }
 
     fn sync_uncached(

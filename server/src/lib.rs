@@ -9,6 +9,7 @@ pub mod auth;
 pub mod demo;
 pub mod engine;
 pub mod error;
+pub mod freshness;
 pub mod handlers;
 pub mod metrics;
 pub mod storage;
@@ -35,6 +36,9 @@ pub struct AppState<S> {
     pub engine: Arc<Engine<S>>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The storage's change counter, read fresh for a heartbeat without a blocking-pool trip
+    /// (`None` if its thread could not start: every sync then takes the blocking pool).
+    pub freshness: Option<Arc<freshness::Freshness>>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -42,6 +46,7 @@ impl<S> Clone for AppState<S> {
         Self {
             engine: self.engine.clone(),
             metrics: self.metrics.clone(),
+            freshness: self.freshness.clone(),
         }
     }
 }
@@ -54,9 +59,18 @@ impl<S: Storage> AppState<S> {
 
     /// State over a configured engine.
     pub fn from_engine(engine: Engine<S>) -> Self {
+        let engine = Arc::new(engine);
+        let reader = Arc::downgrade(&engine);
+        let freshness = freshness::Freshness::start(move || {
+            reader.upgrade()?.storage().change_counter().ok()
+        })
+        .map_err(|e| tracing::warn!(error = %e, "no freshness thread: heartbeats take the blocking pool"))
+        .ok()
+        .map(Arc::new);
         Self {
-            engine: Arc::new(engine),
+            engine,
             metrics: Arc::new(Metrics::default()),
+            freshness,
         }
     }
 }
