@@ -141,6 +141,78 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// Checks one document's uploaded changes against the rules on a copy, and adds what they
+    /// bring to `commit`. Returns the document with them, or `None` when they add nothing or
+    /// build on changes this server lacks (the sync protocol finds those).
+    fn ingest_one(
+        &self,
+        id: &str,
+        bytes: &[u8],
+        rights: &Rights,
+        commit: &mut Commit,
+    ) -> Result<Option<AutoCommit>, SyncFailure> {
+        let doc_id = DocId::parse(id)
+            .ok_or_else(|| SyncFailure::Malformed(format!("'{}' is not a document id", id)))?;
+        // Before Automerge parses anything: it would inflate compressed chunks unbounded.
+        check_change_chunks(bytes)
+            .map_err(|e| SyncFailure::Malformed(format!("changes for {}: {e}", id)))?;
+        check_parses(&doc_id, bytes).map_err(|e| SyncFailure::Malformed(e.to_string()))?;
+        let shared = self.doc(id)?;
+        let mut before = lock(&shared).doc.fork();
+        let before_heads = before.get_heads();
+        let mut after = before.fork();
+        match apply_incoming(&mut after, &doc_id, bytes) {
+            Ok(()) => {}
+            // It builds on changes this server lacks: the sync protocol sorts it out below.
+            Err(doorstep_core::Error::MissingDependencies { .. }) => return Ok(None),
+            Err(e) => return Err(SyncFailure::Malformed(e.to_string())),
+        }
+        if same_heads(&after.get_heads(), &before_heads) {
+            return Ok(None);
+        }
+        let refused = |reason: String| SyncFailure::Refused {
+            doc: id.to_owned(),
+            reason,
+        };
+        match doc_id.kind {
+            DocKind::Turf => {
+                let turf = TurfId(doc_id.id.clone());
+                let old = TurfDoc::wrap(std::mem::take(&mut before), doc_id.clone(), &turf)
+                    .map_err(|e| SyncFailure::Storage(StorageError::Corrupt(e.to_string())))?;
+                let mut new = TurfDoc::wrap(std::mem::take(&mut after), doc_id.clone(), &turf)
+                    .map_err(|e| refused(e.to_string()))?;
+                let added = check_turf_update(&old, &new, rights).map_err(|r| refused(r.0))?;
+                after = std::mem::take(new.automerge());
+                for e in added {
+                    match e {
+                        Entry::Attempt(a) => commit.attempts.push((turf.to_string(), a)),
+                        Entry::Void(v) => commit.voids.push((
+                            turf.to_string(),
+                            v.attempt.to_string(),
+                            v.id.to_string(),
+                        )),
+                    }
+                }
+            }
+            DocKind::Campaign => {
+                if rights.role != Role::Admin {
+                    return Err(refused("only an admin may change a campaign".into()));
+                }
+            }
+        }
+        let changes = after
+            .get_changes(&before_heads)
+            .into_iter()
+            .map(|c| (c.hash(), c.raw_bytes().to_vec()))
+            .collect();
+        commit.docs.push(DocWrite {
+            id: id.to_owned(),
+            changes,
+            heads: after.get_heads(),
+        });
+        Ok(Some(after))
+    }
+
     /// Folds a document's chunks into a snapshot after `chunks` of them (at least 2).
     pub fn with_compact_after(mut self, chunks: usize) -> Self {
         self.compact_after = chunks.max(2);
@@ -242,13 +314,24 @@ impl<S: Storage> Engine<S> {
         body: &[u8],
         now: i64,
     ) -> Result<(Principal, SyncOutcome), SyncFailure> {
+        self.sync_keyed(Self::quiet_key(token_hash, body), token_hash, body, now)
+    }
+
+    /// [`Engine::sync`], for a caller that already computed the request's
+    /// [`Engine::quiet_key`].
+    pub fn sync_keyed(
+        &self,
+        key: QuietKey,
+        token_hash: &[u8; 32],
+        body: &[u8],
+        now: i64,
+    ) -> Result<(Principal, SyncOutcome), SyncFailure> {
         // Read before anything else: an answer computed now is valid for this state at most.
         let counter = self.storage.change_counter()?;
         let version = (
             counter,
             self.generation.load(std::sync::atomic::Ordering::Acquire),
         );
-        let key = Self::quiet_key(token_hash, body);
         if let Some(answer) = self.cached_quiet(&key, counter) {
             return Ok(answer);
         }
@@ -349,7 +432,7 @@ impl<S: Storage> Engine<S> {
                 )));
             }
             // A grant withdrawn since the last sync is not an error: the phone is told below.
-            if !granted.contains_key(&d.id) && !device_state.docs.contains_key(&d.id) {
+            if !granted.contains(&d.id) && !device_state.docs.contains_key(&d.id) {
                 return Err(SyncFailure::NotGranted { doc: d.id.clone() });
             }
         }
@@ -378,8 +461,7 @@ impl<S: Storage> Engine<S> {
         // Ingest: every upload checked against the rules on a copy; nothing is stored unless all pass.
         let mut updated: HashMap<String, AutoCommit> = HashMap::new();
         let mut messages: HashMap<String, Message> = HashMap::new();
-        let mut attempts = 0;
-        for d in request.docs.iter().filter(|d| granted.contains_key(&d.id)) {
+        for d in request.docs.iter().filter(|d| granted.contains(&d.id)) {
             let bytes = match &d.body {
                 UpBody::Changes(c) if !c.is_empty() => c.clone(),
                 UpBody::Sync(m) => {
@@ -398,71 +480,9 @@ impl<S: Storage> Engine<S> {
             if bytes.is_empty() {
                 continue;
             }
-            let doc_id = DocId::parse(&d.id).ok_or_else(|| {
-                SyncFailure::Malformed(format!("'{}' is not a document id", d.id))
-            })?;
-            // Before Automerge parses anything: it would inflate compressed chunks unbounded.
-            check_change_chunks(&bytes)
-                .map_err(|e| SyncFailure::Malformed(format!("changes for {}: {e}", d.id)))?;
-            check_parses(&doc_id, &bytes).map_err(|e| SyncFailure::Malformed(e.to_string()))?;
-            let shared = self.doc(&d.id)?;
-            let mut before = lock(&shared).doc.fork();
-            let before_heads = before.get_heads();
-            let mut after = before.fork();
-            match apply_incoming(&mut after, &doc_id, &bytes) {
-                Ok(()) => {}
-                // It builds on changes this server lacks: the sync protocol sorts it out below.
-                Err(doorstep_core::Error::MissingDependencies { .. }) => continue,
-                Err(e) => return Err(SyncFailure::Malformed(e.to_string())),
+            if let Some(after) = self.ingest_one(&d.id, &bytes, &rights, &mut commit)? {
+                updated.insert(d.id.clone(), after);
             }
-            if same_heads(&after.get_heads(), &before_heads) {
-                continue;
-            }
-            let refused = |reason: String| SyncFailure::Refused {
-                doc: d.id.clone(),
-                reason,
-            };
-            match doc_id.kind {
-                DocKind::Turf => {
-                    let turf = TurfId(doc_id.id.clone());
-                    let old = TurfDoc::wrap(std::mem::take(&mut before), doc_id.clone(), &turf)
-                        .map_err(|e| SyncFailure::Storage(StorageError::Corrupt(e.to_string())))?;
-                    let mut new = TurfDoc::wrap(std::mem::take(&mut after), doc_id.clone(), &turf)
-                        .map_err(|e| refused(e.to_string()))?;
-                    let added = check_turf_update(&old, &new, &rights).map_err(|r| refused(r.0))?;
-                    after = std::mem::take(new.automerge());
-                    let (mut new_attempts, mut voids) = (Vec::new(), Vec::new());
-                    for e in added {
-                        match e {
-                            Entry::Attempt(a) => new_attempts.push((turf.to_string(), a)),
-                            Entry::Void(v) => voids.push((
-                                turf.to_string(),
-                                v.attempt.to_string(),
-                                v.id.to_string(),
-                            )),
-                        }
-                    }
-                    attempts += new_attempts.len();
-                    commit.attempts.extend(new_attempts);
-                    commit.voids.extend(voids);
-                }
-                DocKind::Campaign => {
-                    if who.role != Role::Admin {
-                        return Err(refused("only an admin may change a campaign".into()));
-                    }
-                }
-            }
-            let changes = after
-                .get_changes(&before_heads)
-                .into_iter()
-                .map(|c| (c.hash(), c.raw_bytes().to_vec()))
-                .collect();
-            commit.docs.push(DocWrite {
-                id: d.id.clone(),
-                changes,
-                heads: after.get_heads(),
-            });
-            updated.insert(d.id.clone(), after);
         }
 
         // Answer: what each named document lacks, then news in the rest.
@@ -478,14 +498,14 @@ impl<S: Storage> Engine<S> {
             revoked: device_state
                 .docs
                 .keys()
-                .filter(|d| !granted.contains_key(*d))
+                .filter(|d| !granted.contains(*d))
                 .cloned()
                 .collect(),
         };
         response.revoked.sort();
         let mut size = 0usize;
         let named: HashSet<&str> = request.docs.iter().map(|d| d.id.as_str()).collect();
-        for d in request.docs.iter().filter(|d| granted.contains_key(&d.id)) {
+        for d in request.docs.iter().filter(|d| granted.contains(&d.id)) {
             if size > RESPONSE_BUDGET {
                 // Its uploads are stored; its answer comes in the next round.
                 response.more = true;
@@ -587,7 +607,7 @@ impl<S: Storage> Engine<S> {
                 let quiet: Vec<(String, Vec<ChangeHash>)> = device_state
                     .docs
                     .iter()
-                    .filter(|(id, _)| !named.contains(id.as_str()) && granted.contains_key(*id))
+                    .filter(|(id, _)| !named.contains(id.as_str()) && granted.contains(*id))
                     .map(|(id, h)| (id.clone(), h.clone()))
                     .collect();
                 let rosters: Vec<(String, u64)> = device_state
@@ -625,7 +645,7 @@ impl<S: Storage> Engine<S> {
                 }
             }
             let mut ids: Vec<&String> = granted
-                .keys()
+                .iter()
                 .filter(|id| !named.contains(id.as_str()))
                 .collect();
             // Campaign documents first: a phone needs the campaign to use any turf.
@@ -722,7 +742,7 @@ impl<S: Storage> Engine<S> {
         Ok((
             SyncOutcome {
                 response: wire::encode_response(&response),
-                attempts,
+                attempts: commit.attempts.len(),
                 docs_in,
                 docs_out,
             },
@@ -770,11 +790,11 @@ fn unreachable_message() -> Message {
 }
 
 /// Every document a grant covers: its turfs' documents and their campaigns'.
-fn granted_docs(grants: &Grants) -> HashMap<String, Option<String>> {
-    let mut out = HashMap::new();
+fn granted_docs(grants: &Grants) -> HashSet<String> {
+    let mut out = HashSet::new();
     for (turf, campaign) in &grants.turfs {
-        out.insert(format!("turf:{turf}"), Some(turf.clone()));
-        out.insert(format!("campaign:{campaign}"), None);
+        out.insert(format!("turf:{turf}"));
+        out.insert(format!("campaign:{campaign}"));
     }
     out
 }

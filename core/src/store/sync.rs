@@ -305,11 +305,6 @@ impl Store {
             .collect())
     }
 
-    /// Whether the server is told of the whole store in the next request.
-    pub fn manifest_pending(&self) -> bool {
-        self.manifest_next
-    }
-
     /// The heads the server acknowledged for a document, and whether an Automerge sync exchange
     /// is under way for it.
     fn server_state(&self, id: &DocId) -> Result<(Option<Vec<ChangeHash>>, bool)> {

@@ -82,10 +82,11 @@ async fn run<S: Storage>(
     }
     let engine = state.engine.clone();
     let now = now_ms();
-    let (who, outcome) = tokio::task::spawn_blocking(move || engine.sync(&hash, &body, now))
-        .await
-        .map_err(|e| AppError::internal(&e))?
-        .map_err(AppError::from)?;
+    let (who, outcome) =
+        tokio::task::spawn_blocking(move || engine.sync_keyed(key, &hash, &body, now))
+            .await
+            .map_err(|e| AppError::internal(&e))?
+            .map_err(AppError::from)?;
     tracing::debug!(
         user = %who.user,
         attempts = outcome.attempts,
