@@ -1,4 +1,289 @@
-//! uniffi bindings over doorstep-core for Kotlin, Swift and Python. The `Phone` object lands with
-//! the bindings issue; this crate already builds against core so the workspace stays whole.
+//! uniffi bindings over doorstep-core for Kotlin, Swift and Python: one [`Phone`] object with
+//! everything a canvassing app needs. The layer stays thin: each method forwards to core in a
+//! line or two; the records below only reshape core's types for foreign languages.
+//!
+//! Generate the bindings with `cargo run -p xtask -- bindings` (library mode).
 
-pub use doorstep_core::Store;
+mod error;
+mod records;
+mod transport;
+
+pub use error::PhoneError;
+pub use records::*;
+pub use transport::{NetworkSettings, SyncEvent, SyncProgress};
+
+use doorstep_core::domain::{AttemptId, HouseholdId, Target, TurfId, VoterId};
+use doorstep_core::{LendStore, NewAttempt, NewPerson, Store, sync_rounds};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use transport::HttpTransport;
+
+uniffi::setup_scaffolding!("doorstep");
+
+type Result<T, E = PhoneError> = std::result::Result<T, E>;
+
+/// A canvasser's phone: its store (one SQLite file), its sign-in, and sync.
+///
+/// Every method is safe to call from any thread. A sync holds the store only while it builds a
+/// request or applies an answer, never while it waits on the network, so the app can keep
+/// recording knocks during a slow sync.
+#[derive(uniffi::Object)]
+pub struct Phone {
+    store: Mutex<Store>,
+    cancel: AtomicBool,
+    network: Mutex<NetworkSettings>,
+}
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone").finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Phone {
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        // Every write is one SQLite transaction: a panic elsewhere cannot leave it half-done.
+        self.store
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs a whole sync against `server` with the built-in transport.
+    fn sync_over_http(
+        &self,
+        server: &str,
+        token: &str,
+        progress: Option<Arc<dyn SyncProgress>>,
+    ) -> Result<SyncSummary> {
+        self.cancel.store(false, Ordering::Relaxed);
+        let settings = self
+            .network
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let mut http = HttpTransport::new(server, token, settings, &self.cancel, progress.as_deref());
+        let report = sync_rounds(&mut &self.store, |body| http.send(body), |e| {
+            e.refused_document()
+        })?;
+        let unsynced = (&self.store).lend(|s| s.outbox_count())?;
+        Ok(SyncSummary::from_report(report, unsynced))
+    }
+}
+
+#[uniffi::export]
+impl Phone {
+    /// Opens the phone's store at `path` (creating and migrating it as needed).
+    #[uniffi::constructor]
+    pub fn open(path: String) -> Result<Arc<Self>> {
+        Ok(Arc::new(Self {
+            store: Mutex::new(Store::open(path)?),
+            cancel: AtomicBool::new(false),
+            network: Mutex::new(NetworkSettings::default()),
+        }))
+    }
+
+    /// Signs in: checks the token with the server by syncing once (which downloads the user's
+    /// turfs), then remembers the server and token for later syncs, across restarts.
+    pub fn sign_in(
+        &self,
+        server: String,
+        token: String,
+        progress: Option<Arc<dyn SyncProgress>>,
+    ) -> Result<SyncSummary> {
+        let (server, token) = Store::check_server(&server, &token)?;
+        let summary = self.sync_over_http(&server, &token, progress)?;
+        self.store().set_server(&server, &token)?;
+        Ok(summary)
+    }
+
+    /// Who is signed in on this phone (their user id), if anyone.
+    pub fn signed_in_as(&self) -> Result<Option<String>> {
+        Ok(self.store().signed_in()?.map(|c| c.0))
+    }
+
+    /// The server this phone syncs with, if signed in.
+    pub fn server(&self) -> Result<Option<String>> {
+        Ok(self.store().server()?.map(|(url, _)| url))
+    }
+
+    /// Signs out; refused while results wait to be synced, so that none is discarded.
+    pub fn sign_out(&self) -> Result<()> {
+        Ok(self.store().sign_out()?)
+    }
+
+    /// Changes how the built-in transport deals with a bad network.
+    pub fn set_network(&self, settings: NetworkSettings) {
+        *self
+            .network
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = settings;
+    }
+
+    /// The turfs (walk lists and call lists) on this phone, with progress.
+    pub fn turfs(&self) -> Result<Vec<TurfInfo>> {
+        let store = self.store();
+        store
+            .turfs()?
+            .into_iter()
+            .map(|t| Ok(TurfInfo::new(&t, &store.progress(&t.turf)?)))
+            .collect()
+    }
+
+    /// A turf's doors in walk order, with each door's and voter's status.
+    pub fn walk_list(&self, turf: String) -> Result<Vec<Door>> {
+        let list = self.store().walk_list(&TurfId(turf))?;
+        Ok(list.households.iter().map(Door::from).collect())
+    }
+
+    /// The doors of a turf whose address or residents match `query` (case-insensitive).
+    pub fn search(&self, turf: String, query: String) -> Result<Vec<Door>> {
+        let list = self.store().search(&TurfId(turf), &query)?;
+        Ok(list.households.iter().map(Door::from).collect())
+    }
+
+    /// The outcome codes a canvasser can pick on this turf (walk or call list).
+    pub fn outcomes(&self, turf: String) -> Result<Vec<OutcomeInfo>> {
+        let (campaign, kind) = self.store().turf_campaign(&TurfId(turf))?;
+        Ok(campaign
+            .outcomes
+            .iter()
+            .filter(|o| o.lists.contains(&kind))
+            .map(OutcomeInfo::from)
+            .collect())
+    }
+
+    /// The script and survey questions for a voter, chosen by the voter's audience.
+    pub fn script(&self, turf: String, voter: String) -> Result<Option<ScriptView>> {
+        let turf = TurfId(turf);
+        let mut store = self.store();
+        let script = store.script_for(&turf, &VoterId(voter))?;
+        let (campaign, _) = store.turf_campaign(&turf)?;
+        Ok(script.map(|s| ScriptView::new(&s, &campaign)))
+    }
+
+    /// Records a knock or call; returns the attempt's id once it is durably on the phone.
+    pub fn record_attempt(&self, attempt: AttemptInput) -> Result<String> {
+        let new: NewAttempt = attempt.into_core(now_ms())?;
+        Ok(self.store().record_attempt(new)?.id.to_string())
+    }
+
+    /// Withdraws an attempt recorded by mistake; returns the void's id.
+    pub fn void_attempt(&self, turf: String, attempt: String) -> Result<String> {
+        let id = AttemptId::parse(&attempt).ok_or_else(|| PhoneError::InvalidInput {
+            message: format!("'{attempt}' is not an attempt id"),
+        })?;
+        Ok(self
+            .store()
+            .void_attempt(&TurfId(turf), &id, now_ms())?
+            .id
+            .to_string())
+    }
+
+    /// Adds a person met at the door who is not on the list; returns their new voter id.
+    pub fn add_person(
+        &self,
+        turf: String,
+        household: String,
+        first_name: String,
+        last_name: String,
+        phone: Option<String>,
+    ) -> Result<String> {
+        let person = self.store().add_person(NewPerson {
+            turf: TurfId(turf),
+            household: HouseholdId(household),
+            first_name,
+            last_name,
+            phone,
+            recorded_at: now_ms(),
+        })?;
+        Ok(person.id.0)
+    }
+
+    /// Sets a door's note (gate code, dog); an empty note clears it.
+    pub fn set_household_note(&self, turf: String, household: String, note: String) -> Result<()> {
+        Ok(self.store().set_household_note(
+            &TurfId(turf),
+            &HouseholdId(household),
+            &note,
+            now_ms(),
+        )?)
+    }
+
+    /// How many results (attempts and voids) the server has not acknowledged yet.
+    pub fn unsynced_count(&self) -> Result<u64> {
+        Ok(self.store().outbox_count()?)
+    }
+
+    /// Syncs with the server signed in to, over the built-in HTTP transport (rustls, timeouts,
+    /// retries with backoff). Blocks until done: call it off the main thread. Cancellable with
+    /// [`Phone::cancel_sync`]; progress goes to `progress`.
+    pub fn sync_now(&self, progress: Option<Arc<dyn SyncProgress>>) -> Result<SyncSummary> {
+        let (server, token) = self.store().server()?.ok_or_else(|| PhoneError::NotSignedIn {
+            message: "this phone is not signed in to a server; sign in first".into(),
+        })?;
+        self.sync_over_http(&server, &token, progress)
+    }
+
+    /// Stops a sync under way at its next step (a request in flight ends within its timeout).
+    pub fn cancel_sync(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// For apps that do their own networking: the next sync request's bytes, to POST to
+    /// `{server}/v1/sync` with `Authorization: Bearer <token>`.
+    pub fn make_sync_request(&self) -> Result<Vec<u8>> {
+        Ok(self.store().sync_request()?)
+    }
+
+    /// For apps that do their own networking: applies the server's answer (a 200's body).
+    /// When the result says `again`, make and send another request.
+    pub fn apply_sync_response(&self, response: Vec<u8>) -> Result<SyncRound> {
+        let report = self.store().apply_sync_response(&response)?;
+        Ok(SyncRound::from(report))
+    }
+
+    /// Writes everything this phone holds to a bundle file at `path` for another phone (a
+    /// field captain's) to import; returns its size in bytes.
+    pub fn export_bundle(&self, path: String) -> Result<u64> {
+        let bytes = self.store().export_bundle(now_ms())?;
+        write_atomically(&path, &bytes)?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// Imports a bundle file made by another phone. A damaged or cut-off file changes nothing;
+    /// the same bundle twice changes nothing the second time.
+    pub fn import_bundle(&self, path: String) -> Result<BundleSummary> {
+        let bytes = std::fs::read(&path)?;
+        Ok(BundleSummary::from(self.store().import_bundle(&bytes)?))
+    }
+}
+
+/// Writes to a temporary file beside `path` and renames it over: a crash leaves either the old
+/// file or the whole new one, never half a bundle.
+fn write_atomically(path: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let path = std::path::Path::new(path);
+    let tmp = path.with_extension("partial");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// What the phone's voter is: a door or a person, as an app passes it.
+fn target(voter: Option<String>, household: Option<String>) -> Result<Target> {
+    match (voter, household) {
+        (Some(v), _) => Ok(Target::Voter(VoterId(v))),
+        (None, Some(h)) => Ok(Target::Household(HouseholdId(h))),
+        (None, None) => Err(PhoneError::InvalidInput {
+            message: "an attempt needs a voter or a household".into(),
+        }),
+    }
+}

@@ -181,6 +181,21 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// A bundle file was refused whole.
+    #[error("{0}; nothing was imported")]
+    Bundle(#[from] crate::bundle::BundleError),
+    /// The server address cannot be used.
+    #[error("server address refused: {reason}")]
+    InvalidServer {
+        /// Why.
+        reason: &'static str,
+    },
+    /// Signing out would discard results the server has not acknowledged.
+    #[error("{count} results are not synced yet; sync before signing out so none is lost")]
+    UnsyncedResults {
+        /// How many.
+        count: u64,
+    },
 }
 
 /// Result with core's [`Error`].

@@ -5,14 +5,18 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod bundle;
 pub mod doc;
 pub mod domain;
 mod error;
 pub mod store;
 pub mod sync;
 
+pub use bundle::{BundleError, BundleReport};
 pub use doc::{DocId, DocKind};
 pub use error::{Error, Result};
 
 pub use automerge::{ActorId, ChangeHash};
-pub use store::{MergeOutcome, NewAttempt, NewPerson, Store, SyncError, SyncReport};
+pub use store::{
+    LendStore, MergeOutcome, NewAttempt, NewPerson, Store, SyncError, SyncReport, sync_rounds,
+};

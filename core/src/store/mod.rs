@@ -4,6 +4,7 @@
 //! with `synchronous=FULL`: a crash a microsecond later loses nothing. The SQLite file is the
 //! source of truth; documents held in memory are a cache, dropped whenever a write fails.
 
+mod bundle;
 mod migrations;
 mod project;
 mod queries;
@@ -14,7 +15,7 @@ pub use queries::{
     AttemptSummary, OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList,
     WalkVoter,
 };
-pub use sync::{MAX_SYNC_ROUNDS, REVOKED, SyncError, SyncReport};
+pub use sync::{LendStore, MAX_SYNC_ROUNDS, REVOKED, SyncError, SyncReport, sync_rounds};
 
 use crate::doc::{
     CampaignDoc, DocId, DocKind, TurfDoc, apply_incoming, check_parses, heads_from_bytes,
@@ -431,6 +432,13 @@ impl Store {
         tx.commit()?;
         self.contexts.remove(&roster.turf);
         Ok(true)
+    }
+
+    /// The campaign a turf belongs to and the turf's list kind: what a screen needs to offer
+    /// the right outcome codes and questions.
+    pub fn turf_campaign(&mut self, turf: &TurfId) -> Result<(Arc<Campaign>, ListKind)> {
+        let (campaign, kind) = self.turf_context(turf)?;
+        Ok((self.campaign(&campaign)?, kind))
     }
 
     /// The campaign, from the campaign document this phone holds.

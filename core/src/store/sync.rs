@@ -48,6 +48,72 @@ pub enum SyncError<E> {
 /// exchange and a response that did not fit in one message.
 pub const MAX_SYNC_ROUNDS: usize = 12;
 
+/// Something that lends the store for one step at a time: the store itself, or a mutex around
+/// it, so that an app's other calls (recording the next knock) need not wait for a slow network.
+pub trait LendStore {
+    /// Runs `f` with the store.
+    fn lend<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R;
+}
+
+/// The store lent by a plain `&mut`.
+struct LentStore<'a>(&'a mut Store);
+
+impl LendStore for LentStore<'_> {
+    fn lend<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(self.0)
+    }
+}
+
+impl LendStore for &std::sync::Mutex<Store> {
+    fn lend<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        // A panic elsewhere while holding the lock leaves SQLite consistent (every write is a
+        // transaction), so the store stays usable.
+        let mut guard = self.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+/// Syncs until done (or [`MAX_SYNC_ROUNDS`]), taking the store only to build a request and to
+/// apply a response, never while `send` waits on the network. When the server refuses one
+/// document's changes (`refused` reads the document and the reason out of a transport error),
+/// that document is held back and the rest syncs; each document at most once, so a refusal
+/// that repeats ends the sync with the transport's error.
+pub fn sync_rounds<E>(
+    store: &mut impl LendStore,
+    mut send: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, E>,
+    refused: impl Fn(&E) -> Option<(String, String)>,
+) -> std::result::Result<SyncReport, SyncError<E>> {
+    let mut total = SyncReport::default();
+    let mut rounds = 0;
+    while rounds < MAX_SYNC_ROUNDS {
+        let request = store.lend(Store::sync_request)?;
+        let response = match send(request) {
+            Ok(response) => response,
+            Err(e) => match refused(&e)
+                .and_then(|(doc, reason)| DocId::parse(&doc).map(|id| (id, reason)))
+            {
+                Some((id, reason)) if !total.held_back.iter().any(|(h, _)| h == &id) => {
+                    store.lend(|s| s.hold_back(&id, &reason))?;
+                    total.held_back.push((id, reason));
+                    continue;
+                }
+                _ => return Err(SyncError::Transport(e)),
+            },
+        };
+        rounds += 1;
+        let report = store.lend(|s| s.apply_sync_response(&response))?;
+        total.identity = report.identity;
+        total.docs_changed += report.docs_changed;
+        total.rosters_applied += report.rosters_applied;
+        total.revoked = report.revoked;
+        total.again = report.again;
+        if !report.again {
+            break;
+        }
+    }
+    Ok(total)
+}
+
 /// The hold-back reason of a document the server no longer grants.
 pub const REVOKED: &str = "revoked";
 
@@ -207,23 +273,9 @@ impl Store {
     /// what comes back. `send` is the transport: it returns the response's bytes.
     pub fn sync_with<E>(
         &mut self,
-        mut send: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, E>,
+        send: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, E>,
     ) -> std::result::Result<SyncReport, SyncError<E>> {
-        let mut total = SyncReport::default();
-        for _ in 0..MAX_SYNC_ROUNDS {
-            let request = self.sync_request()?;
-            let response = send(request).map_err(SyncError::Transport)?;
-            let report = self.apply_sync_response(&response)?;
-            total.identity = report.identity;
-            total.docs_changed += report.docs_changed;
-            total.rosters_applied += report.rosters_applied;
-            total.revoked = report.revoked;
-            total.again = report.again;
-            if !report.again {
-                break;
-            }
-        }
-        Ok(total)
+        sync_rounds(&mut LentStore(self), send, |_: &E| None)
     }
 
     /// Holds a document back from upload after the server refused its changes (a 403 or 422
@@ -255,31 +307,10 @@ impl Store {
     /// naming it), holds that document back and syncs the rest. The report lists the refusals met.
     pub fn sync_holding_back<E>(
         &mut self,
-        mut send: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, E>,
+        send: impl FnMut(Vec<u8>) -> std::result::Result<Vec<u8>, E>,
         refused: impl Fn(&E) -> Option<(String, String)>,
     ) -> std::result::Result<SyncReport, SyncError<E>> {
-        let mut held: Vec<(DocId, String)> = Vec::new();
-        loop {
-            match self.sync_with(&mut send) {
-                Ok(report) => {
-                    return Ok(SyncReport {
-                        held_back: held,
-                        ..report
-                    });
-                }
-                Err(SyncError::Transport(e)) => match refused(&e)
-                    .and_then(|(doc, reason)| DocId::parse(&doc).map(|id| (id, reason)))
-                {
-                    // Each document at most once: a refusal that repeats is the server's.
-                    Some((id, reason)) if !held.iter().any(|(h, _)| h == &id) => {
-                        self.hold_back(&id, &reason)?;
-                        held.push((id, reason));
-                    }
-                    _ => return Err(SyncError::Transport(e)),
-                },
-                Err(e) => return Err(e),
-            }
-        }
+        sync_rounds(&mut LentStore(self), send, refused)
     }
 
     /// Lets a held-back document upload again (after an organizer changed the rules or roles).

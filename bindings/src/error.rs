@@ -1,0 +1,136 @@
+//! The one error type an app sees, converted from core's in one place.
+
+use crate::transport::TransportError;
+use doorstep_core::{Error, SyncError};
+
+/// What went wrong, sorted by what a screen does about it. Messages name ids and sizes, never
+/// names, addresses, phone numbers or notes.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum PhoneError {
+    /// Nobody is signed in, or the server no longer accepts this phone's token: show sign-in.
+    #[error("{message}")]
+    NotSignedIn {
+        /// What to tell the user.
+        message: String,
+    },
+    /// A turf, voter, household or attempt this phone does not hold.
+    #[error("{message}")]
+    NotFound {
+        /// What to tell the user.
+        message: String,
+    },
+    /// The input cannot be used (an unknown outcome, an answer out of range, a bad file).
+    #[error("{message}")]
+    InvalidInput {
+        /// What to tell the user.
+        message: String,
+    },
+    /// The server could not be reached, or the connection failed: everything is kept on the
+    /// phone; sync again when there is signal.
+    #[error("{message}")]
+    Network {
+        /// What to tell the user.
+        message: String,
+    },
+    /// The phone's own storage failed (disk full, damaged file).
+    #[error("{message}")]
+    Storage {
+        /// What to tell the user.
+        message: String,
+    },
+    /// The server refused: a stable `code` (`not_granted`, `refused_change`, `too_large`, ...)
+    /// and the document concerned, if any.
+    #[error("{message}")]
+    RefusedByServer {
+        /// The server's machine-readable code.
+        code: String,
+        /// The document it concerns, if any.
+        document: Option<String>,
+        /// What to tell the user.
+        message: String,
+    },
+    /// The sync was cancelled; what arrived before is kept.
+    #[error("{message}")]
+    Cancelled {
+        /// What to tell the user.
+        message: String,
+    },
+}
+
+impl From<Error> for PhoneError {
+    fn from(e: Error) -> Self {
+        let message = e.to_string();
+        match e {
+            Error::NotSignedIn => PhoneError::NotSignedIn { message },
+            Error::UnknownTurf { .. }
+            | Error::UnknownCampaign { .. }
+            | Error::UnknownVoter { .. }
+            | Error::UnknownHousehold { .. }
+            | Error::UnknownAttempt { .. } => PhoneError::NotFound { message },
+            Error::UnknownOutcome { .. }
+            | Error::OutcomeTarget { .. }
+            | Error::InvalidAnswer { .. }
+            | Error::InvalidLocation
+            | Error::TooLong { .. }
+            | Error::Empty { .. }
+            | Error::InvalidServer { .. }
+            | Error::UnsyncedResults { .. }
+            | Error::Bundle(_)
+            | Error::MissingDependencies { .. }
+            | Error::StaleRoster { .. }
+            | Error::InvalidRoster { .. }
+            | Error::InvalidCampaign(_) => PhoneError::InvalidInput { message },
+            Error::NotPermitted { .. } => PhoneError::RefusedByServer {
+                code: "not_permitted".into(),
+                document: None,
+                message,
+            },
+            // The server's answer could not be used: like a dropped connection, try again.
+            Error::Protocol { .. } => PhoneError::Network { message },
+            Error::Storage(_)
+            | Error::DatabaseTooNew { .. }
+            | Error::CorruptDocument { .. }
+            | Error::DocumentTooNew { .. }
+            | Error::StoreChanged => PhoneError::Storage { message },
+        }
+    }
+}
+
+impl From<TransportError> for PhoneError {
+    fn from(e: TransportError) -> Self {
+        let message = e.to_string();
+        match e {
+            TransportError::Network { .. } => PhoneError::Network { message },
+            TransportError::Cancelled => PhoneError::Cancelled { message },
+            TransportError::Status { status: 401, .. } => PhoneError::NotSignedIn { message },
+            TransportError::Status { code, document, .. } => PhoneError::RefusedByServer {
+                code,
+                document,
+                message,
+            },
+        }
+    }
+}
+
+impl From<SyncError<TransportError>> for PhoneError {
+    fn from(e: SyncError<TransportError>) -> Self {
+        match e {
+            SyncError::Store(e) => e.into(),
+            SyncError::Transport(e) => e.into(),
+        }
+    }
+}
+
+impl From<std::io::Error> for PhoneError {
+    fn from(e: std::io::Error) -> Self {
+        // The path is the app's own; the error kind says enough without it.
+        match e.kind() {
+            std::io::ErrorKind::NotFound => PhoneError::NotFound {
+                message: "no file at that path; check where the bundle was saved".into(),
+            },
+            _ => PhoneError::Storage {
+                message: format!("reading or writing the file failed: {e}"),
+            },
+        }
+    }
+}
