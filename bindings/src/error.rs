@@ -4,56 +4,57 @@ use crate::transport::TransportError;
 use doorstep_core::{Error, SyncError};
 
 /// What went wrong, sorted by what a screen does about it. Messages name ids and sizes, never
-/// names, addresses, phone numbers or notes.
+/// names, addresses, phone numbers or notes. (The text field is `detail`, not `message`: Kotlin
+/// exceptions have a `message` of their own.)
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 pub enum PhoneError {
     /// Nobody is signed in, or the server no longer accepts this phone's token: show sign-in.
-    #[error("{message}")]
+    #[error("{detail}")]
     NotSignedIn {
         /// What to tell the user.
-        message: String,
+        detail: String,
     },
     /// A turf, voter, household or attempt this phone does not hold.
-    #[error("{message}")]
+    #[error("{detail}")]
     NotFound {
         /// What to tell the user.
-        message: String,
+        detail: String,
     },
     /// The input cannot be used (an unknown outcome, an answer out of range, a bad file).
-    #[error("{message}")]
+    #[error("{detail}")]
     InvalidInput {
         /// What to tell the user.
-        message: String,
+        detail: String,
     },
     /// The server could not be reached, or the connection failed: everything is kept on the
     /// phone; sync again when there is signal.
-    #[error("{message}")]
+    #[error("{detail}")]
     Network {
         /// What to tell the user.
-        message: String,
+        detail: String,
     },
     /// The phone's own storage failed (disk full, damaged file).
-    #[error("{message}")]
+    #[error("{detail}")]
     Storage {
         /// What to tell the user.
-        message: String,
+        detail: String,
     },
     /// The server refused: a stable `code` (`not_granted`, `refused_change`, `too_large`, ...)
     /// and the document concerned, if any.
-    #[error("{message}")]
+    #[error("{detail}")]
     RefusedByServer {
         /// The server's machine-readable code.
         code: String,
         /// The document it concerns, if any.
         document: Option<String>,
         /// What to tell the user.
-        message: String,
+        detail: String,
     },
     /// The sync was cancelled; what arrived before is kept.
-    #[error("{message}")]
+    #[error("{detail}")]
     Cancelled {
         /// What to tell the user.
-        message: String,
+        detail: String,
     },
 }
 
@@ -61,12 +62,12 @@ impl From<Error> for PhoneError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::NotSignedIn => PhoneError::NotSignedIn { message },
+            Error::NotSignedIn => PhoneError::NotSignedIn { detail: message },
             Error::UnknownTurf { .. }
             | Error::UnknownCampaign { .. }
             | Error::UnknownVoter { .. }
             | Error::UnknownHousehold { .. }
-            | Error::UnknownAttempt { .. } => PhoneError::NotFound { message },
+            | Error::UnknownAttempt { .. } => PhoneError::NotFound { detail: message },
             Error::UnknownOutcome { .. }
             | Error::OutcomeTarget { .. }
             | Error::InvalidAnswer { .. }
@@ -79,19 +80,19 @@ impl From<Error> for PhoneError {
             | Error::MissingDependencies { .. }
             | Error::StaleRoster { .. }
             | Error::InvalidRoster { .. }
-            | Error::InvalidCampaign(_) => PhoneError::InvalidInput { message },
+            | Error::InvalidCampaign(_) => PhoneError::InvalidInput { detail: message },
             Error::NotPermitted { .. } => PhoneError::RefusedByServer {
                 code: "not_permitted".into(),
                 document: None,
-                message,
+                detail: message,
             },
             // The server's answer could not be used: like a dropped connection, try again.
-            Error::Protocol { .. } => PhoneError::Network { message },
+            Error::Protocol { .. } => PhoneError::Network { detail: message },
             Error::Storage(_)
             | Error::DatabaseTooNew { .. }
             | Error::CorruptDocument { .. }
             | Error::DocumentTooNew { .. }
-            | Error::StoreChanged => PhoneError::Storage { message },
+            | Error::StoreChanged => PhoneError::Storage { detail: message },
         }
     }
 }
@@ -100,13 +101,15 @@ impl From<TransportError> for PhoneError {
     fn from(e: TransportError) -> Self {
         let message = e.to_string();
         match e {
-            TransportError::Network { .. } => PhoneError::Network { message },
-            TransportError::Cancelled => PhoneError::Cancelled { message },
-            TransportError::Status { status: 401, .. } => PhoneError::NotSignedIn { message },
+            TransportError::Network { .. } => PhoneError::Network { detail: message },
+            TransportError::Cancelled => PhoneError::Cancelled { detail: message },
+            TransportError::Status { status: 401, .. } => {
+                PhoneError::NotSignedIn { detail: message }
+            }
             TransportError::Status { code, document, .. } => PhoneError::RefusedByServer {
                 code,
                 document,
-                message,
+                detail: message,
             },
         }
     }
@@ -126,10 +129,10 @@ impl From<std::io::Error> for PhoneError {
         // The path is the app's own; the error kind says enough without it.
         match e.kind() {
             std::io::ErrorKind::NotFound => PhoneError::NotFound {
-                message: "no file at that path; check where the bundle was saved".into(),
+                detail: "no file at that path; check where the bundle was saved".into(),
             },
             _ => PhoneError::Storage {
-                message: format!("reading or writing the file failed: {e}"),
+                detail: format!("reading or writing the file failed: {e}"),
             },
         }
     }

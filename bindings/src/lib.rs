@@ -68,10 +68,13 @@ impl Phone {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        let mut http = HttpTransport::new(server, token, settings, &self.cancel, progress.as_deref());
-        let report = sync_rounds(&mut &self.store, |body| http.send(body), |e| {
-            e.refused_document()
-        })?;
+        let mut http =
+            HttpTransport::new(server, token, settings, &self.cancel, progress.as_deref());
+        let report = sync_rounds(
+            &mut &self.store,
+            |body| http.send(body),
+            |e| e.refused_document(),
+        )?;
         let unsynced = (&self.store).lend(|s| s.outbox_count())?;
         Ok(SyncSummary::from_report(report, unsynced))
     }
@@ -177,7 +180,7 @@ impl Phone {
     /// Withdraws an attempt recorded by mistake; returns the void's id.
     pub fn void_attempt(&self, turf: String, attempt: String) -> Result<String> {
         let id = AttemptId::parse(&attempt).ok_or_else(|| PhoneError::InvalidInput {
-            message: format!("'{attempt}' is not an attempt id"),
+            detail: format!("'{attempt}' is not an attempt id"),
         })?;
         Ok(self
             .store()
@@ -225,9 +228,12 @@ impl Phone {
     /// retries with backoff). Blocks until done: call it off the main thread. Cancellable with
     /// [`Phone::cancel_sync`]; progress goes to `progress`.
     pub fn sync_now(&self, progress: Option<Arc<dyn SyncProgress>>) -> Result<SyncSummary> {
-        let (server, token) = self.store().server()?.ok_or_else(|| PhoneError::NotSignedIn {
-            message: "this phone is not signed in to a server; sign in first".into(),
-        })?;
+        let (server, token) = self
+            .store()
+            .server()?
+            .ok_or_else(|| PhoneError::NotSignedIn {
+                detail: "this phone is not signed in to a server; sign in first".into(),
+            })?;
         self.sync_over_http(&server, &token, progress)
     }
 
@@ -283,7 +289,7 @@ fn target(voter: Option<String>, household: Option<String>) -> Result<Target> {
         (Some(v), _) => Ok(Target::Voter(VoterId(v))),
         (None, Some(h)) => Ok(Target::Household(HouseholdId(h))),
         (None, None) => Err(PhoneError::InvalidInput {
-            message: "an attempt needs a voter or a household".into(),
+            detail: "an attempt needs a voter or a household".into(),
         }),
     }
 }

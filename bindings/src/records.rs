@@ -310,7 +310,7 @@ impl AttemptInput {
             (None, None) => None,
             _ => {
                 return Err(PhoneError::InvalidInput {
-                    message: "a location needs both latitude and longitude".into(),
+                    detail: "a location needs both latitude and longitude".into(),
                 });
             }
         };

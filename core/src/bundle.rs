@@ -6,10 +6,10 @@
 //! checksum catches a file cut short or damaged on its way; decoding refuses anything over
 //! [`MAX_BUNDLE_BYTES`] before or after inflating, so a hostile file cannot exhaust memory.
 
+use crate::DocId;
 use crate::domain::Roster;
 use crate::sync::check_change_chunks;
 use crate::sync::wire::MAX_ID_BYTES;
-use crate::DocId;
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -36,7 +36,9 @@ pub enum BundleError {
     #[error("this file is not a Doorstep bundle")]
     NotABundle,
     /// Made by a newer app.
-    #[error("bundle format version {0} is newer than this app reads ({BUNDLE_VERSION}); update the app")]
+    #[error(
+        "bundle format version {0} is newer than this app reads ({BUNDLE_VERSION}); update the app"
+    )]
     TooNew(u8),
     /// The file is shorter than its header says.
     #[error("bundle is cut off: {found} bytes of {expected}; copy the file again")]
@@ -93,7 +95,8 @@ pub struct Bundle {
 impl Bundle {
     /// The bundle as file bytes.
     pub fn encode(&self) -> Result<Vec<u8>, BundleError> {
-        let body = postcard::to_allocvec(self).map_err(|e| BundleError::Malformed(e.to_string()))?;
+        let body =
+            postcard::to_allocvec(self).map_err(|e| BundleError::Malformed(e.to_string()))?;
         let mut deflater = DeflateEncoder::new(Vec::new(), Compression::fast());
         deflater
             .write_all(&body)
@@ -139,7 +142,9 @@ impl Bundle {
         }
         let flags = bytes[5];
         if flags & !FLAG_DEFLATE != 0 {
-            return Err(BundleError::Malformed(format!("unknown flags {flags:#04x}")));
+            return Err(BundleError::Malformed(format!(
+                "unknown flags {flags:#04x}"
+            )));
         }
         let mut len = [0u8; 8];
         len.copy_from_slice(&bytes[6..14]);
@@ -201,9 +206,9 @@ impl Bundle {
                 .map_err(|reason| BundleError::Malformed(format!("{}: {reason}", doc.id)))?;
         }
         for roster in &self.rosters {
-            roster
-                .validate()
-                .map_err(|reason| BundleError::Malformed(format!("roster {}: {reason}", roster.turf)))?;
+            roster.validate().map_err(|reason| {
+                BundleError::Malformed(format!("roster {}: {reason}", roster.turf))
+            })?;
         }
         Ok(())
     }

@@ -99,8 +99,12 @@ fn bindings(release: bool) -> Result<PathBuf, String> {
         )?;
     }
     // Python loads the library from beside its module; Kotlin and Swift apps bundle it.
-    std::fs::copy(&library, out.join("python").join(library_name()))
-        .map_err(|e| format!("copying {} next to the Python module: {e}", library.display()))?;
+    std::fs::copy(&library, out.join("python").join(library_name())).map_err(|e| {
+        format!(
+            "copying {} next to the Python module: {e}",
+            library.display()
+        )
+    })?;
     eprintln!("==> bindings in {}", out.display());
     Ok(out)
 }

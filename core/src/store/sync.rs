@@ -68,7 +68,9 @@ impl LendStore for &std::sync::Mutex<Store> {
     fn lend<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
         // A panic elsewhere while holding the lock leaves SQLite consistent (every write is a
         // transaction), so the store stays usable.
-        let mut guard = self.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 }

@@ -1,0 +1,234 @@
+"""The Python bindings driven as an app would drive them, against a real `doorstep serve`.
+
+Run by `cargo nextest` (bindings/tests/foreign.rs) after `cargo run -p xtask -- bindings`, with
+DOORSTEP_BINDINGS pointing at the generated module and DOORSTEP_BIN at the server binary.
+"""
+
+import os
+import sqlite3
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ["DOORSTEP_BINDINGS"])
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "mobile-demo"))
+
+import doorstep  # noqa: E402  (the generated module)
+from doorstep import AttemptInput, NetworkSettings, Phone, PhoneError  # noqa: E402
+from localserver import LocalServer, closed_port  # noqa: E402
+
+FAST_FAIL = NetworkSettings(connect_timeout_ms=2000, request_timeout_ms=10000, retries=1, backoff_ms=10)
+
+
+def knock(phone, turf, door, n):
+    """Records an attempt the way a canvasser's screen would: a person when someone is listed,
+    otherwise the door."""
+    if door.voters:
+        voter = door.voters[n % len(door.voters)]
+        script = phone.script(turf, voter.id)
+        answers = []
+        if script and any(q.id == "support" for q in script.questions):
+            answers.append(doorstep.SurveyAnswer(question="support", value=doorstep.AnswerValue.SUPPORT(level=1 + n % 5)))
+        return phone.record_attempt(AttemptInput(turf=turf, outcome="talked", voter=voter.id, answers=answers))
+    return phone.record_attempt(AttemptInput(turf=turf, outcome="not_home", household=door.id))
+
+
+def server_results(db):
+    """attempt id -> how many rows the server's results projection holds for it."""
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT attempt_id, count(*) FROM results GROUP BY attempt_id"))
+
+
+class Events(doorstep.SyncProgress):
+    def __init__(self):
+        self.events = []
+
+    def on_event(self, event):
+        self.events.append(event)
+
+
+class PhoneTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.server = LocalServer(self.path("server.db"), demo=True)
+        self.token = self.server.token("canvasser")
+
+    def tearDown(self):
+        self.server.stop()
+        self.dir.cleanup()
+
+    def path(self, name):
+        return os.path.join(self.dir.name, name)
+
+    def test_fifty_knocks_offline_survive_a_restart_and_reach_the_server_once(self):
+        phone = Phone.open(self.path("phone.db"))
+        phone.set_network(FAST_FAIL)
+        signed = phone.sign_in(self.server.url, self.token, None)
+        self.assertEqual(signed.role, "canvasser")
+        turfs = phone.turfs()
+        self.assertTrue(turfs, "sign-in downloads the canvasser's turfs")
+        port = self.server.port
+        self.server.stop()  # no signal from here on
+
+        ids = []
+        for turf in turfs:
+            for n, door in enumerate(phone.walk_list(turf.id)):
+                if len(ids) == 50:
+                    break
+                ids.append(knock(phone, turf.id, door, n))
+        self.assertEqual(len(ids), 50)
+        self.assertEqual(phone.unsynced_count(), 50)
+        with self.assertRaises(PhoneError.Network):
+            phone.sync_now(None)
+        self.assertEqual(phone.unsynced_count(), 50, "a failed sync keeps everything")
+
+        del phone  # the app is closed and started again
+        phone = Phone.open(self.path("phone.db"))
+        self.assertEqual(phone.unsynced_count(), 50)
+        self.assertEqual(phone.server(), self.server.url, "the sign-in survives a restart")
+
+        self.server = LocalServer(self.path("server.db"), port=port)
+        events = Events()
+        summary = phone.sync_now(events)
+        self.assertEqual(summary.unsynced, 0)
+        self.assertEqual(phone.unsynced_count(), 0)
+        self.assertTrue(any(isinstance(e, doorstep.SyncEvent.SENDING) for e in events.events))
+        self.assertTrue(any(isinstance(e, doorstep.SyncEvent.RECEIVED) for e in events.events))
+
+        held = server_results(self.path("server.db"))
+        self.assertEqual({i: held.get(i) for i in ids}, {i: 1 for i in ids}, "each attempt exactly once")
+        # A second sync sends nothing twice.
+        phone.sync_now(None)
+        self.assertEqual(server_results(self.path("server.db")), held)
+
+    def test_a_wrong_token_is_not_signed_in_and_a_closed_port_is_a_network_error(self):
+        phone = Phone.open(self.path("phone.db"))
+        phone.set_network(FAST_FAIL)
+        with self.assertRaises(PhoneError.NotSignedIn) as wrong:
+            phone.sign_in(self.server.url, "dst_" + "0" * 48, None)
+        self.assertIn("sign in again", str(wrong.exception))
+        self.assertIsNone(phone.server(), "a refused sign-in is not remembered")
+        with self.assertRaises(PhoneError.Network):
+            phone.sign_in(f"http://127.0.0.1:{closed_port()}", self.token, None)
+        with self.assertRaises(PhoneError.InvalidInput):
+            phone.sign_in("ftp://example", self.token, None)
+        with self.assertRaises(PhoneError.NotSignedIn):
+            phone.sync_now(None)
+
+    def test_screens_show_the_walk_list_scripts_and_refuse_bad_input(self):
+        phone = Phone.open(self.path("phone.db"))
+        phone.sign_in(self.server.url, self.token, None)
+        turf = phone.turfs()[0]
+        doors = phone.walk_list(turf.id)
+        self.assertEqual([d.position for d in doors], list(range(len(doors))), "walk order")
+        codes = {o.code for o in phone.outcomes(turf.id)}
+        self.assertIn("not_home", codes)
+        voter = next(v for d in doors for v in d.voters)
+        script = phone.script(turf.id, voter.id)
+        self.assertIsNotNone(script)
+        self.assertTrue(script.body)
+
+        with self.assertRaises(PhoneError.InvalidInput) as bad:
+            phone.record_attempt(AttemptInput(turf=turf.id, outcome="abducted_by_aliens", voter=voter.id))
+        self.assertNotIn(voter.last_name, str(bad.exception), "no personal data in errors")
+        with self.assertRaises(PhoneError.NotFound):
+            phone.walk_list("no-such-turf")
+        with self.assertRaises(PhoneError.InvalidInput):
+            phone.record_attempt(AttemptInput(turf=turf.id, outcome="talked"))
+        self.assertEqual(phone.unsynced_count(), 0, "refused input records nothing")
+
+        door = doors[0]
+        phone.set_household_note(turf.id, door.id, "gate code 1234")
+        attempt = phone.record_attempt(AttemptInput(turf=turf.id, outcome="not_home", household=door.id))
+        first = phone.walk_list(turf.id)[0]
+        self.assertEqual((first.note, first.status), ("gate code 1234", "not_home"))
+        phone.void_attempt(turf.id, attempt)
+        self.assertIsNone(phone.walk_list(turf.id)[0].status)
+        person = phone.add_person(turf.id, door.id, "New", "Neighbor", None)
+        self.assertTrue(any(v.id == person and v.added for v in phone.walk_list(turf.id)[0].voters))
+        found = phone.search(turf.id, "neighbor")
+        self.assertEqual([d.id for d in found], [door.id])
+        self.assertEqual(phone.unsynced_count(), 2, "an attempt and its void")
+
+    def test_an_app_with_its_own_networking_uses_the_sans_io_pair(self):
+        phone = Phone.open(self.path("phone.db"))
+        phone.sign_in(self.server.url, self.token, None)
+        turf = phone.turfs()[0]
+        ids = [knock(phone, turf.id, door, n) for n, door in enumerate(phone.walk_list(turf.id)[:3])]
+        for _ in range(12):
+            request = urllib.request.Request(
+                f"{self.server.url}/v1/sync",
+                data=phone.make_sync_request(),
+                headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/vnd.doorstep.sync"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                round_ = phone.apply_sync_response(response.read())
+            if not round_.again:
+                break
+        self.assertEqual(phone.unsynced_count(), 0)
+        held = server_results(self.path("server.db"))
+        self.assertEqual([held.get(i) for i in ids], [1, 1, 1])
+        with self.assertRaises(PhoneError.Network):
+            phone.apply_sync_response(b"not a sync message")
+
+    def test_a_bundle_carries_results_to_another_phone_and_a_damaged_one_changes_nothing(self):
+        a = Phone.open(self.path("a.db"))
+        a.sign_in(self.server.url, self.server.token("captain"), None)
+        turf = a.turfs()[0]
+        ids = [knock(a, turf.id, door, n) for n, door in enumerate(a.walk_list(turf.id)[:4])]
+        size = a.export_bundle(self.path("shift.bundle"))
+        self.assertEqual(size, os.path.getsize(self.path("shift.bundle")))
+
+        b = Phone.open(self.path("b.db"))
+        first = b.import_bundle(self.path("shift.bundle"))
+        self.assertGreater(first.docs_changed, 0)
+        self.assertEqual(first.refused, [])
+        statuses = [d.status for d in b.walk_list(turf.id)[:4]]
+        self.assertEqual(statuses, [d.status for d in a.walk_list(turf.id)[:4]])
+        again = b.import_bundle(self.path("shift.bundle"))
+        self.assertEqual(again.docs_changed, 0, "the same bundle twice changes nothing")
+
+        with open(self.path("shift.bundle"), "rb") as f:
+            data = f.read()
+        with open(self.path("cut.bundle"), "wb") as f:
+            f.write(data[: len(data) // 2])
+        c = Phone.open(self.path("c.db"))
+        with self.assertRaises(PhoneError.InvalidInput) as cut:
+            c.import_bundle(self.path("cut.bundle"))
+        self.assertIn("cut off", str(cut.exception))
+        self.assertEqual(c.turfs(), [], "a refused bundle changes nothing")
+        with self.assertRaises(PhoneError.NotFound):
+            c.import_bundle(self.path("missing.bundle"))
+        self.assertEqual(len(ids), 4)
+
+    def test_a_sync_can_be_cancelled_while_it_waits_to_retry(self):
+        phone = Phone.open(self.path("phone.db"))
+        phone.sign_in(self.server.url, self.token, None)
+        self.server.stop()
+        phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=5000, retries=8, backoff_ms=2000))
+        outcome = {}
+
+        def sync():
+            try:
+                phone.sync_now(None)
+            except PhoneError as e:
+                outcome["error"] = e
+
+        started = time.monotonic()
+        worker = threading.Thread(target=sync)
+        worker.start()
+        time.sleep(0.3)
+        phone.cancel_sync()
+        worker.join(timeout=10)
+        self.assertFalse(worker.is_alive())
+        self.assertIsInstance(outcome.get("error"), PhoneError.Cancelled)
+        self.assertLess(time.monotonic() - started, 3.0, "cancelled, not eight retries later")
+
+
+if __name__ == "__main__":
+    unittest.main()
