@@ -43,10 +43,10 @@ fn check(what: &str, output: Output) -> String {
 }
 
 #[test]
-fn python_app_flow_against_a_real_server() {
+fn python_app_flow_and_demo_app_against_a_real_server() {
     let output = Command::new("python3")
-        .args(["-m", "unittest", "-v"])
-        .arg(root().join("bindings/tests/python/test_phone.py"))
+        .args(["-m", "unittest", "discover", "-v", "-s"])
+        .arg(root().join("bindings/tests/python"))
         .env("DOORSTEP_BINDINGS", generated("python"))
         .env("DOORSTEP_BIN", server_binary())
         .output()

@@ -5,6 +5,7 @@ DOORSTEP_BINDINGS pointing at the generated module and DOORSTEP_BIN at the serve
 """
 
 import os
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -228,6 +229,40 @@ class PhoneTest(unittest.TestCase):
         self.assertFalse(worker.is_alive())
         self.assertIsInstance(outcome.get("error"), PhoneError.Cancelled)
         self.assertLess(time.monotonic() - started, 3.0, "cancelled, not eight retries later")
+
+    def test_knocks_are_recorded_while_a_sync_waits_on_a_silent_server(self):
+        phone = Phone.open(self.path("phone.db"))
+        phone.sign_in(self.server.url, self.token, None)
+        turf = phone.turfs()[0]
+        doors = phone.walk_list(turf.id)
+        port = self.server.port
+        self.server.stop()
+        # Something that accepts connections and never answers: a server wedged, or a captive
+        # portal swallowing requests.
+        silent = socket.socket()
+        silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        silent.bind(("127.0.0.1", port))
+        silent.listen(8)
+        phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=3000, retries=0, backoff_ms=10))
+        outcome = {}
+
+        def sync():
+            try:
+                phone.sync_now(None)
+            except PhoneError as e:
+                outcome["error"] = e
+
+        worker = threading.Thread(target=sync)
+        worker.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        knock(phone, turf.id, doors[0], 0)
+        took = time.monotonic() - started
+        worker.join(timeout=15)
+        silent.close()
+        self.assertLess(took, 1.0, "recording does not wait for the sync's network")
+        self.assertIsInstance(outcome.get("error"), PhoneError.Network)
+        self.assertEqual(phone.unsynced_count(), 1)
 
 
 if __name__ == "__main__":

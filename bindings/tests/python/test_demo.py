@@ -1,0 +1,53 @@
+"""The demo phone app (mobile-demo/) driven through its terminal, as a person would."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEMO = os.path.join(HERE, "..", "..", "..", "mobile-demo")
+sys.path.insert(0, DEMO)
+
+from localserver import LocalServer  # noqa: E402
+
+
+class DemoTest(unittest.TestCase):
+    def test_scenario_plays_a_shift_and_loses_nothing(self):
+        run = subprocess.run(
+            [sys.executable, os.path.join(DEMO, "doorstep_demo.py"), "--scenario", "--doors", "12"],
+            capture_output=True, text=True, timeout=300,
+        )
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertIn("airplane mode is on", run.stdout)
+        self.assertIn("no connection", run.stdout, "the outage is met with signal")
+        self.assertIn("the server holds 12 of 12 attempts", run.stdout)
+
+    def test_interactive_sign_in_walk_record_airplane_sync_export(self):
+        with tempfile.TemporaryDirectory() as work, LocalServer(os.path.join(work, "server.db"), demo=True) as server:
+            keys = "\n".join([
+                server.url, server.token("canvasser"),  # sign in
+                "1", "d", "1", "b",  # walk the first turf: a door outcome on the first door, back
+                "a", "s",  # airplane mode on, sync: kept
+                "a", "s",  # airplane mode off, sync
+                "e", os.path.join(work, "shift.bundle"),
+                "q",
+            ]) + "\n"
+            run = subprocess.run(
+                [sys.executable, os.path.join(DEMO, "doorstep_demo.py"), "--store", os.path.join(work, "phone.db")],
+                input=keys, capture_output=True, text=True, timeout=120,
+            )
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        out = run.stdout
+        self.assertIn("signed in as", out)
+        self.assertIn("Door 1 of", out)
+        self.assertIn("recorded Not home; 1 result not yet synced", out)
+        self.assertIn("airplane mode is on: 1 result not yet synced, kept on this phone", out)
+        self.assertIn("synced: ", out)
+        self.assertIn("everything synced", out)
+        self.assertIn("bytes to", out)
+
+
+if __name__ == "__main__":
+    unittest.main()

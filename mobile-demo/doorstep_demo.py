@@ -1,0 +1,306 @@
+"""Doorstep's demo phone app: a terminal app on the generated Python bindings.
+
+Interactive: sign in with a token printed by `doorstep serve --demo`, pick a turf, walk the doors
+in order, read each voter's script, record outcomes and survey answers, switch airplane mode on
+and off, sync, export or import a bundle.
+
+    cargo run -p xtask -- demo                 # interactive
+    cargo run -p xtask -- demo --scenario      # a shift played by itself, signal dropping in and out
+
+Everything goes through the `Phone` object of the bindings: this file only draws screens.
+"""
+
+import argparse
+import os
+import random
+import sqlite3
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.environ.get("DOORSTEP_BINDINGS", os.path.join(HERE, "..", "target", "bindings", "debug", "python")))
+sys.path.insert(0, HERE)
+
+try:
+    import doorstep
+    from doorstep import AnswerValue, AttemptInput, NetworkSettings, Phone, PhoneError, SurveyAnswer
+except ImportError:
+    raise SystemExit("the Python bindings are missing: run `cargo run -p xtask -- bindings` (or `cargo run -p xtask -- demo`)")
+
+
+class App:
+    """The phone: its store, and whether airplane mode is on."""
+
+    def __init__(self, store, out=print):
+        self.phone = Phone.open(store)
+        self.airplane = False
+        self.out = out
+
+    def unsynced(self):
+        n = self.phone.unsynced_count()
+        return f"{n} result{'s' if n != 1 else ''} not yet synced" if n else "everything synced"
+
+    def sync(self):
+        """Syncs unless airplane mode is on; says what happened. Returns whether it synced."""
+        if self.airplane:
+            self.out(f"  airplane mode is on: {self.unsynced()}, kept on this phone")
+            return False
+        try:
+            summary = self.phone.sync_now(None)
+        except PhoneError.Network as e:
+            self.out(f"  no connection: {e.detail} ({self.unsynced()})")
+            return False
+        except PhoneError as e:
+            self.out(f"  sync failed: {e.detail} ({self.unsynced()})")
+            return False
+        held = f", {len(summary.held_back)} turf(s) held back" if summary.held_back else ""
+        self.out(f"  synced: {summary.docs_changed} list(s) updated, {self.unsynced()}{held}")
+        return True
+
+    def record(self, turf, door, voter=None, outcome="not_home", support=None, note=None):
+        answers = []
+        if support is not None:
+            answers.append(SurveyAnswer(question="support", value=AnswerValue.SUPPORT(level=support)))
+        return self.phone.record_attempt(
+            AttemptInput(
+                turf=turf,
+                outcome=outcome,
+                voter=voter.id if voter else None,
+                household=None if voter else door.id,
+                answers=answers,
+                note=note,
+            )
+        )
+
+
+def address(door):
+    unit = f" {door.unit}" if door.unit else ""
+    return f"{door.street}{unit}, {door.city}"
+
+
+# ------------------------------------------------------------------------------- interactive
+
+
+def ask(prompt, default=None):
+    try:
+        answer = input(f"{prompt}{f' [{default}]' if default else ''}: ").strip()
+    except EOFError:
+        raise SystemExit(0)
+    return answer or (default or "")
+
+
+def choose(prompt, options):
+    """Numbered options; returns the index picked, or None for back."""
+    for i, option in enumerate(options, 1):
+        print(f"  {i}. {option}")
+    while True:
+        pick = ask(f"{prompt} (number, or Enter to go back)")
+        if not pick:
+            return None
+        if pick.isdigit() and 1 <= int(pick) <= len(options):
+            return int(pick) - 1
+        print("  pick one of the numbers above")
+
+
+def sign_in(app):
+    print("Sign in with a token printed by `doorstep serve --demo`.")
+    while app.phone.server() is None:
+        server = ask("server", "http://127.0.0.1:8080")
+        token = ask("token")
+        try:
+            summary = app.phone.sign_in(server, token, None)
+            print(f"  signed in as {summary.user} ({summary.role}); {len(app.phone.turfs())} turf(s) downloaded")
+        except PhoneError as e:
+            print(f"  {e.detail}")
+
+
+def survey(app, turf, voter):
+    script = app.phone.script(turf, voter.id)
+    if script:
+        print(f"\n  Script '{script.name}':\n  {script.body}\n")
+    answers = []
+    for q in script.questions if script else []:
+        kind = q.kind
+        while True:
+            raw = ask(f"  {q.prompt}" + (" (1-5)" if isinstance(kind, doorstep.QuestionType.SUPPORT) else ""))
+            if not raw:
+                break
+            if isinstance(kind, doorstep.QuestionType.SUPPORT) and raw.isdigit():
+                answers.append(SurveyAnswer(question=q.id, value=AnswerValue.SUPPORT(level=int(raw))))
+                break
+            if isinstance(kind, doorstep.QuestionType.YES_NO) and raw.lower() in ("y", "n", "yes", "no"):
+                answers.append(SurveyAnswer(question=q.id, value=AnswerValue.YES_NO(yes=raw.lower().startswith("y"))))
+                break
+            if isinstance(kind, doorstep.QuestionType.CHOICE):
+                answers.append(SurveyAnswer(question=q.id, value=AnswerValue.CHOICE(picked=[raw])))
+                break
+            if isinstance(kind, doorstep.QuestionType.TEXT):
+                answers.append(SurveyAnswer(question=q.id, value=AnswerValue.TEXT(text=raw)))
+                break
+            print("  that answer does not fit the question; Enter skips it")
+    return answers
+
+
+def walk(app, turf):
+    outcomes = app.phone.outcomes(turf.id)
+    position = 0
+    while True:
+        doors = app.phone.walk_list(turf.id)
+        if not doors:
+            print("  this list is empty")
+            return
+        position = min(position, len(doors) - 1)
+        door = doors[position]
+        print(f"\nDoor {position + 1} of {len(doors)}: {address(door)}  [{door.status or 'not knocked'}]")
+        if door.note:
+            print(f"  note: {door.note}")
+        for i, v in enumerate(door.voters, 1):
+            age = f", {v.age}" if v.age else ""
+            print(f"  {i}. {v.first_name} {v.last_name}{age} {v.party or ''}  [{v.status or '-'}]")
+        print(f"  ({app.unsynced()}{', airplane mode' if app.airplane else ''})")
+        cmd = ask("number = talk to that voter, d = door outcome, o = note, n/p = next/previous, b = back")
+        if cmd == "n":
+            position += 1
+        elif cmd == "p":
+            position = max(0, position - 1)
+        elif cmd == "b" or cmd == "":
+            return
+        elif cmd == "o":
+            app.phone.set_household_note(turf.id, door.id, ask("note (empty clears it)"))
+        elif cmd == "d":
+            door_outcomes = [o for o in outcomes if o.target in ("household", "either")]
+            pick = choose("outcome", [o.label for o in door_outcomes])
+            if pick is not None:
+                app.record(turf.id, door, outcome=door_outcomes[pick].code)
+                print(f"  recorded {door_outcomes[pick].label}; {app.unsynced()}")
+                position += 1
+        elif cmd.isdigit() and 1 <= int(cmd) <= len(door.voters):
+            voter = door.voters[int(cmd) - 1]
+            answers = survey(app, turf.id, voter)
+            voter_outcomes = [o for o in outcomes if o.target in ("voter", "either")]
+            pick = choose("outcome", [o.label for o in voter_outcomes])
+            if pick is None:
+                continue
+            note = ask("note (optional)") or None
+            try:
+                app.phone.record_attempt(
+                    AttemptInput(turf=turf.id, outcome=voter_outcomes[pick].code, voter=voter.id, answers=answers, note=note)
+                )
+                print(f"  recorded {voter_outcomes[pick].label}; {app.unsynced()}")
+            except PhoneError.InvalidInput as e:
+                print(f"  not recorded: {e.detail}")
+
+
+def interactive(app):
+    sign_in(app)
+    while True:
+        turfs = app.phone.turfs()
+        print(f"\n{app.phone.signed_in_as()} | {app.unsynced()} | airplane mode {'ON' if app.airplane else 'off'}")
+        for i, t in enumerate(turfs, 1):
+            print(f"  {i}. {t.name}: {t.doors_knocked}/{t.doors} doors knocked, {t.contacts} contacts")
+        cmd = ask("number = walk that turf, s = sync, a = airplane mode, e = export bundle, i = import bundle, q = quit")
+        if cmd == "q":
+            return
+        if cmd == "s":
+            app.sync()
+        elif cmd == "a":
+            app.airplane = not app.airplane
+        elif cmd == "e":
+            path = ask("bundle file", "shift.bundle")
+            print(f"  wrote {app.phone.export_bundle(path)} bytes to {path}: hand it to your field captain")
+        elif cmd == "i":
+            try:
+                result = app.phone.import_bundle(ask("bundle file", "shift.bundle"))
+                print(f"  imported: {result.docs_changed} list(s) updated, {result.rosters_applied} new turf(s)")
+                for refusal in result.refused:
+                    print(f"  left out: {refusal}")
+            except PhoneError as e:
+                print(f"  {e.detail}")
+        elif cmd.isdigit() and 1 <= int(cmd) <= len(turfs):
+            walk(app, turfs[int(cmd) - 1])
+
+
+# ------------------------------------------------------------------------------- scenario
+
+
+def scenario(args):
+    """A canvasser's shift with the signal coming and going, a server outage, and a bundle
+    handed to the captain. Prints what happens; exits non-zero if the server does not end up
+    holding every attempt exactly once."""
+    from localserver import LocalServer
+
+    rng = random.Random(args.seed)
+    work = tempfile.mkdtemp(prefix="doorstep-demo-")
+    server_db = os.path.join(work, "server.db")
+    server = LocalServer(server_db, demo=True)
+    print(f"server: {server.url} (database {server_db})")
+    app = App(os.path.join(work, "canvasser.db"))
+    app.phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=5000, retries=1, backoff_ms=100))
+    summary = app.phone.sign_in(server.url, server.token("canvasser"), None)
+    turfs = app.phone.turfs()
+    print(f"signed in as {summary.user}: {len(turfs)} turfs downloaded")
+    turf = turfs[0]
+    doors = app.phone.walk_list(turf.id)[: args.doors]
+    print(f"walking '{turf.name}': {len(doors)} doors\n")
+
+    # Signal by door: bars come and go; in the middle the server itself goes down for a while.
+    outage = range(len(doors) // 2, len(doors) // 2 + 3)
+    recorded = []
+    for n, door in enumerate(doors):
+        app.airplane = rng.random() < 0.45
+        voter = door.voters[0] if door.voters and rng.random() < 0.7 else None
+        if voter:
+            script = app.phone.script(turf.id, voter.id)
+            support = rng.randint(1, 5)
+            recorded.append(app.record(turf.id, door, voter, outcome="talked", support=support))
+            print(f"door {n + 1:2}: talked to voter {voter.id} (script '{script.name if script else '-'}'), support {support}")
+        else:
+            recorded.append(app.record(turf.id, door, outcome="not_home"))
+            print(f"door {n + 1:2}: not home")
+        if n == outage.start:
+            print("        -- the server goes down --")
+            server.stop()
+        if n == outage.stop:
+            server = LocalServer(server_db, port=server.port)
+            print("        -- the server is back --")
+        print(f"        signal: {'none' if app.airplane else 'yes'}")
+        app.sync()
+
+    print("\nend of shift: handing results to the captain as a bundle")
+    bundle = os.path.join(work, "shift.bundle")
+    size = app.phone.export_bundle(bundle)
+    captain = App(os.path.join(work, "captain.db"))
+    imported = captain.phone.import_bundle(bundle)
+    theirs = next(t for t in captain.phone.turfs() if t.id == turf.id)
+    print(f"  bundle {size} bytes; captain's phone: {imported.docs_changed} list(s) updated, "
+          f"'{theirs.name}' shows {theirs.doors_knocked}/{theirs.doors} doors knocked")
+
+    print("\nback in signal:")
+    app.airplane = False
+    app.sync()
+    with sqlite3.connect(server_db) as conn:
+        held = dict(conn.execute("SELECT attempt_id, count(*) FROM results GROUP BY attempt_id"))
+    server.stop()
+    once = sum(1 for a in recorded if held.get(a) == 1)
+    print(f"\nthe server holds {once} of {len(recorded)} attempts recorded on this shift, each exactly once; "
+          f"{app.unsynced()}")
+    return 0 if once == len(recorded) and app.phone.unsynced_count() == 0 else 1
+
+
+def main():
+    parser = argparse.ArgumentParser(description="Doorstep's demo phone app (terminal)")
+    parser.add_argument("--store", default="demo-phone.db", help="the phone's database file")
+    parser.add_argument("--scenario", action="store_true", help="play a shift by itself and print what happened")
+    parser.add_argument("--doors", type=int, default=16, help="doors in the scenario's shift")
+    parser.add_argument("--seed", type=int, default=7, help="the scenario's random seed")
+    args = parser.parse_args()
+    if args.scenario:
+        sys.exit(scenario(args))
+    try:
+        interactive(App(args.store))
+    except KeyboardInterrupt:
+        print()
+
+
+if __name__ == "__main__":
+    main()
