@@ -4,5 +4,6 @@
 
 mod auth;
 mod basics;
+mod bundles;
 mod fallback;
 mod faults;
