@@ -84,6 +84,8 @@ fn bindings(release: bool) -> Result<PathBuf, String> {
                 "--quiet",
                 "-p",
                 "doorstep-ffi",
+                "--features",
+                "bindgen",
                 "--bin",
                 "uniffi-bindgen",
                 "--",

@@ -11,7 +11,12 @@ fn statuses(store: &Store, turf: &str) -> Vec<(String, Option<String>)> {
         .unwrap()
         .households
         .iter()
-        .map(|h| (h.id.to_string(), h.status.as_ref().map(|s| s.outcome.to_string())))
+        .map(|h| {
+            (
+                h.id.to_string(),
+                h.status.as_ref().map(|s| s.outcome.to_string()),
+            )
+        })
         .collect()
 }
 
@@ -19,8 +24,10 @@ fn statuses(store: &Store, turf: &str) -> Vec<(String, Option<String>)> {
 fn a_bundle_carries_every_knock_and_roster_and_twice_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = phone_at(&dir.path().join("a.db"), "ana", &["t1", "t2"], 6);
-    a.record_attempt(knock("t1", "t1-v0000", "talked", 10)).unwrap();
-    a.record_attempt(door("t2", "t2-h003", "not_home", 11)).unwrap();
+    a.record_attempt(knock("t1", "t1-v0000", "talked", 10))
+        .unwrap();
+    a.record_attempt(door("t2", "t2-h003", "not_home", 11))
+        .unwrap();
     let bytes = a.export_bundle(12).unwrap();
 
     let path = dir.path().join("b.db");
@@ -49,8 +56,12 @@ fn bundles_both_ways_merge_two_canvassers_at_the_same_door() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = phone_at(&dir.path().join("a.db"), "ana", &["t1"], 4);
     let mut b = phone_at(&dir.path().join("b.db"), "ben", &["t1"], 4);
-    let ka = a.record_attempt(knock("t1", "t1-v0000", "talked", 10)).unwrap();
-    let kb = b.record_attempt(knock("t1", "t1-v0000", "refused", 11)).unwrap();
+    let ka = a
+        .record_attempt(knock("t1", "t1-v0000", "talked", 10))
+        .unwrap();
+    let kb = b
+        .record_attempt(knock("t1", "t1-v0000", "refused", 11))
+        .unwrap();
     b.import_bundle(&a.export_bundle(20).unwrap()).unwrap();
     a.import_bundle(&b.export_bundle(21).unwrap()).unwrap();
     let turf = TurfId::from("t1");
@@ -68,7 +79,8 @@ fn bundles_both_ways_merge_two_canvassers_at_the_same_door() {
 fn a_damaged_cut_or_foreign_file_is_refused_whole_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = phone_at(&dir.path().join("a.db"), "ana", &["t1"], 4);
-    a.record_attempt(knock("t1", "t1-v0010", "talked", 10)).unwrap();
+    a.record_attempt(knock("t1", "t1-v0010", "talked", 10))
+        .unwrap();
     let bytes = a.export_bundle(12).unwrap();
 
     let path = dir.path().join("b.db");
@@ -91,7 +103,10 @@ fn a_damaged_cut_or_foreign_file_is_refused_whole_and_changes_nothing() {
     for (name, bad) in cases {
         let err = b.import_bundle(&bad).unwrap_err();
         assert!(matches!(err, Error::Bundle(_)), "{name}: {err}");
-        assert!(err.to_string().contains("nothing was imported"), "{name}: {err}");
+        assert!(
+            err.to_string().contains("nothing was imported"),
+            "{name}: {err}"
+        );
         assert_eq!(dump(&path), before, "{name}: nothing changed");
     }
     let err = b.import_bundle(&bytes[..bytes.len() - 1]).unwrap_err();

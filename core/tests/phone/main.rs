@@ -3,8 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod bad_input;
-mod bundles;
 mod basics;
+mod bundles;
 mod common;
 mod convergence;
 mod crash;
