@@ -230,6 +230,29 @@ class PhoneTest(unittest.TestCase):
         self.assertIsInstance(outcome.get("error"), PhoneError.Cancelled)
         self.assertLess(time.monotonic() - started, 3.0, "cancelled, not eight retries later")
 
+    def test_a_sync_retries_until_a_restarting_server_answers(self):
+        phone = Phone.open(self.path("phone.db"))
+        phone.sign_in(self.server.url, self.token, None)
+        turf = phone.turfs()[0]
+        knock(phone, turf.id, phone.walk_list(turf.id)[0], 0)
+        port = self.server.port
+        self.server.stop()
+        phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=5000, retries=6, backoff_ms=300))
+
+        def restart():
+            time.sleep(0.8)
+            self.server = LocalServer(self.path("server.db"), port=port)
+
+        restarter = threading.Thread(target=restart)
+        restarter.start()
+        events = Events()
+        summary = phone.sync_now(events)
+        restarter.join()
+        retries = [e for e in events.events if isinstance(e, doorstep.SyncEvent.RETRYING)]
+        self.assertTrue(retries, "the first tries met a closed port")
+        self.assertTrue(all(r.wait_ms <= 300 * 2 ** (r.retry - 1) for r in retries), "backoff doubles, capped by jitter")
+        self.assertEqual(summary.unsynced, 0)
+
     def test_knocks_are_recorded_while_a_sync_waits_on_a_silent_server(self):
         phone = Phone.open(self.path("phone.db"))
         phone.sign_in(self.server.url, self.token, None)
