@@ -45,6 +45,21 @@ def server_results(db):
         return dict(conn.execute("SELECT attempt_id, count(*) FROM results GROUP BY attempt_id"))
 
 
+def sync_in_background(phone):
+    """Starts `sync_now` on another thread, as an app does; the dict gets its error, if any."""
+    outcome = {}
+
+    def sync():
+        try:
+            outcome["summary"] = phone.sync_now(None)
+        except PhoneError as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=sync)
+    worker.start()
+    return worker, outcome
+
+
 class Events(doorstep.SyncProgress):
     def __init__(self):
         self.events = []
@@ -212,17 +227,8 @@ class PhoneTest(unittest.TestCase):
         phone.sign_in(self.server.url, self.token, None)
         self.server.stop()
         phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=5000, retries=8, backoff_ms=2000))
-        outcome = {}
-
-        def sync():
-            try:
-                phone.sync_now(None)
-            except PhoneError as e:
-                outcome["error"] = e
-
         started = time.monotonic()
-        worker = threading.Thread(target=sync)
-        worker.start()
+        worker, outcome = sync_in_background(phone)
         time.sleep(0.3)
         phone.cancel_sync()
         worker.join(timeout=10)
@@ -267,16 +273,7 @@ class PhoneTest(unittest.TestCase):
         silent.bind(("127.0.0.1", port))
         silent.listen(8)
         phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=3000, retries=0, backoff_ms=10))
-        outcome = {}
-
-        def sync():
-            try:
-                phone.sync_now(None)
-            except PhoneError as e:
-                outcome["error"] = e
-
-        worker = threading.Thread(target=sync)
-        worker.start()
+        worker, outcome = sync_in_background(phone)
         time.sleep(0.3)
         started = time.monotonic()
         knock(phone, turf.id, doors[0], 0)
