@@ -166,14 +166,20 @@ def walk(app, turf):
         elif cmd == "b" or cmd == "":
             return
         elif cmd == "o":
-            app.phone.set_household_note(turf.id, door.id, ask("note (empty clears it)"))
+            try:
+                app.phone.set_household_note(turf.id, door.id, ask("note (empty clears it)"))
+            except PhoneError as e:
+                print(f"  not saved: {e.detail}")
         elif cmd == "d":
             door_outcomes = [o for o in outcomes if o.target in ("household", "either")]
             pick = choose("outcome", [o.label for o in door_outcomes])
             if pick is not None:
-                app.record(turf.id, door, outcome=door_outcomes[pick].code)
-                print(f"  recorded {door_outcomes[pick].label}; {app.unsynced()}")
-                position += 1
+                try:
+                    app.record(turf.id, door, outcome=door_outcomes[pick].code)
+                    print(f"  recorded {door_outcomes[pick].label}; {app.unsynced()}")
+                    position += 1
+                except PhoneError as e:
+                    print(f"  not recorded: {e.detail}")
         elif cmd.isdigit() and 1 <= int(cmd) <= len(door.voters):
             voter = door.voters[int(cmd) - 1]
             answers = survey(app, turf.id, voter)
@@ -207,7 +213,10 @@ def interactive(app):
             app.airplane = not app.airplane
         elif cmd == "e":
             path = ask("bundle file", "shift.bundle")
-            print(f"  wrote {app.phone.export_bundle(path)} bytes to {path}: hand it to your field captain")
+            try:
+                print(f"  wrote {app.phone.export_bundle(path)} bytes to {path}: hand it to your field captain")
+            except PhoneError as e:
+                print(f"  not exported: {e.detail}")
         elif cmd == "i":
             try:
                 result = app.phone.import_bundle(ask("bundle file", "shift.bundle"))

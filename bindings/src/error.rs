@@ -50,6 +50,14 @@ pub enum PhoneError {
         /// What to tell the user.
         detail: String,
     },
+    /// Signing out would discard results the server has not acknowledged: sync first.
+    #[error("{detail}")]
+    UnsyncedResults {
+        /// How many results wait.
+        count: u64,
+        /// What to tell the user.
+        detail: String,
+    },
     /// The sync was cancelled; what arrived before is kept.
     #[error("{detail}")]
     Cancelled {
@@ -62,7 +70,13 @@ impl From<Error> for PhoneError {
     fn from(e: Error) -> Self {
         let message = e.to_string();
         match e {
-            Error::NotSignedIn => PhoneError::NotSignedIn { detail: message },
+            Error::NotSignedIn | Error::OtherUser { .. } => {
+                PhoneError::NotSignedIn { detail: message }
+            }
+            Error::UnsyncedResults { count } => PhoneError::UnsyncedResults {
+                count,
+                detail: message,
+            },
             Error::UnknownTurf { .. }
             | Error::UnknownCampaign { .. }
             | Error::UnknownVoter { .. }
@@ -75,19 +89,19 @@ impl From<Error> for PhoneError {
             | Error::TooLong { .. }
             | Error::Empty { .. }
             | Error::InvalidServer { .. }
-            | Error::UnsyncedResults { .. }
-            | Error::Bundle(_)
-            | Error::MissingDependencies { .. }
-            | Error::StaleRoster { .. }
-            | Error::InvalidRoster { .. }
-            | Error::InvalidCampaign(_) => PhoneError::InvalidInput { detail: message },
+            | Error::Bundle(_) => PhoneError::InvalidInput { detail: message },
             Error::NotPermitted { .. } => PhoneError::RefusedByServer {
                 code: "not_permitted".into(),
                 document: None,
                 detail: message,
             },
-            // The server's answer could not be used: like a dropped connection, try again.
-            Error::Protocol { .. } => PhoneError::Network { detail: message },
+            // What the server sent could not be used: like a dropped connection, sync again
+            // (a bundle's bad data arrives wrapped in `Error::Bundle` instead).
+            Error::Protocol { .. }
+            | Error::MissingDependencies { .. }
+            | Error::StaleRoster { .. }
+            | Error::InvalidRoster { .. }
+            | Error::InvalidCampaign(_) => PhoneError::Network { detail: message },
             Error::Storage(_)
             | Error::DatabaseTooNew { .. }
             | Error::CorruptDocument { .. }

@@ -12,8 +12,9 @@ pub use error::PhoneError;
 pub use records::*;
 pub use transport::{NetworkSettings, SyncEvent, SyncProgress};
 
+use doorstep_core::bundle::MAX_BUNDLE_BYTES;
 use doorstep_core::domain::{AttemptId, HouseholdId, Target, TurfId, VoterId};
-use doorstep_core::{LendStore, NewAttempt, NewPerson, Store, sync_rounds};
+use doorstep_core::{DocId, LendStore, NewAttempt, NewPerson, Store, sync_rounds};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use transport::HttpTransport;
@@ -30,6 +31,8 @@ type Result<T, E = PhoneError> = std::result::Result<T, E>;
 #[derive(uniffi::Object)]
 pub struct Phone {
     store: Mutex<Store>,
+    /// Held for a whole sync: one sync at a time, and a cancel meant for it reaches it.
+    syncing: Mutex<()>,
     cancel: AtomicBool,
     network: Mutex<NetworkSettings>,
 }
@@ -62,6 +65,10 @@ impl Phone {
         token: &str,
         progress: Option<Arc<dyn SyncProgress>>,
     ) -> Result<SyncSummary> {
+        let _one_at_a_time = self
+            .syncing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.cancel.store(false, Ordering::Relaxed);
         let settings = self
             .network
@@ -87,6 +94,7 @@ impl Phone {
     pub fn open(path: String) -> Result<Arc<Self>> {
         Ok(Arc::new(Self {
             store: Mutex::new(Store::open(path)?),
+            syncing: Mutex::new(()),
             cancel: AtomicBool::new(false),
             network: Mutex::new(NetworkSettings::default()),
         }))
@@ -118,6 +126,10 @@ impl Phone {
 
     /// Signs out; refused while results wait to be synced, so that none is discarded.
     pub fn sign_out(&self) -> Result<()> {
+        let _no_sync_under_way = self
+            .syncing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(self.store().sign_out()?)
     }
 
@@ -237,6 +249,28 @@ impl Phone {
         self.sync_over_http(&server, &token, progress)
     }
 
+    /// Documents held back from upload because the server refused them, with its reason.
+    /// Their results stay on the phone (and in `unsynced_count`).
+    pub fn held_back(&self) -> Result<Vec<HeldBack>> {
+        Ok(self
+            .store()
+            .held_back()?
+            .into_iter()
+            .map(HeldBack::from)
+            .collect())
+    }
+
+    /// Lets a held-back document upload again (after the organizer fixed the refusal).
+    pub fn release(&self, document: String) -> Result<()> {
+        Ok(self.store().release(&doc_id(&document)?)?)
+    }
+
+    /// For apps with their own networking: holds a document back after the server refused it
+    /// (a 403 or 422 naming it), so the rest of the phone keeps syncing.
+    pub fn hold_back(&self, document: String, reason: String) -> Result<()> {
+        Ok(self.store().hold_back(&doc_id(&document)?, &reason)?)
+    }
+
     /// Stops a sync under way at its next step (a request in flight ends within its timeout).
     pub fn cancel_sync(&self) {
         self.cancel.store(true, Ordering::Relaxed);
@@ -266,7 +300,12 @@ impl Phone {
     /// Imports a bundle file made by another phone. A damaged or cut-off file changes nothing;
     /// the same bundle twice changes nothing the second time.
     pub fn import_bundle(&self, path: String) -> Result<BundleSummary> {
-        let bytes = std::fs::read(&path)?;
+        use std::io::Read;
+        // Never more than the limit in memory, whatever file was picked.
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)?
+            .take(MAX_BUNDLE_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)?;
         Ok(BundleSummary::from(self.store().import_bundle(&bytes)?))
     }
 }
@@ -276,11 +315,28 @@ impl Phone {
 fn write_atomically(path: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let path = std::path::Path::new(path);
-    let tmp = path.with_extension("partial");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".doorstep-partial");
+    let tmp = path.with_file_name(name);
+    let written = std::fs::File::create(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // The rename itself is durable once the directory is.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn doc_id(document: &str) -> Result<DocId> {
+    DocId::parse(document).ok_or_else(|| PhoneError::InvalidInput {
+        detail: format!("'{document}' is not a document id (turf:<id> or campaign:<id>)"),
+    })
 }
 
 /// What the phone's voter is: a door or a person, as an app passes it.

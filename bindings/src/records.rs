@@ -7,7 +7,7 @@ use doorstep_core::domain::{
     Answer, Campaign, Location, Outcome, OutcomeTarget, QuestionKind, Script, Timestamp, TurfId,
 };
 use doorstep_core::store::{Progress, Status, TurfSummary, WalkHousehold, WalkVoter};
-use doorstep_core::{NewAttempt, SyncReport};
+use doorstep_core::{DocId, NewAttempt, SyncReport};
 
 /// A turf on the phone, with progress.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -347,6 +347,15 @@ pub struct HeldBack {
     pub reason: String,
 }
 
+impl From<(DocId, String)> for HeldBack {
+    fn from((id, reason): (DocId, String)) -> Self {
+        Self {
+            document: id.to_string(),
+            reason,
+        }
+    }
+}
+
 /// What a whole sync did.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SyncSummary {
@@ -373,14 +382,7 @@ impl SyncSummary {
             role: r.identity.as_ref().map(|i| i.role.as_str().to_owned()),
             docs_changed: r.docs_changed as u32,
             rosters_applied: r.rosters_applied as u32,
-            held_back: r
-                .held_back
-                .into_iter()
-                .map(|(id, reason)| HeldBack {
-                    document: id.to_string(),
-                    reason,
-                })
-                .collect(),
+            held_back: r.held_back.into_iter().map(HeldBack::from).collect(),
             revoked: r.revoked,
             unsynced,
         }
@@ -396,6 +398,8 @@ pub struct SyncRound {
     pub docs_changed: u32,
     /// Rosters downloaded.
     pub rosters_applied: u32,
+    /// Documents no longer granted to this phone.
+    pub revoked: Vec<String>,
 }
 
 impl From<SyncReport> for SyncRound {
@@ -404,6 +408,7 @@ impl From<SyncReport> for SyncRound {
             again: r.again,
             docs_changed: r.docs_changed as u32,
             rosters_applied: r.rosters_applied as u32,
+            revoked: r.revoked,
         }
     }
 }

@@ -21,8 +21,10 @@ use std::io::{Read, Write};
 pub const BUNDLE_MAGIC: [u8; 4] = *b"DBND";
 /// The bundle format this code writes; it reads this version only.
 pub const BUNDLE_VERSION: u8 = 1;
-/// The largest bundle accepted, before or after inflating its body.
-pub const MAX_BUNDLE_BYTES: usize = 64 << 20;
+/// The largest bundle accepted, before or after inflating its body. A team's bundle (20 turfs
+/// with their rosters and a day's results) is a few megabytes; the limit also bounds what a
+/// hostile file can make the decoder allocate.
+pub const MAX_BUNDLE_BYTES: usize = 16 << 20;
 /// The most documents or rosters one bundle may carry.
 pub const MAX_BUNDLE_ENTRIES: usize = 20_000;
 
@@ -37,7 +39,7 @@ pub enum BundleError {
     NotABundle,
     /// Made by a newer app.
     #[error(
-        "bundle format version {0} is newer than this app reads ({BUNDLE_VERSION}); update the app"
+        "bundle format version {0} is not one this app reads ({BUNDLE_VERSION}); update the app"
     )]
     TooNew(u8),
     /// The file is shorter than its header says.
@@ -57,6 +59,14 @@ pub enum BundleError {
     /// The body does not match its checksum.
     #[error("bundle is damaged (its checksum does not match); copy the file again")]
     Checksum,
+    /// A document in the bundle cannot be used on this phone.
+    #[error("document {doc} in the bundle cannot be used: {reason}")]
+    Document {
+        /// The document.
+        doc: String,
+        /// Why (ids only).
+        reason: String,
+    },
     /// The body is well-sized and checksummed but does not decode.
     #[error("bundle is malformed: {0}")]
     Malformed(String),
@@ -87,8 +97,10 @@ pub struct Bundle {
     /// When it was made, by that phone's clock (milliseconds).
     pub created_at: i64,
     /// Rosters, applied before documents.
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_BUNDLE_ENTRIES>")]
     pub rosters: Vec<Roster>,
     /// Documents.
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_BUNDLE_ENTRIES>")]
     pub docs: Vec<BundleDoc>,
 }
 
@@ -137,15 +149,12 @@ impl Bundle {
                 found: bytes.len(),
             });
         }
+        // Before the checksum: a newer app may checksum differently, and "update the app" is
+        // what a canvasser handed a newer bundle needs to hear.
         if bytes[4] != BUNDLE_VERSION {
             return Err(BundleError::TooNew(bytes[4]));
         }
         let flags = bytes[5];
-        if flags & !FLAG_DEFLATE != 0 {
-            return Err(BundleError::Malformed(format!(
-                "unknown flags {flags:#04x}"
-            )));
-        }
         let mut len = [0u8; 8];
         len.copy_from_slice(&bytes[6..14]);
         let len = u64::from_le_bytes(len);
@@ -166,6 +175,11 @@ impl Bundle {
         if checksum(bytes[4], flags, body).as_slice() != &bytes[14..46] {
             return Err(BundleError::Checksum);
         }
+        if flags & !FLAG_DEFLATE != 0 {
+            return Err(BundleError::Malformed(format!(
+                "unknown flags {flags:#04x}"
+            )));
+        }
         let inflated;
         let body = if flags & FLAG_DEFLATE != 0 {
             let mut out = Vec::new();
@@ -183,8 +197,14 @@ impl Bundle {
         } else {
             body
         };
-        let bundle: Bundle = postcard::from_bytes(body)
+        let (bundle, rest): (Bundle, _) = postcard::take_from_bytes(body)
             .map_err(|e| BundleError::Malformed(format!("body does not decode: {e}")))?;
+        if !rest.is_empty() {
+            return Err(BundleError::Malformed(format!(
+                "{} bytes follow the body",
+                rest.len()
+            )));
+        }
         bundle.check()?;
         Ok(bundle)
     }

@@ -190,6 +190,17 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// The server says the token belongs to another user than the one signed in here.
+    #[error(
+        "this phone is signed in as {signed_in}, but the token belongs to {token_for}; sync, \
+         sign out, then sign in again"
+    )]
+    OtherUser {
+        /// Who is signed in on the phone.
+        signed_in: String,
+        /// Whose token it is.
+        token_for: String,
+    },
     /// Signing out would discard results the server has not acknowledged.
     #[error("{count} results are not synced yet; sync before signing out so none is lost")]
     UnsyncedResults {

@@ -14,14 +14,13 @@ use std::process::{Command, ExitCode};
 
 /// The kotlinc the tests compile with (npm's `kotlin-compiler`, the JVM compiler).
 const KOTLIN_COMPILER: &str = "kotlin-compiler@2.4.20";
-/// JVM libraries the generated Kotlin needs at run time, from Debian.
-const JVM_PACKAGES: [(&str, &str); 3] = [
+/// What the Kotlin test needs from Debian when absent: a package, and the file or command that
+/// shows it is there. The generated Kotlin has no async methods, so it needs JNA and no
+/// coroutines library.
+const DEBIAN_PACKAGES: [(&str, &str); 3] = [
     ("libjna-java", "/usr/share/java/jna.jar"),
-    (
-        "libkotlinx-coroutines-java",
-        "/usr/share/java/kotlinx-coroutines-core.jar",
-    ),
-    ("libkotlinx-atomicfu-java", "/usr/share/java/atomicfu.jar"),
+    ("default-jre-headless", "java"),
+    ("npm", "npm"),
 ];
 
 fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {
@@ -29,6 +28,7 @@ fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {
     let status = Command::new(program)
         .args(args)
         .current_dir(root())
+        .env("DEBIAN_FRONTEND", "noninteractive")
         .status()
         .map_err(|e| format!("{step}: could not start `{program}`: {e}"))?;
     if status.success() {
@@ -83,11 +83,7 @@ fn bindings(release: bool) -> Result<PathBuf, String> {
                 "run",
                 "--quiet",
                 "-p",
-                "doorstep-ffi",
-                "--features",
-                "bindgen",
-                "--bin",
-                "uniffi-bindgen",
+                "doorstep-uniffi-bindgen",
                 "--",
                 "generate",
                 "--no-format",
@@ -111,19 +107,27 @@ fn bindings(release: bool) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Installs the Kotlin compiler (npm) and the JVM libraries (Debian) when absent.
+/// Installs what the Kotlin test needs when absent: Java, JNA and npm from Debian, then the
+/// Kotlin compiler from npm.
 fn setup() -> Result<(), String> {
-    let missing: Vec<&str> = JVM_PACKAGES
+    let present = |what: &str| {
+        if what.starts_with('/') {
+            Path::new(what).exists()
+        } else {
+            Command::new(what).arg("--version").output().is_ok()
+        }
+    };
+    let missing: Vec<&str> = DEBIAN_PACKAGES
         .iter()
-        .filter(|(_, jar)| !Path::new(jar).exists())
+        .filter(|(_, what)| !present(what))
         .map(|(package, _)| *package)
         .collect();
     if !missing.is_empty() {
         let mut install = vec!["install", "-y", "--no-install-recommends"];
         install.extend(&missing);
-        if run("JVM libraries", "apt-get", &install).is_err() {
+        if run("Debian packages", "apt-get", &install).is_err() {
             run("package lists", "apt-get", &["update"])?;
-            run("JVM libraries", "apt-get", &install)?;
+            run("Debian packages", "apt-get", &install)?;
         }
     }
     let kotlin = target_dir().join("kotlin");
@@ -230,7 +234,7 @@ const USAGE: &str = "usage: cargo run -p xtask -- <task>
                    the Kotlin toolchain, then every test (nextest)
   bindings         build doorstep-ffi and generate Kotlin, Swift and Python into
                    target/bindings/debug (--release: target/bindings/release)
-  setup            install the Kotlin compiler (npm) and JVM libraries (Debian) if absent
+  setup            install what the Kotlin test needs if absent (Java, JNA, npm, kotlinc)
   demo [ARGS]      run the terminal phone app (mobile-demo/); ARGS go to it, e.g. --scenario
   bench-bindings   recording an attempt from Python against the same call in Rust";
 

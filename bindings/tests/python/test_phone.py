@@ -45,27 +45,35 @@ def server_results(db):
         return dict(conn.execute("SELECT attempt_id, count(*) FROM results GROUP BY attempt_id"))
 
 
-def sync_in_background(phone):
+def sync_in_background(phone, events):
     """Starts `sync_now` on another thread, as an app does; the dict gets its error, if any."""
     outcome = {}
 
     def sync():
         try:
-            outcome["summary"] = phone.sync_now(None)
+            outcome["summary"] = phone.sync_now(events)
         except PhoneError as e:
             outcome["error"] = e
 
-    worker = threading.Thread(target=sync)
+    worker = threading.Thread(target=sync, daemon=True)
     worker.start()
     return worker, outcome
 
 
 class Events(doorstep.SyncProgress):
+    """Collects sync events; `sending` and `retrying` are set when the first of each arrives."""
+
     def __init__(self):
         self.events = []
+        self.sending = threading.Event()
+        self.retrying = threading.Event()
 
     def on_event(self, event):
         self.events.append(event)
+        if isinstance(event, doorstep.SyncEvent.SENDING):
+            self.sending.set()
+        if isinstance(event, doorstep.SyncEvent.RETRYING):
+            self.retrying.set()
 
 
 class PhoneTest(unittest.TestCase):
@@ -135,6 +143,28 @@ class PhoneTest(unittest.TestCase):
             phone.sign_in("ftp://example", self.token, None)
         with self.assertRaises(PhoneError.NotSignedIn):
             phone.sync_now(None)
+        with self.assertRaises(PhoneError.InvalidInput) as clear:
+            phone.sign_in("http://example.org", self.token, None)
+        self.assertIn("https", clear.exception.detail, "no token sent in clear over a network")
+
+    def test_another_users_token_is_refused_on_a_phone_signed_in_as_someone(self):
+        phone = Phone.open(self.path("phone.db"))
+        phone.sign_in(self.server.url, self.token, None)
+        me = phone.signed_in_as()
+        other = next(t for u, (r, t) in sorted(self.server.tokens.items()) if r == "canvasser" and u != me)
+        with self.assertRaises(PhoneError.NotSignedIn) as wrong:
+            phone.sign_in(self.server.url, other, None)
+        self.assertIn("sign out", wrong.exception.detail)
+        self.assertEqual(phone.signed_in_as(), me)
+        turf = phone.turfs()[0]
+        knock(phone, turf.id, phone.walk_list(turf.id)[0], 0)
+        with self.assertRaises(PhoneError.UnsyncedResults) as waiting:
+            phone.sign_out()
+        self.assertEqual(waiting.exception.count, 1)
+        phone.sync_now(None)
+        phone.sign_out()
+        self.assertEqual(phone.sign_in(self.server.url, other, None).user, phone.signed_in_as())
+        self.assertNotEqual(phone.signed_in_as(), me)
 
     def test_screens_show_the_walk_list_scripts_and_refuse_bad_input(self):
         phone = Phone.open(self.path("phone.db"))
@@ -151,7 +181,13 @@ class PhoneTest(unittest.TestCase):
 
         with self.assertRaises(PhoneError.InvalidInput) as bad:
             phone.record_attempt(AttemptInput(turf=turf.id, outcome="abducted_by_aliens", voter=voter.id))
-        self.assertNotIn(voter.last_name, str(bad.exception), "no personal data in errors")
+        self.assertIn("abducted_by_aliens", bad.exception.detail, "says which outcome")
+        secret = f"{voter.first_name} {voter.last_name} said the code is 4711. "
+        with self.assertRaises(PhoneError.InvalidInput) as long_note:
+            phone.record_attempt(AttemptInput(turf=turf.id, outcome="talked", voter=voter.id, note=secret * 100))
+        self.assertIn("note", long_note.exception.detail)
+        self.assertNotIn(voter.last_name, long_note.exception.detail, "no personal data in errors")
+        self.assertNotIn("4711", long_note.exception.detail)
         with self.assertRaises(PhoneError.NotFound):
             phone.walk_list("no-such-turf")
         with self.assertRaises(PhoneError.InvalidInput):
@@ -227,14 +263,15 @@ class PhoneTest(unittest.TestCase):
         phone.sign_in(self.server.url, self.token, None)
         self.server.stop()
         phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=5000, retries=8, backoff_ms=2000))
+        events = Events()
+        worker, outcome = sync_in_background(phone, events)
+        self.assertTrue(events.retrying.wait(timeout=30), "the sync met the closed port")
         started = time.monotonic()
-        worker, outcome = sync_in_background(phone)
-        time.sleep(0.3)
         phone.cancel_sync()
         worker.join(timeout=10)
         self.assertFalse(worker.is_alive())
         self.assertIsInstance(outcome.get("error"), PhoneError.Cancelled)
-        self.assertLess(time.monotonic() - started, 3.0, "cancelled, not eight retries later")
+        self.assertLess(time.monotonic() - started, 1.0, "cancelled during its wait, not retries later")
 
     def test_a_sync_retries_until_a_restarting_server_answers(self):
         phone = Phone.open(self.path("phone.db"))
@@ -273,8 +310,10 @@ class PhoneTest(unittest.TestCase):
         silent.bind(("127.0.0.1", port))
         silent.listen(8)
         phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=3000, retries=0, backoff_ms=10))
-        worker, outcome = sync_in_background(phone)
-        time.sleep(0.3)
+        events = Events()
+        worker, outcome = sync_in_background(phone, events)
+        self.assertTrue(events.sending.wait(timeout=30))
+        time.sleep(0.2)  # the request is on its way to the silent server
         started = time.monotonic()
         knock(phone, turf.id, doors[0], 0)
         took = time.monotonic() - started

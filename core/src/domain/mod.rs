@@ -1,6 +1,7 @@
 //! Domain types: campaigns, rosters, attempts. Plain data, no storage.
 
 mod attempt;
+pub(crate) mod bounded;
 mod campaign;
 mod ids;
 mod roster;
@@ -20,3 +21,5 @@ pub use roster::{Address, Household, Roster, Voter};
 pub const MAX_NOTE_BYTES: usize = 2_000;
 /// Longest name, phone or other short field, in bytes.
 pub const MAX_FIELD_BYTES: usize = 200;
+/// Most households, or voters, one roster may hold (a call list is the longest).
+pub const MAX_ROSTER_ENTRIES: usize = 50_000;

@@ -50,6 +50,7 @@ pub struct Voter {
     /// Party code as in the voter file.
     pub party: Option<String>,
     /// Audience tags.
+    #[serde(deserialize_with = "super::bounded::vec::<_, _, 64>")]
     pub tags: Vec<String>,
     /// Precinct code.
     pub precinct: Option<String>,
@@ -71,8 +72,10 @@ pub struct Roster {
     /// Walk list or call list.
     pub list_kind: ListKind,
     /// The doors.
+    #[serde(deserialize_with = "super::bounded::vec::<_, _, { super::MAX_ROSTER_ENTRIES }>")]
     pub households: Vec<Household>,
     /// The voters in them.
+    #[serde(deserialize_with = "super::bounded::vec::<_, _, { super::MAX_ROSTER_ENTRIES }>")]
     pub voters: Vec<Voter>,
 }
 
@@ -80,6 +83,20 @@ impl Roster {
     /// Checks that ids are unique and every voter lives in a listed household.
     /// The message names ids only.
     pub fn validate(&self) -> Result<(), String> {
+        let long = |id: &str| id.len() > super::MAX_FIELD_BYTES;
+        if long(&self.turf.0)
+            || long(&self.campaign.0)
+            || self.households.iter().any(|h| long(&h.id.0))
+            || self
+                .voters
+                .iter()
+                .any(|v| long(&v.id.0) || long(&v.household.0))
+        {
+            return Err(format!(
+                "an id is longer than {} bytes",
+                super::MAX_FIELD_BYTES
+            ));
+        }
         let mut households = HashSet::new();
         for h in &self.households {
             if h.id.0.is_empty() {

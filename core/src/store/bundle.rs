@@ -1,13 +1,14 @@
 //! Bundles on the phone: export what this phone holds, import what another phone made.
 
 use super::{Store, storage_tx};
-use crate::bundle::{Bundle, BundleDoc, BundleReport};
+use crate::bundle::{Bundle, BundleDoc, BundleError, BundleReport};
 use crate::doc::{DocId, DocKind, check_parses};
 use crate::domain::{
     Address, CampaignId, Household, HouseholdId, ListKind, Location, Roster, Timestamp, TurfId,
     Voter, VoterId,
 };
 use crate::error::{Error, Result};
+use crate::sync::{Rights, Role, check_turf_update};
 use rusqlite::OptionalExtension;
 use std::collections::HashSet;
 
@@ -39,39 +40,96 @@ impl Store {
     }
 
     /// Imports a bundle made by [`Store::export_bundle`] on another phone. A damaged, cut-off
-    /// or oversized file is refused whole and changes nothing; importing the same bundle twice
-    /// changes nothing the second time. A phone whose server role is canvasser takes only the
-    /// turfs it already holds (and their campaigns): the rest is refused and reported.
+    /// or oversized file, or one holding a document this phone cannot use, is refused whole and
+    /// changes nothing; importing the same bundle twice changes nothing the second time.
+    ///
+    /// A phone that has synced with a server keeps the rosters the server gave it (a bundle's
+    /// copy of a turf it holds is ignored). A canvasser's phone takes only the turfs it already
+    /// holds, and in them only what it could itself send to the server (its own results, or
+    /// results the documents already hold): anything else is left out and reported, so that no
+    /// bundle can leave the phone with changes the server would refuse.
     pub fn import_bundle(&mut self, bytes: &[u8]) -> Result<BundleReport> {
         let bundle = Bundle::decode(bytes)?;
         let mut report = BundleReport::default();
-        let entitled = self.bundle_entitlement()?;
+        let role = self.role()?;
+        let entitled = self.bundle_entitlement(role.as_deref())?;
         let allowed = |id: &DocId| match (&entitled, id.kind) {
             (None, _) => true,
             (Some((turfs, _)), DocKind::Turf) => turfs.contains(&id.id),
             (Some((_, campaigns)), DocKind::Campaign) => campaigns.contains(&id.id),
         };
-        // Every document is parsed before anything is written: a bad one refuses the bundle.
+        let canvasser = match (role.as_deref(), &self.canvasser) {
+            (Some("canvasser"), Some(user)) => Some(Rights {
+                role: Role::Canvasser,
+                user: user.0.clone(),
+                team: HashSet::new(),
+            }),
+            _ => None,
+        };
+
+        let mut rosters = Vec::new();
+        for roster in &bundle.rosters {
+            let key = format!("roster:{}", roster.turf);
+            if !allowed(&DocId::turf(&roster.turf)) {
+                report.refused.push((key, NOT_ENTITLED.into()));
+                continue;
+            }
+            match self.roster_campaign(&roster.turf)? {
+                // The server's roster stands on a phone that syncs with one.
+                Some(_) if role.is_some() => continue,
+                Some(held) if held != roster.campaign.0 => {
+                    report.refused.push((key, OTHER_CAMPAIGN.into()));
+                    continue;
+                }
+                _ => rosters.push(roster),
+            }
+        }
+
+        // Every document is tried on a copy before anything is written: one this phone cannot
+        // use refuses the bundle.
         let mut docs = Vec::with_capacity(bundle.docs.len());
         for doc in &bundle.docs {
-            let id = DocId::parse(&doc.id).ok_or_else(|| Error::Protocol {
-                peer: "bundle".into(),
-                reason: format!("'{}' is not a document id", doc.id),
-            })?;
+            let unusable = |e: Error| {
+                Error::Bundle(BundleError::Document {
+                    doc: doc.id.clone(),
+                    reason: e.to_string(),
+                })
+            };
+            let Some(id) = DocId::parse(&doc.id) else {
+                return Err(unusable(Error::Empty {
+                    field: "document id",
+                }));
+            };
             if !allowed(&id) {
                 report.refused.push((doc.id.clone(), NOT_ENTITLED.into()));
                 continue;
             }
-            check_parses(&id, &doc.changes)?;
-            docs.push((id, &doc.changes));
-        }
-        for roster in &bundle.rosters {
-            if !allowed(&DocId::turf(&roster.turf)) {
-                report
+            check_parses(&id, &doc.changes).map_err(unusable)?;
+            let trial = match id.kind {
+                DocKind::Turf => self
+                    .trial_turf_merge(&TurfId(id.id.clone()), &doc.changes)
+                    .map(|(before, after)| match &canvasser {
+                        Some(rights) => check_turf_update(&before, &after, rights).err(),
+                        None => None,
+                    }),
+                DocKind::Campaign => self
+                    .prepare_campaign_merge(&CampaignId(id.id.clone()), &doc.changes)
+                    .map(|_| None),
+            };
+            match trial {
+                Ok(None) => docs.push((id, &doc.changes)),
+                Ok(Some(refusal)) => report
                     .refused
-                    .push((format!("roster:{}", roster.turf), NOT_ENTITLED.into()));
-                continue;
+                    .push((doc.id.clone(), format!("{FORWARD_ONLY}: {refusal}"))),
+                // A partial bundle whose base this phone lacks: the rest still imports.
+                Err(e @ Error::MissingDependencies { .. }) => {
+                    report.refused.push((doc.id.clone(), e.to_string()))
+                }
+                Err(e) => return Err(unusable(e)),
             }
+        }
+
+        for roster in rosters {
             match self.apply_roster(roster) {
                 Ok(true) => report.rosters_applied += 1,
                 Ok(false) | Err(Error::StaleRoster { .. }) => {}
@@ -81,22 +139,21 @@ impl Store {
         // Campaigns first: a turf's screens read its campaign.
         docs.sort_by_key(|(id, _)| id.kind != DocKind::Campaign);
         for (id, changes) in docs {
-            match self.merge_changes(&id, changes) {
-                Ok(outcome) if outcome.changed => report.docs_changed += 1,
-                Ok(_) => report.docs_unchanged += 1,
-                // A partial bundle whose base this phone lacks: the rest still imports.
-                Err(e @ Error::MissingDependencies { .. }) => {
-                    report.refused.push((id.to_string(), e.to_string()))
-                }
-                Err(e) => return Err(e),
+            if self.merge_changes(&id, changes)?.changed {
+                report.docs_changed += 1;
+            } else {
+                report.docs_unchanged += 1;
             }
         }
         Ok(report)
     }
 
     /// `None` when this phone may take any document; otherwise the turfs and campaigns it may.
-    fn bundle_entitlement(&self) -> Result<Option<(HashSet<String>, HashSet<String>)>> {
-        if self.role()?.as_deref() != Some("canvasser") {
+    fn bundle_entitlement(
+        &self,
+        role: Option<&str>,
+    ) -> Result<Option<(HashSet<String>, HashSet<String>)>> {
+        if role != Some("canvasser") {
             return Ok(None);
         }
         let mut stmt = self
@@ -111,6 +168,15 @@ impl Store {
             campaigns.insert(campaign);
         }
         Ok(Some((turfs, campaigns)))
+    }
+
+    /// The campaign of the roster held for a turf, if any.
+    fn roster_campaign(&self, turf: &TurfId) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT campaign_id FROM rosters WHERE turf_id = ?1")?
+            .query_row([turf.as_str()], |r| r.get(0))
+            .optional()?)
     }
 
     /// The roster of a turf as this phone holds it.
@@ -208,9 +274,19 @@ impl Store {
     /// Checks a server address and token before they are used, and returns them trimmed.
     pub fn check_server(url: &str, token: &str) -> Result<(String, String)> {
         let url = url.trim().trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if let Some(rest) = url.strip_prefix("http://") {
+            // The token and the walk lists (names, addresses) must not cross a network in clear.
+            let host = rest.split('/').next().unwrap_or_default();
+            let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+            if !(host == "localhost" || host == "[::1]" || host.starts_with("127.")) {
+                return Err(Error::InvalidServer {
+                    reason: "use an https:// address; plain http:// is only for a server on this \
+                             device",
+                });
+            }
+        } else if !url.starts_with("https://") {
             return Err(Error::InvalidServer {
-                reason: "the server address must start with http:// or https://",
+                reason: "the server address must start with https://",
             });
         }
         let token = token.trim();
@@ -252,3 +328,7 @@ impl Store {
 
 /// Why a bundle's document was left out on a canvasser's phone.
 const NOT_ENTITLED: &str = "not one of this phone's turfs";
+/// Why a bundle's turf document was left out on a canvasser's phone.
+const FORWARD_ONLY: &str = "holds results only a captain's phone may carry to the server";
+/// Why a bundle's roster was left out.
+const OTHER_CAMPAIGN: &str = "would move the turf to another campaign";

@@ -84,6 +84,14 @@ pub struct MergeOutcome {
     pub heads: Vec<ChangeHash>,
 }
 
+/// A campaign merge computed and checked, ready to write.
+pub(crate) struct PreparedCampaign {
+    new: Vec<u8>,
+    heads: Vec<ChangeHash>,
+    wrapped: CampaignDoc,
+    body: Option<Campaign>,
+}
+
 /// A document as stored: its snapshot (possibly empty) and the change chunks after it.
 type StoredDoc = (Vec<u8>, Vec<Vec<u8>>);
 
@@ -1098,6 +1106,16 @@ impl Store {
     /// Applies `bytes` to a copy of the turf's document and checks the result: it parses, its
     /// history is complete, it is this turf's, and its entries decode.
     fn check_turf_merge(&mut self, turf: &TurfId, bytes: &[u8]) -> Result<()> {
+        self.trial_turf_merge(turf, bytes).map(|_| ())
+    }
+
+    /// The turf's document as held (without attempts not yet folded in) and as it would be
+    /// after merging `bytes`, checked as [`Store::check_turf_merge`] does. Nothing is written.
+    pub(crate) fn trial_turf_merge(
+        &mut self,
+        turf: &TurfId,
+        bytes: &[u8],
+    ) -> Result<(TurfDoc, TurfDoc)> {
         self.load_turf(turf, true)?;
         let Some(cached) = self.turfs.get_mut(turf) else {
             return Err(Error::UnknownTurf {
@@ -1105,15 +1123,22 @@ impl Store {
             });
         };
         let id = cached.doc.id().clone();
+        let before = TurfDoc::wrap(cached.doc.automerge().fork(), id.clone(), turf)?;
         let mut trial = cached.doc.automerge().fork();
         apply_incoming(&mut trial, &id, bytes)?;
         let trial = TurfDoc::wrap(trial, id, turf)?;
         trial.log()?;
         trial.people()?;
-        Ok(())
+        Ok((before, trial))
     }
 
-    fn merge_campaign(&mut self, campaign: &CampaignId, bytes: &[u8]) -> Result<MergeOutcome> {
+    /// Everything a campaign merge will write, computed and checked without writing: `None`
+    /// when `bytes` bring nothing new.
+    pub(crate) fn prepare_campaign_merge(
+        &mut self,
+        campaign: &CampaignId,
+        bytes: &[u8],
+    ) -> Result<Option<PreparedCampaign>> {
         let id = DocId::campaign(campaign);
         let (snapshot, changes) = self.read_doc(&id)?.unwrap_or_default();
         let mut doc = load_doc(&id, &snapshot, changes.iter().map(Vec::as_slice))?;
@@ -1121,13 +1146,10 @@ impl Store {
         apply_incoming(&mut doc, &id, bytes)?;
         let heads = doc.get_heads();
         if heads == before {
-            return Ok(MergeOutcome {
-                changed: false,
-                heads,
-            });
+            return Ok(None);
         }
         let new = doc.save_after(&before);
-        let mut wrapped = CampaignDoc::load(campaign, &doc.save(), &[])?;
+        let wrapped = CampaignDoc::load(campaign, &doc.save(), &[])?;
         let body = wrapped.campaign()?;
         if let Some(c) = &body
             && &c.id != campaign
@@ -1137,6 +1159,28 @@ impl Store {
                 reason: "document belongs to another campaign".into(),
             });
         }
+        Ok(Some(PreparedCampaign {
+            new,
+            heads,
+            wrapped,
+            body,
+        }))
+    }
+
+    fn merge_campaign(&mut self, campaign: &CampaignId, bytes: &[u8]) -> Result<MergeOutcome> {
+        let id = DocId::campaign(campaign);
+        let Some(PreparedCampaign {
+            new,
+            heads,
+            mut wrapped,
+            body,
+        }) = self.prepare_campaign_merge(campaign, bytes)?
+        else {
+            return Ok(MergeOutcome {
+                changed: false,
+                heads: self.heads(&id)?,
+            });
+        };
         let mut log = LogPosition::read(&self.conn, &id)?;
         let tx = storage_tx(&mut self.conn)?;
         persist(&tx, &id, &new, &heads, &mut log, self.compact_after, || {

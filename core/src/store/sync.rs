@@ -94,7 +94,10 @@ pub fn sync_rounds<E>(
             Err(e) => match refused(&e)
                 .and_then(|(doc, reason)| DocId::parse(&doc).map(|id| (id, reason)))
             {
-                Some((id, reason)) if !total.held_back.iter().any(|(h, _)| h == &id) => {
+                Some((id, reason))
+                    if !total.held_back.iter().any(|(h, _)| h == &id)
+                        && !store.lend(|s| s.heads(&id))?.is_empty() =>
+                {
                     store.lend(|s| s.hold_back(&id, &reason))?;
                     total.held_back.push((id, reason));
                     continue;
@@ -107,7 +110,11 @@ pub fn sync_rounds<E>(
         total.identity = report.identity;
         total.docs_changed += report.docs_changed;
         total.rosters_applied += report.rosters_applied;
-        total.revoked = report.revoked;
+        for doc in report.revoked {
+            if !total.revoked.contains(&doc) {
+                total.revoked.push(doc);
+            }
+        }
         total.again = report.again;
         if !report.again {
             break;
@@ -219,8 +226,16 @@ impl Store {
             revoked: response.revoked.clone(),
             ..SyncReport::default()
         };
-        if self.canvasser.is_none() {
-            self.sign_in(&response.identity.user.as_str().into())?;
+        match &self.canvasser {
+            None => self.sign_in(&response.identity.user.as_str().into())?,
+            // Another user's token: applying it would record their knocks under this name.
+            Some(c) if c.0 != response.identity.user => {
+                return Err(Error::OtherUser {
+                    signed_in: c.0.clone(),
+                    token_for: response.identity.user.clone(),
+                });
+            }
+            Some(_) => {}
         }
         let role = response.identity.role.as_str();
         if self.role()?.as_deref() != Some(role) {

@@ -39,19 +39,51 @@ fn a_canvasser_phone_takes_only_its_own_turfs_from_a_captains_bundle() {
     let mine = canvasser.turfs();
     assert_eq!(mine.len(), 2);
     let report = canvasser.store.import_bundle(&bundle).unwrap();
-    let refused: Vec<&str> = report.refused.iter().map(|(id, _)| id.as_str()).collect();
+    let is_mine = |id: &str| mine.iter().any(|t| id.ends_with(&format!(":{t}")));
+    let others: Vec<&str> = report
+        .refused
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .filter(|id| !is_mine(id))
+        .collect();
     assert_eq!(
-        refused.len(),
+        others.len(),
         4,
-        "two other turfs' documents and rosters: {refused:?}"
-    );
-    assert!(
-        refused
-            .iter()
-            .all(|id| !mine.iter().any(|t| id.ends_with(t.as_str()))),
-        "{refused:?}"
+        "two other turfs' documents and rosters: {others:?}"
     );
     assert_eq!(canvasser.turfs(), mine, "no other turf arrived");
+    // The captain's own results in the canvasser's turfs are the captain's to carry: the
+    // canvasser's phone leaves those documents out rather than upload what the server refuses.
+    assert!(
+        report
+            .refused
+            .iter()
+            .any(|(id, reason)| is_mine(id) && reason.contains("captain")),
+        "{:?}",
+        report.refused
+    );
+    let mine_refused = report.refused.iter().filter(|(id, _)| is_mine(id)).count();
+    assert_eq!(
+        report.docs_unchanged + mine_refused,
+        3,
+        "the canvasser's two turfs and the campaign, nothing else"
+    );
+    canvasser.knock(&mut rng, 50).unwrap();
+    let synced = canvasser.sync(&server.url).unwrap();
+    assert!(synced.held_back.is_empty());
+    assert_eq!(canvasser.store.outbox_count().unwrap(), 0);
+
+    // Once the captain has synced, the server holds the captain's results; a new bundle from
+    // the captain then carries nothing the canvasser could not send, and it arrives.
+    captain.sync(&server.url).unwrap();
+    let later = captain.store.export_bundle(200).unwrap();
+    canvasser.sync(&server.url).unwrap();
+    let report = canvasser.store.import_bundle(&later).unwrap();
+    assert!(
+        report.refused.iter().all(|(id, _)| !is_mine(id)),
+        "{:?}",
+        report.refused
+    );
     // What the captain recorded in the canvasser's own turfs did arrive.
     assert!(
         mine.iter()
