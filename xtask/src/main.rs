@@ -61,16 +61,27 @@ fn library_name() -> &'static str {
     }
 }
 
-/// Builds the library and generates the three languages' bindings from it; returns their
-/// directory (`target/bindings/<profile>`).
+/// Builds the library and the generator, then generates the three languages' bindings; returns
+/// their directory (`target/bindings/<profile>`).
 fn bindings(release: bool) -> Result<PathBuf, String> {
-    let profile = if release { "release" } else { "debug" };
     let mut build = vec!["build", "-p", "doorstep-ffi", "--lib"];
     if release {
         build.push("--release");
     }
     run("bindings library", "cargo", &build)?;
+    run(
+        "generator",
+        "cargo",
+        &["build", "-p", "doorstep-uniffi-bindgen"],
+    )?;
+    generate(if release { "release" } else { "debug" })
+}
+
+/// Generates Kotlin, Swift and Python (uniffi library mode) from the library already built
+/// for `profile`, with the generator already built (debug).
+fn generate(profile: &str) -> Result<PathBuf, String> {
     let library = target_dir().join(profile).join(library_name());
+    let generator = target_dir().join("debug/uniffi-bindgen");
     let out = target_dir().join("bindings").join(profile);
     for language in ["python", "kotlin", "swift"] {
         let dir = out.join(language);
@@ -78,13 +89,8 @@ fn bindings(release: bool) -> Result<PathBuf, String> {
         let _ = std::fs::remove_dir_all(&dir);
         run(
             &format!("{language} bindings"),
-            "cargo",
+            &generator.to_string_lossy(),
             &[
-                "run",
-                "--quiet",
-                "-p",
-                "doorstep-uniffi-bindgen",
-                "--",
                 "generate",
                 "--no-format",
                 "--library",
@@ -167,19 +173,28 @@ fn test() -> Result<(), String> {
             "warnings",
         ],
     )?;
+    // One build of everything with the features the test runner will use, so nothing below
+    // builds again: the server binary the end-to-end tests start, the bindings' library and the
+    // generator, every test.
+    run(
+        "build",
+        "cargo",
+        &[
+            "build",
+            "--workspace",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--examples",
+        ],
+    )?;
     run(
         "doc tests",
         "cargo",
         &["test", "--workspace", "--doc", "--quiet"],
     )?;
-    // The end-to-end tests start this binary as a real server process.
-    run(
-        "server binary",
-        "cargo",
-        &["build", "-p", "doorstep-server", "--bin", "doorstep"],
-    )?;
     // The Python, Kotlin and demo tests load these.
-    bindings(false)?;
+    generate("debug")?;
     setup()?;
     // Last, so the output ends with the runner's summary line.
     run(
