@@ -3,9 +3,9 @@
 use super::{Store, storage_tx};
 use crate::bundle::{Bundle, BundleDoc, BundleError, BundleReport};
 use crate::doc::{DocId, DocKind, check_parses};
+use super::queries::address_at;
 use crate::domain::{
-    Address, CampaignId, Household, HouseholdId, ListKind, Location, Roster, Timestamp, TurfId,
-    Voter, VoterId,
+    CampaignId, Household, HouseholdId, ListKind, Roster, Timestamp, TurfId, Voter, VoterId,
 };
 use crate::error::{Error, Result};
 use crate::sync::{Rights, Role, check_turf_update};
@@ -205,18 +205,12 @@ impl Store {
                  FROM roster_households WHERE turf_id = ?1 ORDER BY walk_order, household_id",
             )?
             .query_map([turf.as_str()], |r| {
-                let lat: Option<f64> = r.get(6)?;
-                let lon: Option<f64> = r.get(7)?;
+                let (address, location) = address_at(r, 2)?;
                 Ok(Household {
                     id: HouseholdId(r.get(0)?),
                     walk_order: r.get(1)?,
-                    address: Address {
-                        street: r.get(2)?,
-                        unit: r.get(3)?,
-                        city: r.get(4)?,
-                        zip: r.get(5)?,
-                    },
-                    location: lat.zip(lon).map(|(lat, lon)| Location { lat, lon }),
+                    address,
+                    location,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;

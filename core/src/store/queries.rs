@@ -8,6 +8,25 @@ use crate::error::{Error, Result};
 use rusqlite::{OptionalExtension, params_from_iter, types::Value};
 use std::collections::BTreeMap;
 
+/// A door's address and map position from six columns starting at `first`: street, unit,
+/// city, zip, latitude, longitude (as `roster_households` stores them).
+pub(super) fn address_at(
+    r: &rusqlite::Row<'_>,
+    first: usize,
+) -> rusqlite::Result<(Address, Option<Location>)> {
+    let lat: Option<f64> = r.get(first + 4)?;
+    let lon: Option<f64> = r.get(first + 5)?;
+    Ok((
+        Address {
+            street: r.get(first)?,
+            unit: r.get(first + 1)?,
+            city: r.get(first + 2)?,
+            zip: r.get(first + 3)?,
+        },
+        lat.zip(lon).map(|(lat, lon)| Location { lat, lon }),
+    ))
+}
+
 /// A voter's or a door's current status: its latest attempt that is not voided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
@@ -217,19 +236,13 @@ impl Store {
             let door = match doors.entry(position) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
-                    let lat: Option<f64> = r.get(10)?;
-                    let lon: Option<f64> = r.get(11)?;
+                    let (address, location) = address_at(r, 6)?;
                     e.insert(WalkHousehold {
                         id: HouseholdId(r.get(5)?),
                         position,
                         skipped: r.get(4)?,
-                        address: Address {
-                            street: r.get(6)?,
-                            unit: r.get(7)?,
-                            city: r.get(8)?,
-                            zip: r.get(9)?,
-                        },
-                        location: lat.zip(lon).map(|(lat, lon)| Location { lat, lon }),
+                        address,
+                        location,
                         note: r.get(12)?,
                         status: status(r.get(13)?, r.get(14)?, r.get(15)?),
                         voters: Vec::new(),
