@@ -1,6 +1,7 @@
 """The demo phone app (mobile-demo/) driven through its terminal, as a person would."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,9 @@ class DemoTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as work, LocalServer(os.path.join(work, "server.db"), demo=True) as server:
             keys = "\n".join([
                 server.url, server.token("canvasser"),  # sign in
-                "1", "d", "1", "b",  # walk the first turf: a door outcome on the first door, back
+                "1", "d", "1",  # walk the first turf: a door outcome on the first door
+                "1", "3", "", "4", "",  # the next door's first voter: support 3, skip, Talked, no note
+                "b",
                 "a", "s",  # airplane mode on, sync: kept
                 "a", "s",  # airplane mode off, sync
                 "e", os.path.join(work, "shift.bundle"),
@@ -38,15 +41,22 @@ class DemoTest(unittest.TestCase):
                 [sys.executable, os.path.join(DEMO, "doorstep_demo.py"), "--store", os.path.join(work, "phone.db")],
                 input=keys, capture_output=True, text=True, timeout=120,
             )
+            with sqlite3.connect(server.db) as conn:
+                results = conn.execute("SELECT outcome, answers FROM results ORDER BY outcome").fetchall()
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         out = run.stdout
         self.assertIn("signed in as", out)
         self.assertIn("Door 1 of", out)
         self.assertIn("recorded Not home; 1 result not yet synced", out)
-        self.assertIn("airplane mode is on: 1 result not yet synced, kept on this phone", out)
+        self.assertIn("Script '", out)
+        self.assertIn("recorded Talked; 2 results not yet synced", out)
+        self.assertIn("airplane mode is on: 2 results not yet synced, kept on this phone", out)
         self.assertIn("synced: ", out)
         self.assertIn("everything synced", out)
         self.assertIn("bytes to", out)
+        self.assertEqual([r[0] for r in results], ["not_home", "talked"], out)
+        self.assertIn('"support"', results[1][1])
+        self.assertIn("3", results[1][1].split("support", 1)[1][:8], results[1][1])
 
 
 if __name__ == "__main__":
