@@ -1,9 +1,9 @@
 //! Bundles on the phone: export what this phone holds, import what another phone made.
 
+use super::queries::address_at;
 use super::{Store, storage_tx};
 use crate::bundle::{Bundle, BundleDoc, BundleError, BundleReport};
 use crate::doc::{DocId, DocKind, check_parses};
-use super::queries::address_at;
 use crate::domain::{
     CampaignId, Household, HouseholdId, ListKind, Roster, Timestamp, TurfId, Voter, VoterId,
 };
