@@ -58,12 +58,14 @@ impl Store {
             (Some((turfs, _)), DocKind::Turf) => turfs.contains(&id.id),
             (Some((_, campaigns)), DocKind::Campaign) => campaigns.contains(&id.id),
         };
+        // A canvasser's phone judges what it takes by that canvasser's rights.
         let canvasser = match (role.as_deref(), &self.canvasser) {
             (Some("canvasser"), Some(user)) => Some(Rights {
                 role: Role::Canvasser,
                 user: user.0.clone(),
                 team: HashSet::new(),
             }),
+            (Some("canvasser"), None) => return Err(Error::NotSignedIn),
             _ => None,
         };
 
@@ -310,8 +312,10 @@ impl Store {
             return Err(Error::UnsyncedResults { count: waiting });
         }
         let tx = storage_tx(&mut self.conn)?;
+        // The role stays until the next sign-in replaces it: the phone still holds that user's
+        // turfs, and a bundle imported meanwhile is judged as it would have been before.
         tx.execute(
-            "DELETE FROM meta WHERE key IN ('server_url', 'server_token', 'canvasser', 'role')",
+            "DELETE FROM meta WHERE key IN ('server_url', 'server_token', 'canvasser')",
             [],
         )?;
         tx.commit()?;

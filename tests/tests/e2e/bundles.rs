@@ -97,4 +97,11 @@ fn a_canvasser_phone_takes_only_its_own_turfs_from_a_captains_bundle() {
             "turf {turf}"
         );
     }
+
+    // Signed out, a canvasser's phone takes no bundle until someone signs in again.
+    canvasser.store.sign_out().unwrap();
+    assert!(matches!(
+        canvasser.store.import_bundle(&later),
+        Err(doorstep_core::Error::NotSignedIn)
+    ));
 }
