@@ -282,6 +282,42 @@ mod tests {
         }
     }
 
+    /// A header with a correct length and checksum around `body`, so that the body reaches the
+    /// decoder (random bytes alone stop at the checksum).
+    fn framed(body: &[u8], flags: u8) -> Vec<u8> {
+        let mut out = BUNDLE_MAGIC.to_vec();
+        out.push(BUNDLE_VERSION);
+        out.push(flags);
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.extend_from_slice(&checksum(BUNDLE_VERSION, flags, body));
+        out.extend_from_slice(body);
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hostile_bytes_are_refused_without_panicking(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            deflate in proptest::prelude::any::<bool>(),
+        ) {
+            let _ = Bundle::decode(&body);
+            let framed = framed(&body, u8::from(deflate));
+            if let Ok(bundle) = Bundle::decode(&framed) {
+                // Whatever decodes, encodes and decodes again to the same bytes.
+                let once = bundle.encode().unwrap();
+                proptest::prop_assert_eq!(Bundle::decode(&once).unwrap().encode().unwrap(), once);
+            }
+        }
+    }
+
+    #[test]
+    fn a_length_prefix_claiming_millions_of_entries_is_refused_before_allocating() {
+        // from_device "", created_at 0, then four billion rosters.
+        let body = [0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        let err = Bundle::decode(&framed(&body, 0)).unwrap_err();
+        assert!(matches!(err, BundleError::Malformed(_)), "{err}");
+    }
+
     #[test]
     fn errors_say_what_to_do() {
         let bytes = sample().encode().unwrap();

@@ -1,7 +1,8 @@
-//! Replays every input in `tests/fuzz_regressions/` through the sync wire decoders.
+//! Replays every input in `tests/fuzz_regressions/` through the sync wire and bundle decoders.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use doorstep_core::bundle::Bundle;
 use doorstep_core::sync::wire::{decode_request, decode_response, encode_request, encode_response};
 use std::path::{Path, PathBuf};
 
@@ -18,8 +19,12 @@ fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_regressions")
 }
 
-/// The same checks as `fuzz/fuzz_targets/decode.rs`: keep the two in step.
+/// The same checks as `fuzz/fuzz_targets/decode.rs` and `bundle.rs`: keep them in step.
 fn check(data: &[u8]) {
+    if let Ok(bundle) = Bundle::decode(data) {
+        let once = bundle.encode().unwrap();
+        assert_eq!(Bundle::decode(&once).unwrap().encode().unwrap(), once);
+    }
     if let Ok(request) = decode_request(data) {
         let again = encode_request(&request);
         assert_eq!(decode_request(&again), Ok(request));
