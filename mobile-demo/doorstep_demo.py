@@ -57,17 +57,15 @@ class App:
         self.out(f"  synced: {summary.docs_changed} list(s) updated, {self.unsynced()}{held}")
         return True
 
-    def record(self, turf, door, voter=None, outcome="not_home", support=None, note=None):
-        answers = []
-        if support is not None:
-            answers.append(SurveyAnswer(question="support", value=AnswerValue.SUPPORT(level=support)))
+    def record(self, turf, door, voter=None, outcome="not_home", answers=(), note=None):
+        """Records an outcome for a voter, or for the door when no voter is given."""
         return self.phone.record_attempt(
             AttemptInput(
                 turf=turf,
                 outcome=outcome,
                 voter=voter.id if voter else None,
                 household=None if voter else door.id,
-                answers=answers,
+                answers=list(answers),
                 note=note,
             )
         )
@@ -189,9 +187,7 @@ def walk(app, turf):
                 continue
             note = ask("note (optional)") or None
             try:
-                app.phone.record_attempt(
-                    AttemptInput(turf=turf.id, outcome=voter_outcomes[pick].code, voter=voter.id, answers=answers, note=note)
-                )
+                app.record(turf.id, door, voter, voter_outcomes[pick].code, answers, note)
                 print(f"  recorded {voter_outcomes[pick].label}; {app.unsynced()}")
             except PhoneError.InvalidInput as e:
                 print(f"  not recorded: {e.detail}")
@@ -261,7 +257,8 @@ def scenario(args):
         if voter:
             script = app.phone.script(turf.id, voter.id)
             support = rng.randint(1, 5)
-            recorded.append(app.record(turf.id, door, voter, outcome="talked", support=support))
+            answer = SurveyAnswer(question="support", value=AnswerValue.SUPPORT(level=support))
+            recorded.append(app.record(turf.id, door, voter, outcome="talked", answers=[answer]))
             print(f"door {n + 1:2}: talked to voter {voter.id} (script '{script.name if script else '-'}'), support {support}")
         else:
             recorded.append(app.record(turf.id, door, outcome="not_home"))

@@ -14,7 +14,7 @@ pub use transport::{NetworkSettings, SyncEvent, SyncProgress};
 
 use doorstep_core::bundle::MAX_BUNDLE_BYTES;
 use doorstep_core::domain::{AttemptId, HouseholdId, Target, TurfId, VoterId};
-use doorstep_core::{DocId, LendStore, NewAttempt, NewPerson, Store, sync_rounds};
+use doorstep_core::{DocId, NewAttempt, NewPerson, Store, sync_rounds};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use transport::HttpTransport;
@@ -82,7 +82,7 @@ impl Phone {
             |body| http.send(body),
             |e| e.refused_document(),
         )?;
-        let unsynced = (&self.store).lend(|s| s.outbox_count())?;
+        let unsynced = self.store().outbox_count()?;
         Ok(SyncSummary::from_report(report, unsynced))
     }
 }

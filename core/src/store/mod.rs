@@ -4,6 +4,7 @@
 //! with `synchronous=FULL`: a crash a microsecond later loses nothing. The SQLite file is the
 //! source of truth; documents held in memory are a cache, dropped whenever a write fails.
 
+mod account;
 mod bundle;
 mod migrations;
 mod project;
@@ -290,45 +291,6 @@ impl Store {
     /// This install's Automerge actor id.
     pub fn actor(&self) -> &ActorId {
         &self.actor
-    }
-
-    /// Records who uses this phone; their id goes on every attempt.
-    pub fn sign_in(&mut self, canvasser: &CanvasserId) -> Result<()> {
-        if canvasser.0.is_empty() {
-            return Err(Error::Empty {
-                field: "canvasser id",
-            });
-        }
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('canvasser', ?1)",
-            [canvasser.as_str()],
-        )?;
-        self.canvasser = Some(canvasser.clone());
-        Ok(())
-    }
-
-    /// The canvasser signed in, if any.
-    pub fn signed_in(&self) -> Result<Option<CanvasserId>> {
-        Ok(self.canvasser.clone())
-    }
-
-    /// The user's role as the server last reported it (`canvasser`, `captain`, `admin`), if
-    /// this phone has synced.
-    pub fn role(&self) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE key = 'role'")?
-            .query_row([], |r| r.get::<_, String>(0))
-            .optional()?)
-    }
-
-    fn read_canvasser(&self) -> Result<Option<CanvasserId>> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT value FROM meta WHERE key = 'canvasser'")?
-            .query_row([], |r| r.get::<_, String>(0))
-            .optional()?
-            .map(CanvasserId))
     }
 
     // ---------------------------------------------------------------- rosters and campaigns
