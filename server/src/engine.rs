@@ -115,6 +115,8 @@ pub struct Engine<S> {
     /// Bumped after a commit's effects reach the caches: a quiet answer computed between the
     /// commit and the caches' update is not trusted.
     generation: std::sync::atomic::AtomicU64,
+    /// The storage's change counter when the admin epoch was last read, and that epoch.
+    admin_seen: Mutex<(u64, u64)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -138,6 +140,7 @@ impl<S: Storage> Engine<S> {
             devices: Mutex::new(LruCache::new(cap(CACHED_DEVICES))),
             quiet: Mutex::new(LruCache::new(cap(CACHED_DEVICES))),
             generation: std::sync::atomic::AtomicU64::new(0),
+            admin_seen: Mutex::new((u64::MAX, 0)),
         }
     }
 
@@ -335,11 +338,32 @@ impl<S: Storage> Engine<S> {
         if let Some(answer) = self.cached_quiet(&key, counter) {
             return Ok(answer);
         }
+        self.drop_documents_changed_elsewhere(counter)?;
         let (who, outcome, quiet) = self.sync_uncached(token_hash, body, now)?;
         if quiet {
             lock(&self.quiet).put(key, (version, who.clone(), outcome.response.clone()));
         }
         Ok((who, outcome))
+    }
+
+    /// Drops every cached document when a command changed documents outside a sync (a
+    /// campaign applied), which the admin epoch tells; read only when the counter moved.
+    fn drop_documents_changed_elsewhere(&self, counter: u64) -> Result<(), SyncFailure> {
+        let mut seen = lock(&self.admin_seen);
+        if seen.0 == counter {
+            return Ok(());
+        }
+        let epoch = self.storage.admin_epoch()?;
+        if seen.0 != u64::MAX && epoch != seen.1 {
+            lock(&self.docs).clear();
+            self.heads
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            tracing::info!(epoch, "documents changed by a command: cache dropped");
+        }
+        *seen = (counter, epoch);
+        Ok(())
     }
 
     /// Where the quiet answer to this token's request would be kept.

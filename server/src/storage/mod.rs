@@ -2,8 +2,10 @@
 //! every method is blocking and is called off the async executor.
 
 pub mod conformance;
+pub mod organize;
 mod sqlite;
 
+pub use organize::Organize;
 pub use sqlite::SqliteStorage;
 
 use automerge::ChangeHash;
@@ -30,6 +32,9 @@ pub enum StorageError {
         /// The newest this code knows.
         supported: i64,
     },
+    /// The input being stored failed part way; nothing of it was stored.
+    #[error("{0}; nothing was stored")]
+    Input(String),
     /// A named thing does not exist.
     #[error("{what} '{id}' does not exist")]
     NotFound {
@@ -181,6 +186,9 @@ pub trait Storage: Send + Sync + 'static {
     /// A number that changes whenever anything in the storage changes, whoever changed it
     /// (this process, another server, the command line). Cheap: read before every sync.
     fn change_counter(&self) -> StorageResult<u64>;
+    /// A number bumped by every change to a document made outside a sync (a campaign applied
+    /// from the command line): a server drops its cached documents when it changes.
+    fn admin_epoch(&self) -> StorageResult<u64>;
     /// The user a token hash belongs to, unless unknown or revoked.
     fn authenticate(&self, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>>;
     /// What a user may sync.

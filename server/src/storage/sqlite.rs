@@ -8,10 +8,15 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Numbered, forward-only migrations. Never edit one that has landed: add the next.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_init.sql"),
+    include_str!("../../migrations/0002_voter_file.sql"),
+];
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const READERS: usize = 4;
+
+mod organize;
 
 /// SQLite storage in one file.
 pub struct SqliteStorage {
@@ -221,6 +226,13 @@ impl Storage for SqliteStorage {
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?;
         Ok(version as u64)
+    }
+
+    fn admin_epoch(&self) -> StorageResult<u64> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT value FROM admin_epoch WHERE id = 1")?
+                .query_row([], |r| r.get::<_, i64>(0))? as u64)
+        })
     }
 
     fn sync_context(&self, token_hash: &[u8; 32]) -> StorageResult<Option<SyncContext>> {

@@ -1,0 +1,255 @@
+//! Residential addresses, normalized so that one door is one household however the file spells
+//! it ("123 Main Street Apt. 4B", "123 MAIN ST #4B"), and units of one building share a building.
+
+use sha2::{Digest, Sha256};
+
+/// An address in the form turfs are cut and households grouped by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedAddress {
+    /// House number and street, normalized: `123 N MAIN ST`.
+    pub street: String,
+    /// The leading house number, if any.
+    pub house_number: Option<u32>,
+    /// The street without the house number: `N MAIN ST`.
+    pub street_name: String,
+    /// The unit, normalized: `APT 4B`.
+    pub unit: Option<String>,
+    /// City, upper case.
+    pub city: String,
+    /// Five-digit ZIP code (or what the file had, trimmed).
+    pub zip: String,
+}
+
+/// Street suffixes and directions as the USPS abbreviates them.
+const ABBREVIATIONS: &[(&str, &str)] = &[
+    ("STREET", "ST"),
+    ("AVENUE", "AVE"),
+    ("AV", "AVE"),
+    ("ROAD", "RD"),
+    ("DRIVE", "DR"),
+    ("LANE", "LN"),
+    ("COURT", "CT"),
+    ("CIRCLE", "CIR"),
+    ("BOULEVARD", "BLVD"),
+    ("PLACE", "PL"),
+    ("TERRACE", "TER"),
+    ("PARKWAY", "PKWY"),
+    ("HIGHWAY", "HWY"),
+    ("TRAIL", "TRL"),
+    ("SQUARE", "SQ"),
+    ("EXTENSION", "EXT"),
+    ("NORTH", "N"),
+    ("SOUTH", "S"),
+    ("EAST", "E"),
+    ("WEST", "W"),
+    ("NORTHEAST", "NE"),
+    ("NORTHWEST", "NW"),
+    ("SOUTHEAST", "SE"),
+    ("SOUTHWEST", "SW"),
+];
+
+/// Words that start a unit designator inside a street line.
+const UNIT_WORDS: &[(&str, &str)] = &[
+    ("APT", "APT"),
+    ("APARTMENT", "APT"),
+    ("UNIT", "UNIT"),
+    ("STE", "STE"),
+    ("SUITE", "STE"),
+    ("LOT", "LOT"),
+    ("RM", "RM"),
+    ("ROOM", "RM"),
+    ("FL", "FL"),
+    ("FLOOR", "FL"),
+    ("SPC", "SPC"),
+    ("SPACE", "SPC"),
+    ("TRLR", "TRLR"),
+];
+
+fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+    s.split(|c: char| c.is_whitespace() || c == ',' || c == '.')
+        .filter(|w| !w.is_empty())
+        .map(str::to_uppercase)
+}
+
+fn abbreviate(word: String) -> String {
+    ABBREVIATIONS
+        .iter()
+        .find(|(long, _)| *long == word)
+        .map_or(word, |(_, short)| (*short).to_owned())
+}
+
+/// Normalizes a street line (which may carry the unit, as in the NC voter file), an optional
+/// separate unit, the city and the ZIP code. `None` when there is no street at all.
+pub fn normalize(
+    street_line: &str,
+    unit: Option<&str>,
+    city: &str,
+    zip: &str,
+) -> Option<NormalizedAddress> {
+    let mut street_words = Vec::new();
+    let mut unit_words: Vec<String> = Vec::new();
+    let mut in_unit = false;
+    for word in words(street_line) {
+        if in_unit {
+            unit_words.push(word);
+            continue;
+        }
+        if let Some(rest) = word.strip_prefix('#') {
+            in_unit = true;
+            unit_words.push("#".into());
+            if !rest.is_empty() {
+                unit_words.push(rest.to_owned());
+            }
+        } else if let Some((_, short)) = UNIT_WORDS.iter().find(|(w, _)| *w == word)
+            && !street_words.is_empty()
+        {
+            in_unit = true;
+            unit_words.push((*short).to_owned());
+        } else {
+            street_words.push(abbreviate(word));
+        }
+    }
+    if let Some(u) = unit {
+        let extra: Vec<String> = words(u).collect();
+        if !extra.is_empty() {
+            unit_words = extra;
+        }
+    }
+    if street_words.is_empty() || street_words.iter().all(|w| w == "REMOVED") {
+        return None;
+    }
+    let house_number = street_words.first().and_then(|w| {
+        let digits: String = w.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().ok()
+    });
+    let street_name = if house_number.is_some() {
+        street_words[1..].join(" ")
+    } else {
+        street_words.join(" ")
+    };
+    Some(NormalizedAddress {
+        street: street_words.join(" "),
+        house_number,
+        street_name,
+        unit: normalize_unit(&unit_words),
+        city: words(city).collect::<Vec<_>>().join(" "),
+        zip: zip_5(zip),
+    })
+}
+
+/// `APT 4B`, `# 4B`, `UNIT #4B` and `4B` are one unit: `APT 4B` style, designator first.
+fn normalize_unit(words: &[String]) -> Option<String> {
+    let mut designator = None;
+    let mut rest = Vec::new();
+    for w in words {
+        let w = w.trim_start_matches('#');
+        if w.is_empty() {
+            continue;
+        }
+        match UNIT_WORDS.iter().find(|(long, _)| *long == w) {
+            Some((_, short)) if designator.is_none() && rest.is_empty() => {
+                designator = Some(*short)
+            }
+            _ => rest.push(w.to_owned()),
+        }
+    }
+    if rest.is_empty() {
+        return designator.map(str::to_owned);
+    }
+    Some(format!("{} {}", designator.unwrap_or("APT"), rest.join(" ")))
+}
+
+fn zip_5(zip: &str) -> String {
+    let zip = zip.trim();
+    let digits: String = zip.chars().take_while(char::is_ascii_digit).collect();
+    if digits.len() >= 5 {
+        digits[..5].to_owned()
+    } else {
+        zip.to_owned()
+    }
+}
+
+fn short_hash(prefix: &str, parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0x1f]);
+    }
+    let digest = h.finalize();
+    format!("{prefix}{}", hex::encode(&digest[..8]))
+}
+
+impl NormalizedAddress {
+    /// The building's id: the same for every unit at this street address. Opaque (a hash), so it
+    /// carries no address into logs or phones' ids.
+    pub fn building_id(&self) -> String {
+        short_hash("b-", &[&self.street, &self.city, &self.zip])
+    }
+
+    /// The household's id: one door. Stable across imports of the same address.
+    pub fn household_id(&self) -> String {
+        let unit = self
+            .unit
+            .as_deref()
+            .map(|u| u.split_once(' ').map_or(u, |(_, id)| id))
+            .unwrap_or("");
+        short_hash("h-", &[&self.street, unit, &self.city, &self.zip])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(street: &str, unit: Option<&str>) -> NormalizedAddress {
+        normalize(street, unit, "Durham", "27701-1234").unwrap()
+    }
+
+    #[test]
+    fn spellings_of_one_door_are_one_household() {
+        let a = n("123 Main Street Apt. 4B", None);
+        let b = n("123  MAIN ST  #4B", None);
+        let c = n("123 main st", Some("Unit 4b"));
+        assert_eq!(a.household_id(), b.household_id());
+        assert_eq!(a.household_id(), c.household_id());
+        assert_eq!(a.unit.as_deref(), Some("APT 4B"));
+        assert_eq!(a.street, "123 MAIN ST");
+        assert_eq!(a.zip, "27701");
+        assert_eq!(a.city, "DURHAM");
+    }
+
+    #[test]
+    fn units_of_a_building_are_separate_doors_of_one_building() {
+        let a = n("40 Oak Ave Apt 1", None);
+        let b = n("40 Oak Ave Apt 2", None);
+        let house = n("40 Oak Ave", None);
+        assert_ne!(a.household_id(), b.household_id());
+        assert_ne!(a.household_id(), house.household_id());
+        assert_eq!(a.building_id(), b.building_id());
+        assert_eq!(a.building_id(), house.building_id());
+        assert_ne!(a.building_id(), n("42 Oak Ave", None).building_id());
+    }
+
+    #[test]
+    fn house_number_and_street_name_are_split() {
+        let a = n("1207B North Mangum Street", None);
+        assert_eq!(a.house_number, Some(1207));
+        assert_eq!(a.street_name, "N MANGUM ST");
+        let rural = n("Old Farm Road", None);
+        assert_eq!(rural.house_number, None);
+        assert_eq!(rural.street_name, "OLD FARM RD");
+    }
+
+    #[test]
+    fn no_street_is_no_address() {
+        assert!(normalize("", None, "Durham", "27701").is_none());
+        assert!(normalize("  ,  ", None, "Durham", "27701").is_none());
+        assert!(normalize("REMOVED", None, "Durham", "27701").is_none());
+    }
+
+    #[test]
+    fn accented_street_names_survive() {
+        let a = n("12 Calle José Martí", None);
+        assert_eq!(a.street, "12 CALLE JOSÉ MARTÍ");
+    }
+}

@@ -1,0 +1,765 @@
+//! Voter files in: the North Carolina `ncvoter` layouts, VAN-style exports, and any CSV with a
+//! column mapping. Read by header name, streamed row by row, each row either a voter with only
+//! the attributes a roster needs or a reason it was skipped.
+
+use super::address::{NormalizedAddress, normalize};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+
+/// A voter file layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The NC State Board of Elections `ncvoter` file: tab-separated, quoted, CRLF; either the
+    /// 67-column layout in use since February 2022 or the earlier one.
+    Ncvoter,
+    /// Any CSV, with a column mapping.
+    Csv,
+    /// A VAN-style export.
+    Van,
+}
+
+impl Format {
+    /// Parses a `--format` value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "ncvoter" => Some(Format::Ncvoter),
+            "csv" => Some(Format::Csv),
+            "van" => Some(Format::Van),
+            _ => None,
+        }
+    }
+
+    /// The name used on the command line and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Ncvoter => "ncvoter",
+            Format::Csv => "csv",
+            Format::Van => "van",
+        }
+    }
+}
+
+/// Attributes a roster may carry besides names and address. Only the kept ones are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Attribute {
+    /// Age in years.
+    Age,
+    /// Gender code.
+    Gender,
+    /// Party code.
+    Party,
+    /// Precinct code.
+    Precinct,
+    /// Phone number (for call lists).
+    Phone,
+    /// Audience tags from the mapped tag columns.
+    Tags,
+    /// Latitude and longitude (for cutting turfs by geography).
+    Location,
+}
+
+impl Attribute {
+    /// Every attribute.
+    pub const ALL: [Attribute; 7] = [
+        Attribute::Age,
+        Attribute::Gender,
+        Attribute::Party,
+        Attribute::Precinct,
+        Attribute::Phone,
+        Attribute::Tags,
+        Attribute::Location,
+    ];
+
+    /// Parses a `--keep` item.
+    pub fn parse(s: &str) -> Option<Self> {
+        Attribute::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The name used in `--keep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribute::Age => "age",
+            Attribute::Gender => "gender",
+            Attribute::Party => "party",
+            Attribute::Precinct => "precinct",
+            Attribute::Phone => "phone",
+            Attribute::Tags => "tags",
+            Attribute::Location => "location",
+        }
+    }
+}
+
+/// Which columns of a generic CSV hold what (the `--mapping` TOML file).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvMapping {
+    /// Field delimiter (default `,`).
+    #[serde(default)]
+    pub delimiter: Option<char>,
+    /// Column names.
+    pub columns: MappedColumns,
+    /// Columns whose values (split on `;`) become audience tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Values of the status column whose rows are skipped as removed or denied.
+    #[serde(default)]
+    pub skip_statuses: Vec<String>,
+}
+
+/// Column names of a generic CSV.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MappedColumns {
+    /// The voter id (kept through to the exports).
+    pub voter_id: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// House number and street (may include the unit).
+    pub street: String,
+    /// Unit, if a separate column.
+    pub unit: Option<String>,
+    /// City.
+    pub city: String,
+    /// ZIP code.
+    pub zip: String,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Latitude.
+    pub latitude: Option<String>,
+    /// Longitude.
+    pub longitude: Option<String>,
+    /// Age in years.
+    pub age: Option<String>,
+    /// Gender code.
+    pub gender: Option<String>,
+    /// Party code.
+    pub party: Option<String>,
+    /// Precinct code.
+    pub precinct: Option<String>,
+    /// Registration status (see `skip_statuses`).
+    pub status: Option<String>,
+    /// `Y` marks a confidential record, which is skipped.
+    pub confidential: Option<String>,
+}
+
+/// A voter as read from a file, with only kept attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceVoter {
+    /// The file's voter id.
+    pub id: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// Age, if kept.
+    pub age: Option<u16>,
+    /// Gender code, if kept.
+    pub gender: Option<String>,
+    /// Party code, if kept.
+    pub party: Option<String>,
+    /// Precinct code, if kept.
+    pub precinct: Option<String>,
+    /// Phone number (digits), if kept.
+    pub phone: Option<String>,
+    /// Audience tags, if kept.
+    pub tags: Vec<String>,
+    /// Residential address.
+    pub address: NormalizedAddress,
+    /// (latitude, longitude), if kept and present.
+    pub location: Option<(f64, f64)>,
+}
+
+/// Why a row was not imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SkipReason {
+    /// Registration status removed or denied.
+    RemovedOrDenied,
+    /// A confidential record (address withheld by law).
+    Confidential,
+    /// No residential street address.
+    NoAddress,
+    /// No voter id, or one that cannot be an id (too long, or the reserved `p-` prefix).
+    BadVoterId,
+    /// A second row with a voter id already imported from this file (the first is kept).
+    DuplicateVoterId,
+    /// The line could not be read as a row of this layout.
+    Malformed,
+}
+
+impl SkipReason {
+    /// How the report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SkipReason::RemovedOrDenied => "registration removed or denied",
+            SkipReason::Confidential => "confidential record",
+            SkipReason::NoAddress => "no residential address",
+            SkipReason::BadVoterId => "missing or unusable voter id",
+            SkipReason::DuplicateVoterId => "voter id repeated in the file (first row kept)",
+            SkipReason::Malformed => "malformed line",
+        }
+    }
+}
+
+/// One data row's fate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Row {
+    /// A voter to import.
+    Voter(Box<SourceVoter>),
+    /// Skipped, with the line it started on.
+    Skipped(SkipReason, u64),
+}
+
+/// Why a file cannot be imported at all. Names columns and formats, never a row's content.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file could not be read.
+    #[error("cannot read the voter file: {0}")]
+    Io(#[from] std::io::Error),
+    /// The header lacks a column the layout needs.
+    #[error(
+        "the file's header has no '{column}' column, which the {format} layout needs{hint}; check --format (ncvoter, csv, van) or the column mapping"
+    )]
+    MissingColumn {
+        /// The column.
+        column: String,
+        /// The layout.
+        format: &'static str,
+        /// More help, if any.
+        hint: String,
+    },
+    /// The file has no header row.
+    #[error("the file is empty: a voter file starts with a header row")]
+    Empty,
+    /// The CSV layout was chosen without a mapping.
+    #[error("--format csv needs --mapping FILE.toml naming the columns (see README: Importing)")]
+    NoMapping,
+    /// The mapping file is wrong.
+    #[error("the column mapping is not valid: {0}")]
+    Mapping(String),
+}
+
+/// Resolved column positions.
+#[derive(Debug, Clone, Default)]
+struct Columns {
+    voter_id: usize,
+    first_name: usize,
+    last_name: usize,
+    street: usize,
+    unit: Option<usize>,
+    city: usize,
+    zip: usize,
+    phone: Option<usize>,
+    /// The older ncvoter layout splits the phone into area code and number.
+    area_code: Option<usize>,
+    latitude: Option<usize>,
+    longitude: Option<usize>,
+    age: Option<usize>,
+    gender: Option<usize>,
+    party: Option<usize>,
+    precinct: Option<usize>,
+    status: Option<usize>,
+    confidential: Option<usize>,
+    tags: Vec<usize>,
+}
+
+/// What to keep, and how to read the file.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// The layout.
+    pub format: Format,
+    /// The mapping, for [`Format::Csv`].
+    pub mapping: Option<CsvMapping>,
+    /// Attributes to keep; the rest of the file is not stored.
+    pub keep: Vec<Attribute>,
+}
+
+/// Reads rows of a voter file, one at a time, in constant memory.
+pub struct VoterReader<R: Read> {
+    csv: csv::Reader<R>,
+    columns: Columns,
+    width: usize,
+    skip_statuses: Vec<String>,
+    keep: Vec<Attribute>,
+    record: csv::ByteRecord,
+}
+
+fn find(header: &csv::ByteRecord, name: &str) -> Option<usize> {
+    header
+        .iter()
+        .position(|h| field_text(h).trim().eq_ignore_ascii_case(name))
+}
+
+impl<R: Read> VoterReader<R> {
+    /// Reads the header and resolves the layout's columns.
+    pub fn new(input: R, options: &ReadOptions) -> Result<Self, ImportError> {
+        let delimiter = match options.format {
+            Format::Ncvoter => b'\t',
+            Format::Van => b',',
+            Format::Csv => {
+                let mapping = options.mapping.as_ref().ok_or(ImportError::NoMapping)?;
+                let d = mapping.delimiter.unwrap_or(',');
+                u8::try_from(d).map_err(|_| {
+                    ImportError::Mapping(format!(
+                        "delimiter '{d}' is not a single-byte character"
+                    ))
+                })?
+            }
+        };
+        let mut csv = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .flexible(true)
+            .has_headers(false)
+            .buffer_capacity(1 << 20)
+            .from_reader(input);
+        let mut header = csv::ByteRecord::new();
+        if !csv.read_byte_record(&mut header).map_err(csv_io)? {
+            return Err(ImportError::Empty);
+        }
+        let format = options.format.as_str();
+        let need = |name: &str, hint: &str| {
+            find(&header, name).ok_or_else(|| ImportError::MissingColumn {
+                column: name.to_owned(),
+                format,
+                hint: hint.to_owned(),
+            })
+        };
+        let (columns, skip_statuses) = match options.format {
+            Format::Ncvoter => (
+                Columns {
+                    voter_id: need("ncid", "")?,
+                    first_name: need("first_name", "")?,
+                    last_name: need("last_name", "")?,
+                    street: need("res_street_address", "")?,
+                    unit: None,
+                    city: need("res_city_desc", "")?,
+                    zip: need("zip_code", "")?,
+                    phone: find(&header, "full_phone_number")
+                        .or_else(|| find(&header, "phone_num")),
+                    area_code: find(&header, "full_phone_number")
+                        .is_none()
+                        .then(|| find(&header, "area_cd"))
+                        .flatten(),
+                    latitude: None,
+                    longitude: None,
+                    // Since 2022 `age_at_year_end`; before, `birth_age`.
+                    age: find(&header, "age_at_year_end").or_else(|| find(&header, "birth_age")),
+                    gender: find(&header, "gender_code"),
+                    party: find(&header, "party_cd"),
+                    precinct: find(&header, "precinct_abbrv"),
+                    status: Some(need("status_cd", "")?),
+                    confidential: find(&header, "confidential_ind"),
+                    tags: Vec::new(),
+                },
+                vec!["R".to_owned(), "D".to_owned()],
+            ),
+            Format::Van => (
+                Columns {
+                    voter_id: need("Voter File VANID", " (or 'VANID')")
+                        .or_else(|e| find(&header, "VANID").ok_or(e))?,
+                    first_name: need("FirstName", "")?,
+                    last_name: need("LastName", "")?,
+                    street: need("vAddress", " (or 'Address')")
+                        .or_else(|e| find(&header, "Address").ok_or(e))?,
+                    unit: find(&header, "vApt").or_else(|| find(&header, "Apt")),
+                    city: need("City", "")?,
+                    zip: need("Zip5", " (or 'Zip')").or_else(|e| find(&header, "Zip").ok_or(e))?,
+                    phone: find(&header, "Cell Phone")
+                        .or_else(|| find(&header, "Preferred Phone"))
+                        .or_else(|| find(&header, "Home Phone"))
+                        .or_else(|| find(&header, "Phone")),
+                    area_code: None,
+                    latitude: find(&header, "Latitude"),
+                    longitude: find(&header, "Longitude"),
+                    age: find(&header, "Age"),
+                    gender: find(&header, "Sex"),
+                    party: find(&header, "Party"),
+                    precinct: find(&header, "PrecinctName").or_else(|| find(&header, "Precinct")),
+                    status: None,
+                    confidential: None,
+                    tags: Vec::new(),
+                },
+                Vec::new(),
+            ),
+            Format::Csv => {
+                let mapping = options.mapping.as_ref().ok_or(ImportError::NoMapping)?;
+                let m = &mapping.columns;
+                let optional = |name: &Option<String>| -> Result<Option<usize>, ImportError> {
+                    name.as_deref().map(|n| need(n, " (named in the mapping)")).transpose()
+                };
+                let hint = " (named in the mapping)";
+                (
+                    Columns {
+                        voter_id: need(&m.voter_id, hint)?,
+                        first_name: need(&m.first_name, hint)?,
+                        last_name: need(&m.last_name, hint)?,
+                        street: need(&m.street, hint)?,
+                        unit: optional(&m.unit)?,
+                        city: need(&m.city, hint)?,
+                        zip: need(&m.zip, hint)?,
+                        phone: optional(&m.phone)?,
+                        area_code: None,
+                        latitude: optional(&m.latitude)?,
+                        longitude: optional(&m.longitude)?,
+                        age: optional(&m.age)?,
+                        gender: optional(&m.gender)?,
+                        party: optional(&m.party)?,
+                        precinct: optional(&m.precinct)?,
+                        status: optional(&m.status)?,
+                        confidential: optional(&m.confidential)?,
+                        tags: mapping
+                            .tags
+                            .iter()
+                            .map(|t| need(t, hint))
+                            .collect::<Result<_, _>>()?,
+                    },
+                    mapping.skip_statuses.clone(),
+                )
+            }
+        };
+        if options.mapping.is_some() && options.format != Format::Csv {
+            return Err(ImportError::Mapping(format!(
+                "--mapping is for --format csv; the {format} layout is read by its header"
+            )));
+        }
+        Ok(Self {
+            width: header.len(),
+            csv,
+            columns,
+            skip_statuses,
+            keep: options.keep.clone(),
+            record: csv::ByteRecord::new(),
+        })
+    }
+
+    /// Bytes read so far (for a progress bar).
+    pub fn position(&self) -> u64 {
+        self.csv.position().byte()
+    }
+
+    /// The next data row, or `None` at the end of the file.
+    pub fn next_row(&mut self) -> Result<Option<Row>, ImportError> {
+        let line = self.csv.position().line();
+        match self.csv.read_byte_record(&mut self.record) {
+            Ok(false) => return Ok(None),
+            Ok(true) => {}
+            Err(e) => {
+                return match e.kind() {
+                    csv::ErrorKind::Io(_) => Err(csv_io(e)),
+                    _ => Ok(Some(Row::Skipped(SkipReason::Malformed, line))),
+                };
+            }
+        }
+        // The line a record starts on (the reader's position before reading can sit on a
+        // skipped blank line).
+        let line = self.record.position().map_or(line, |p| p.line());
+        if self.record.len() != self.width {
+            return Ok(Some(Row::Skipped(SkipReason::Malformed, line)));
+        }
+        Ok(Some(self.row(line)))
+    }
+
+    fn keeps(&self, a: Attribute) -> bool {
+        self.keep.contains(&a)
+    }
+
+    fn row(&self, line: u64) -> Row {
+        let r = &self.record;
+        let c = &self.columns;
+        let get = |i: usize| field_text(r.get(i).unwrap_or_default());
+        let opt = |i: Option<usize>| {
+            i.map(|i| get(i).trim().to_owned())
+                .filter(|s| !s.is_empty())
+        };
+        let skip = |reason| Row::Skipped(reason, line);
+        if let Some(status) = opt(c.status)
+            && self
+                .skip_statuses
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(&status))
+        {
+            return skip(SkipReason::RemovedOrDenied);
+        }
+        if opt(c.confidential).is_some_and(|v| v.eq_ignore_ascii_case("Y")) {
+            return skip(SkipReason::Confidential);
+        }
+        let id = get(c.voter_id).trim().to_owned();
+        if id.is_empty()
+            || id.len() > doorstep_core::domain::MAX_FIELD_BYTES
+            || id.starts_with("p-")
+        {
+            return skip(SkipReason::BadVoterId);
+        }
+        let unit = opt(c.unit);
+        let Some(address) = normalize(&get(c.street), unit.as_deref(), &get(c.city), &get(c.zip))
+        else {
+            return skip(SkipReason::NoAddress);
+        };
+        let short = |s: Option<String>| s.map(|s| clip(&s));
+        let phone = if self.keeps(Attribute::Phone) {
+            let number = opt(c.phone);
+            let area = opt(c.area_code).unwrap_or_default();
+            number.and_then(|n| phone_digits(&format!("{area}{n}")))
+        } else {
+            None
+        };
+        let location = if self.keeps(Attribute::Location) {
+            match (opt(c.latitude), opt(c.longitude)) {
+                (Some(lat), Some(lon)) => match (lat.parse::<f64>(), lon.parse::<f64>()) {
+                    (Ok(lat), Ok(lon))
+                        if (-90.0..=90.0).contains(&lat)
+                            && (-180.0..=180.0).contains(&lon)
+                            && (lat, lon) != (0.0, 0.0) =>
+                    {
+                        Some((lat, lon))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let tags = if self.keeps(Attribute::Tags) {
+            c.tags
+                .iter()
+                .flat_map(|&i| {
+                    get(i)
+                        .split(';')
+                        .map(|t| clip(t.trim()))
+                        .filter(|t| !t.is_empty())
+                        .collect::<Vec<_>>()
+                })
+                .take(64)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Row::Voter(Box::new(SourceVoter {
+            id,
+            first_name: clip(get(c.first_name).trim()),
+            last_name: clip(get(c.last_name).trim()),
+            age: if self.keeps(Attribute::Age) {
+                opt(c.age).and_then(|a| a.parse::<u16>().ok()).filter(|a| *a < 150)
+            } else {
+                None
+            },
+            gender: short(opt(c.gender).filter(|_| self.keeps(Attribute::Gender))),
+            party: short(opt(c.party).filter(|_| self.keeps(Attribute::Party))),
+            precinct: short(opt(c.precinct).filter(|_| self.keeps(Attribute::Precinct))),
+            phone,
+            tags,
+            address,
+            location,
+        }))
+    }
+}
+
+fn csv_io(e: csv::Error) -> ImportError {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => ImportError::Io(io),
+        other => ImportError::Io(std::io::Error::other(format!("{other:?}"))),
+    }
+}
+
+/// A field as text: UTF-8, or else Latin-1 (older exports), never an error.
+fn field_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => std::borrow::Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
+    }
+}
+
+/// Cuts a field to the longest a roster field may be, on a character boundary.
+fn clip(s: &str) -> String {
+    let max = doorstep_core::domain::MAX_FIELD_BYTES;
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+/// The digits of a phone number, without a leading US country code; `None` if too short.
+fn phone_digits(s: &str) -> Option<String> {
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    let digits = match digits.strip_prefix('1') {
+        Some(rest) if digits.len() == 11 => rest.to_owned(),
+        _ => digits,
+    };
+    (7..=15).contains(&digits.len()).then_some(digits)
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Data rows read (the header not counted).
+    pub rows_read: u64,
+    /// Voters imported (new or updated).
+    pub voters_imported: u64,
+    /// Distinct households among them.
+    pub households: u64,
+    /// Voters of earlier imports of this source that this file no longer lists: they leave
+    /// the voter list and the rosters.
+    pub voters_removed: u64,
+    /// Rows skipped, by reason.
+    pub skipped: BTreeMap<SkipReason, u64>,
+    /// The first lines skipped as malformed.
+    pub malformed_lines: Vec<u64>,
+    /// Turfs given a new roster version.
+    pub rosters_updated: u64,
+}
+
+/// How many malformed line numbers a report lists.
+pub const MALFORMED_LINES_SHOWN: usize = 20;
+
+impl ImportReport {
+    /// Counts a skipped row.
+    pub fn skip(&mut self, reason: SkipReason, line: u64) {
+        *self.skipped.entry(reason).or_default() += 1;
+        if reason == SkipReason::Malformed && self.malformed_lines.len() < MALFORMED_LINES_SHOWN {
+            self.malformed_lines.push(line);
+        }
+    }
+
+    /// Rows skipped, all reasons.
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped.values().sum()
+    }
+
+    /// The report as JSON, for the imports table.
+    pub fn to_json(&self) -> String {
+        let skipped: serde_json::Map<String, serde_json::Value> = self
+            .skipped
+            .iter()
+            .map(|(r, n)| (r.describe().to_owned(), (*n).into()))
+            .collect();
+        serde_json::json!({
+            "rows_read": self.rows_read,
+            "voters_imported": self.voters_imported,
+            "households": self.households,
+            "voters_removed": self.voters_removed,
+            "skipped": skipped,
+            "malformed_lines": self.malformed_lines,
+            "rosters_updated": self.rosters_updated,
+        })
+        .to_string()
+    }
+}
+
+impl fmt::Display for ImportReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "rows read:           {:>10}", self.rows_read)?;
+        writeln!(f, "voters imported:     {:>10}", self.voters_imported)?;
+        writeln!(f, "households:          {:>10}", self.households)?;
+        writeln!(f, "voters removed:      {:>10}  (no longer in this source's file)", self.voters_removed)?;
+        writeln!(f, "rosters updated:     {:>10}", self.rosters_updated)?;
+        writeln!(f, "rows skipped:        {:>10}", self.skipped_total())?;
+        for (reason, n) in &self.skipped {
+            writeln!(f, "  {:<48} {n:>8}", reason.describe())?;
+        }
+        if !self.malformed_lines.is_empty() {
+            let lines: Vec<String> = self.malformed_lines.iter().map(u64::to_string).collect();
+            let more = self
+                .skipped
+                .get(&SkipReason::Malformed)
+                .is_some_and(|n| *n as usize > self.malformed_lines.len());
+            writeln!(
+                f,
+                "  malformed at line{} {}{}",
+                if lines.len() == 1 { "" } else { "s" },
+                lines.join(", "),
+                if more { ", ..." } else { "" }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Rows per batch handed from the reading thread to the writer.
+const BATCH: usize = 2048;
+
+/// What the reading thread hands the writer.
+enum Handoff {
+    Batch(Vec<SourceVoter>),
+    /// The file was read to its end.
+    Done(ImportReport),
+    /// Reading failed: the writer rolls back.
+    Failed(String),
+}
+
+/// Imports a voter file into `storage`: one thread reads and normalizes rows while this one
+/// writes them in one transaction; then the rosters of turfs already cut are brought up to
+/// date. `progress` is told the bytes read so far. A file that fails to read part way stores
+/// nothing.
+pub fn run_import(
+    storage: &impl crate::storage::Organize,
+    input: impl Read + Send,
+    options: &ReadOptions,
+    source: &str,
+    now: i64,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ImportReport, crate::setup::SetupError> {
+    let mut reader = VoterReader::new(input, options)?;
+    let (send, receive) = std::sync::mpsc::sync_channel::<Handoff>(8);
+    let mut finished = None;
+    let stored = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut report = ImportReport::default();
+            let mut batch = Vec::with_capacity(BATCH);
+            loop {
+                match reader.next_row() {
+                    Ok(Some(row)) => {
+                        report.rows_read += 1;
+                        match row {
+                            Row::Voter(v) => batch.push(*v),
+                            Row::Skipped(reason, line) => report.skip(reason, line),
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = send.send(Handoff::Failed(e.to_string()));
+                        return;
+                    }
+                }
+                if batch.len() == BATCH {
+                    progress(reader.position());
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    if send.send(Handoff::Batch(full)).is_err() {
+                        return; // the writer stopped, and reports why
+                    }
+                }
+            }
+            progress(reader.position());
+            let _ = send.send(Handoff::Batch(batch));
+            let _ = send.send(Handoff::Done(report));
+        });
+        let mut batches = std::iter::from_fn(|| match receive.recv() {
+            Ok(Handoff::Batch(b)) => Some(Ok(b)),
+            Ok(Handoff::Done(report)) => {
+                finished = Some(report);
+                None
+            }
+            Ok(Handoff::Failed(e)) => Some(Err(e)),
+            Err(_) => Some(Err("reading the voter file stopped unexpectedly".to_owned())),
+        });
+        storage.import_voters(source, options.format.as_str(), now, &mut batches)
+    });
+    let counts = stored?;
+    let mut report = finished.unwrap_or_default();
+    report.voters_imported = counts.imported;
+    report.households = counts.households;
+    report.voters_removed = counts.removed;
+    if counts.duplicates > 0 {
+        *report.skipped.entry(SkipReason::DuplicateVoterId).or_default() += counts.duplicates;
+    }
+    report.rosters_updated = storage.refresh_rosters()?;
+    storage.finish_import(source, &report.to_json(), now)?;
+    Ok(report)
+}

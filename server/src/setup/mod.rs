@@ -1,0 +1,30 @@
+//! Campaign setup for organizers: voter files in, campaigns applied, turfs and call lists cut,
+//! results out.
+
+pub mod address;
+pub mod import;
+pub mod cut;
+
+use crate::storage::StorageError;
+
+/// Why an organizer's command failed. Names files, columns, ids and places; never a voter's data.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The voter file could not be imported.
+    #[error(transparent)]
+    Import(#[from] import::ImportError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The command cannot do what was asked; the message says what to do instead.
+    #[error("{0}")]
+    Refused(String),
+}
