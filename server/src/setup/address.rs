@@ -156,7 +156,11 @@ fn normalize_unit(words: &[String]) -> Option<String> {
     if rest.is_empty() {
         return designator.map(str::to_owned);
     }
-    Some(format!("{} {}", designator.unwrap_or("APT"), rest.join(" ")))
+    Some(format!(
+        "{} {}",
+        designator.unwrap_or("APT"),
+        rest.join(" ")
+    ))
 }
 
 fn zip_5(zip: &str) -> String {

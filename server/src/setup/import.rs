@@ -285,6 +285,8 @@ pub struct VoterReader<R: Read> {
     skip_statuses: Vec<String>,
     keep: Vec<Attribute>,
     record: csv::ByteRecord,
+    /// The line the next record starts on.
+    next_line: u64,
 }
 
 fn find(header: &csv::ByteRecord, name: &str) -> Option<usize> {
@@ -303,9 +305,7 @@ impl<R: Read> VoterReader<R> {
                 let mapping = options.mapping.as_ref().ok_or(ImportError::NoMapping)?;
                 let d = mapping.delimiter.unwrap_or(',');
                 u8::try_from(d).map_err(|_| {
-                    ImportError::Mapping(format!(
-                        "delimiter '{d}' is not a single-byte character"
-                    ))
+                    ImportError::Mapping(format!("delimiter '{d}' is not a single-byte character"))
                 })?
             }
         };
@@ -388,7 +388,9 @@ impl<R: Read> VoterReader<R> {
                 let mapping = options.mapping.as_ref().ok_or(ImportError::NoMapping)?;
                 let m = &mapping.columns;
                 let optional = |name: &Option<String>| -> Result<Option<usize>, ImportError> {
-                    name.as_deref().map(|n| need(n, " (named in the mapping)")).transpose()
+                    name.as_deref()
+                        .map(|n| need(n, " (named in the mapping)"))
+                        .transpose()
                 };
                 let hint = " (named in the mapping)";
                 (
@@ -432,6 +434,10 @@ impl<R: Read> VoterReader<R> {
             skip_statuses,
             keep: options.keep.clone(),
             record: csv::ByteRecord::new(),
+            next_line: 2 + header
+                .iter()
+                .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
+                .sum::<u64>(),
         })
     }
 
@@ -442,20 +448,33 @@ impl<R: Read> VoterReader<R> {
 
     /// The next data row, or `None` at the end of the file.
     pub fn next_row(&mut self) -> Result<Option<Row>, ImportError> {
-        let line = self.csv.position().line();
-        match self.csv.read_byte_record(&mut self.record) {
+        let result = self.csv.read_byte_record(&mut self.record);
+        // The csv reader counts a record's line only once it has consumed the line end before
+        // it (one behind for CRLF files), so lines are counted here: one per record plus the
+        // line breaks inside quoted fields; the reader's count still wins where it is ahead
+        // (blank lines, which it skips).
+        let line = self
+            .next_line
+            .max(self.record.position().map_or(0, csv::Position::line));
+        match result {
             Ok(false) => return Ok(None),
             Ok(true) => {}
             Err(e) => {
                 return match e.kind() {
                     csv::ErrorKind::Io(_) => Err(csv_io(e)),
-                    _ => Ok(Some(Row::Skipped(SkipReason::Malformed, line))),
+                    _ => {
+                        self.next_line = line + 1;
+                        Ok(Some(Row::Skipped(SkipReason::Malformed, line)))
+                    }
                 };
             }
         }
-        // The line a record starts on (the reader's position before reading can sit on a
-        // skipped blank line).
-        let line = self.record.position().map_or(line, |p| p.line());
+        let inner_breaks = self
+            .record
+            .iter()
+            .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
+            .sum::<u64>();
+        self.next_line = line + 1 + inner_breaks;
         if self.record.len() != self.width {
             return Ok(Some(Row::Skipped(SkipReason::Malformed, line)));
         }
@@ -543,7 +562,9 @@ impl<R: Read> VoterReader<R> {
             first_name: clip(get(c.first_name).trim()),
             last_name: clip(get(c.last_name).trim()),
             age: if self.keeps(Attribute::Age) {
-                opt(c.age).and_then(|a| a.parse::<u16>().ok()).filter(|a| *a < 150)
+                opt(c.age)
+                    .and_then(|a| a.parse::<u16>().ok())
+                    .filter(|a| *a < 150)
             } else {
                 None
             },
@@ -658,7 +679,11 @@ impl fmt::Display for ImportReport {
         writeln!(f, "rows read:           {:>10}", self.rows_read)?;
         writeln!(f, "voters imported:     {:>10}", self.voters_imported)?;
         writeln!(f, "households:          {:>10}", self.households)?;
-        writeln!(f, "voters removed:      {:>10}  (no longer in this source's file)", self.voters_removed)?;
+        writeln!(
+            f,
+            "voters removed:      {:>10}  (no longer in this source's file)",
+            self.voters_removed
+        )?;
         writeln!(f, "rosters updated:     {:>10}", self.rosters_updated)?;
         writeln!(f, "rows skipped:        {:>10}", self.skipped_total())?;
         for (reason, n) in &self.skipped {
@@ -757,7 +782,10 @@ pub fn run_import(
     report.households = counts.households;
     report.voters_removed = counts.removed;
     if counts.duplicates > 0 {
-        *report.skipped.entry(SkipReason::DuplicateVoterId).or_default() += counts.duplicates;
+        *report
+            .skipped
+            .entry(SkipReason::DuplicateVoterId)
+            .or_default() += counts.duplicates;
     }
     report.rosters_updated = storage.refresh_rosters()?;
     storage.finish_import(source, &report.to_json(), now)?;

@@ -169,7 +169,11 @@ pub fn cut_call_lists(
         .into_iter()
         .zip(ids)
         .map(|(members, id)| NewList {
-            name: format!("Call list {} ({} voters)", &id[id.len() - 5..], members.len()),
+            name: format!(
+                "Call list {} ({} voters)",
+                &id[id.len() - 5..],
+                members.len()
+            ),
             id,
             members,
         })
@@ -188,7 +192,10 @@ fn finish(
     storage.add_lists(&campaign, kind, &lists)?;
     Ok(CutReport {
         campaign,
-        lists: lists.iter().map(|l| (l.id.clone(), l.members.len())).collect(),
+        lists: lists
+            .iter()
+            .map(|l| (l.id.clone(), l.members.len()))
+            .collect(),
         already_placed,
         geographic,
     })

@@ -2,8 +2,14 @@
 //! results out.
 
 pub mod address;
-pub mod import;
+pub mod campaign_file;
 pub mod cut;
+pub mod export;
+pub mod fixtures;
+pub mod import;
+pub mod lists;
+pub mod people;
+pub mod stats;
 
 use crate::storage::StorageError;
 

@@ -230,8 +230,10 @@ impl Storage for SqliteStorage {
 
     fn admin_epoch(&self) -> StorageResult<u64> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT value FROM admin_epoch WHERE id = 1")?
-                .query_row([], |r| r.get::<_, i64>(0))? as u64)
+            Ok(
+                c.prepare_cached("SELECT value FROM admin_epoch WHERE id = 1")?
+                    .query_row([], |r| r.get::<_, i64>(0))? as u64,
+            )
         })
     }
 

@@ -542,20 +542,20 @@ impl Organize for SqliteStorage {
 
     fn team_exists(&self, id: &str) -> StorageResult<bool> {
         self.read(|c| {
-            Ok(c.query_row("SELECT 1 FROM teams WHERE id = ?1", [id], |_| Ok(()))
-                .optional()?
-                .is_some())
+            Ok(
+                c.query_row("SELECT 1 FROM teams WHERE id = ?1", [id], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+            )
         })
     }
 
     fn user(&self, id: &str) -> StorageResult<Option<UserInfo>> {
         self.read(|c| {
             let row = c
-                .query_row(
-                    "SELECT role, team_id FROM users WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
-                )
+                .query_row("SELECT role, team_id FROM users WHERE id = ?1", [id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })
                 .optional()?;
             row.map(|(role, team)| {
                 Ok(UserInfo {
