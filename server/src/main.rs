@@ -320,6 +320,9 @@ fn run(cli: Cli) -> Result<(), String> {
             bar.finish_and_clear();
             println!("imported {} as source '{source}'", file.display());
             print!("{report}");
+            if let Some(peak) = import::peak_memory() {
+                println!("peak memory:         {:>7.1} MB", peak as f64 / 1e6);
+            }
             Ok(())
         }
         Command::Campaign {

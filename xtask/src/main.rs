@@ -243,6 +243,29 @@ fn bench_bindings() -> Result<(), String> {
     )
 }
 
+fn bench_import(args: &[String]) -> Result<(), String> {
+    run(
+        "build",
+        "cargo",
+        &[
+            "build",
+            "--release",
+            "-p",
+            "doorstep-server",
+            "-p",
+            "doorstep-tests",
+            "--bin",
+            "doorstep",
+            "--bin",
+            "importbench",
+        ],
+    )?;
+    let mut argv = vec!["target/release/importbench".to_owned()];
+    argv.extend(args.iter().cloned());
+    let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+    run("import benchmark", refs[0], &refs[1..])
+}
+
 const USAGE: &str = "usage: cargo run -p xtask -- <task>
 
   test             format check, clippy -D warnings, doc tests, the server binary, the bindings,
@@ -251,7 +274,8 @@ const USAGE: &str = "usage: cargo run -p xtask -- <task>
                    target/bindings/debug (--release: target/bindings/release)
   setup            install what the Kotlin test needs if absent (Java, JNA, npm, kotlinc)
   demo [ARGS]      run the terminal phone app (mobile-demo/); ARGS go to it, e.g. --scenario
-  bench-bindings   recording an attempt from Python against the same call in Rust";
+  bench-bindings   recording an attempt from Python against the same call in Rust
+  bench-import     importing a 1,000,000-row ncvoter file against parsing it (release build)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -261,6 +285,7 @@ fn main() -> ExitCode {
         Some("setup") => setup(),
         Some("demo") => demo(&args[1..]),
         Some("bench-bindings") => bench_bindings(),
+        Some("bench-import") => bench_import(&args[1..]),
         _ => Err(USAGE.into()),
     };
     match result {

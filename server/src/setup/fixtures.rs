@@ -363,8 +363,12 @@ impl Generator {
         } else {
             self.building += 1;
             let n = self.building;
-            let (spelled, _) = STREETS[(n as usize / 40) % STREETS.len()];
-            let number = 100 + (n % 40) * 2 + (n % 3 == 0) as u64;
+            // Forty buildings a block; a street's blocks are its hundreds: every address is
+            // one building.
+            let block = n / 40;
+            let (spelled, _) = STREETS[block as usize % STREETS.len()];
+            let number =
+                100 * (1 + block / STREETS.len() as u64) + (n % 40) * 2 + (n % 3 == 0) as u64;
             let building_units = if rng.u8(..10) == 0 {
                 rng.usize(2..6)
             } else {
@@ -372,7 +376,6 @@ impl Generator {
             };
             let street = format!("{number} {spelled}");
             let unit = (building_units > 0).then(|| format!("APT {building_units}"));
-            let block = n / 40;
             let precinct = format!("{:02}-{:02}", 1 + block % 6, 1 + (block / 6) % 4);
             let lat = 35.95 + (block % 20) as f64 * 0.004 + (n % 40) as f64 * 0.0001;
             let lon = -78.95 + (block / 20) as f64 * 0.005 + rng.f64() * 0.0002;
@@ -414,7 +417,7 @@ impl Generator {
             street,
             unit,
             city: "DURHAM",
-            zip: format!("2770{}", 1 + building % 5),
+            zip: format!("2770{}", 1 + (building / 40) % 5),
             phone: (rng.u8(..3) > 0).then(|| format!("919{:07}", rng.u32(..10_000_000))),
             party: PARTIES[rng.usize(..PARTIES.len())],
             gender: ["F", "M", "U"][rng.usize(..3)],

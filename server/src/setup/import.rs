@@ -637,6 +637,14 @@ pub struct ImportReport {
     pub rosters_updated: u64,
 }
 
+/// This process's peak resident memory in bytes (Linux `VmHWM`), if the platform says.
+pub fn peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// How many malformed line numbers a report lists.
 pub const MALFORMED_LINES_SHOWN: usize = 20;
 

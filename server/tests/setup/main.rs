@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod importing;
+mod lists;
 
 use doorstep_server::setup::fixtures::{self, Facts, Layout, Plan};
 use doorstep_server::setup::import::{

@@ -1,0 +1,123 @@
+//! The import benchmark: `doorstep import` of a 1,000,000-row ncvoter-layout file against
+//! merely parsing the same file with the csv crate, in the same run; then `doorstep turfs cut`.
+//!
+//! ```text
+//! cargo run -p xtask -- bench-import [--rows 1000000] [--size 60]
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use doorstep_server::setup::fixtures::{self, Layout, Plan};
+use doorstep_tests::server_binary;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn arg(name: &str, default: usize) -> usize {
+    let argv: Vec<String> = std::env::args().collect();
+    argv.iter()
+        .position(|a| a == name)
+        .and_then(|i| argv.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Parses every record of the file as the importer does (tab-separated, quoted, flexible).
+fn parse_only(path: &std::path::Path) -> (Duration, u64) {
+    let started = Instant::now();
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .flexible(true)
+        .has_headers(false)
+        .buffer_capacity(1 << 20)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let mut record = csv::ByteRecord::new();
+    let mut rows = 0u64;
+    while reader.read_byte_record(&mut record).unwrap() {
+        rows += 1;
+    }
+    (started.elapsed(), rows.saturating_sub(1))
+}
+
+fn doorstep(args: &[&str], db: &std::path::Path) -> (Duration, String) {
+    let started = Instant::now();
+    let out = Command::new(server_binary())
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "doorstep {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (elapsed, stdout)
+}
+
+fn main() {
+    let rows = arg("--rows", 1_000_000);
+    let size = arg("--size", 60);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ncvoter_Statewide.txt");
+    let started = Instant::now();
+    let facts = fixtures::write_file(
+        std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&file).unwrap()),
+        Layout::Ncvoter,
+        &Plan {
+            rows,
+            seed: 2026,
+            messy: true,
+            drop_every: 0,
+            coordinates: false,
+        },
+    )
+    .unwrap();
+    let bytes = std::fs::metadata(&file).unwrap().len();
+    println!(
+        "wrote {rows} rows ({:.0} MB) of fictional ncvoter data in {:.1} s",
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
+    let campaign = dir.path().join("campaign.toml");
+    std::fs::write(&campaign, "id = \"bench\"\nname = \"Benchmark\"\n").unwrap();
+
+    let mut ratios = Vec::new();
+    for round in 1..=3 {
+        // Alternate, so neither side always runs on a warmer page cache.
+        let (parse, parsed) = parse_only(&file);
+        assert_eq!(parsed, facts.rows);
+        let db = dir.path().join(format!("bench{round}.db"));
+        let (import, report) = doorstep(
+            &["import", &file.to_string_lossy(), "--format", "ncvoter"],
+            &db,
+        );
+        let ratio = parse.as_secs_f64() / import.as_secs_f64();
+        ratios.push(ratio);
+        println!(
+            "round {round}: csv parse {:.2} s, doorstep import {:.2} s: import runs at {:.0}% of parse speed",
+            parse.as_secs_f64(),
+            import.as_secs_f64(),
+            100.0 * ratio
+        );
+        if round == 1 {
+            print!("{report}");
+            doorstep(&["campaign", "apply", &campaign.to_string_lossy()], &db);
+            let (cut, out) = doorstep(&["turfs", "cut", "--size", &size.to_string()], &db);
+            let first = out.lines().next().unwrap_or_default();
+            println!(
+                "turfs cut --size {size}: {:.2} s: {first}",
+                cut.as_secs_f64()
+            );
+        }
+        std::fs::remove_file(&db).ok();
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "median: import runs at {:.0}% of csv-parse speed (target: at least 50%)",
+        100.0 * ratios[1]
+    );
+}
