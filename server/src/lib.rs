@@ -12,6 +12,7 @@ pub mod error;
 pub mod freshness;
 pub mod handlers;
 pub mod metrics;
+pub mod setup;
 pub mod storage;
 
 use axum::Router;
