@@ -89,12 +89,14 @@ pub fn campaign() -> Campaign {
             name: "Turnout".into(),
             body: "Hi, I'm a volunteer with the campaign. Election day is November 3rd: do you have a plan to vote?".into(),
             questions: vec!["support".into(), "volunteer".into()],
+            branches: Vec::new(),
         },
         Script {
             id: "persuasion".into(),
             name: "Persuasion".into(),
             body: "Hi, I'm talking with neighbors about what matters to them this year.".into(),
             questions: vec!["support".into(), "issue".into()],
+            branches: Vec::new(),
         },
     ];
     c.audiences = vec![Audience {

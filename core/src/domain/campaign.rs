@@ -4,6 +4,7 @@ use super::attempt::{Answer, Target};
 use super::ids::{AudienceId, CampaignId, OutcomeCode, QuestionId, ScriptId};
 use super::roster::Voter;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 /// What a turf is worked as: doors on foot, or numbers on a phone bank.
@@ -222,6 +223,9 @@ fn kind_name(kind: &QuestionKind) -> &'static str {
 }
 
 /// What a canvasser says, and which questions they ask.
+///
+/// Questions are asked in order, except where a [`Branch`] jumps ahead: after a question, the
+/// first branch whose condition the answer matches decides what comes next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Script {
     /// Stable id.
@@ -232,6 +236,162 @@ pub struct Script {
     pub body: String,
     /// Questions to ask, in order.
     pub questions: Vec<QuestionId>,
+    /// Jumps ahead depending on answers, tried in order. Campaigns stored before branches
+    /// existed have none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<Branch>,
+}
+
+/// A jump in a script: after question `after`, if the answer matches `when`, go to `goto`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branch {
+    /// The question whose answer is tested.
+    pub after: QuestionId,
+    /// The test on that answer.
+    pub when: Condition,
+    /// Where the script goes when the test passes.
+    pub goto: Goto,
+}
+
+/// A test on one answer. An answer of another kind never matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// The support level is one of these (1 to 5).
+    Support(Vec<u8>),
+    /// At least one picked option is among these.
+    Choice(Vec<String>),
+    /// The yes/no answer is this one.
+    YesNo(bool),
+}
+
+impl Condition {
+    /// Whether `answer` passes this test.
+    pub fn matches(&self, answer: &Answer) -> bool {
+        match (self, answer) {
+            (Condition::Support(levels), Answer::Support(level)) => levels.contains(level),
+            (Condition::Choice(options), Answer::Choice(picked)) => {
+                picked.iter().any(|p| options.contains(p))
+            }
+            (Condition::YesNo(want), Answer::YesNo(got)) => want == got,
+            _ => false,
+        }
+    }
+
+    /// The single answers this condition catches: levels, yes/no values, or options.
+    fn atoms(&self) -> Vec<Atom<'_>> {
+        match self {
+            Condition::Support(levels) => levels.iter().map(|&l| Atom::Level(l)).collect(),
+            Condition::Choice(options) => options.iter().map(|o| Atom::Option(o)).collect(),
+            Condition::YesNo(value) => vec![Atom::Yes(*value)],
+        }
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Condition::Support(_) => "support levels",
+            Condition::Choice(_) => "options",
+            Condition::YesNo(_) => "yes/no",
+        }
+    }
+}
+
+/// One value a branch condition can test: the unit for finding branches that overlap, and
+/// questions every answer of which jumps away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Atom<'a> {
+    Level(u8),
+    Yes(bool),
+    Option(&'a str),
+}
+
+impl fmt::Display for Atom<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Atom::Level(l) => write!(f, "support level {l}"),
+            Atom::Yes(true) => f.write_str("yes"),
+            Atom::Yes(false) => f.write_str("no"),
+            Atom::Option(o) => write!(f, "option '{o}'"),
+        }
+    }
+}
+
+/// Where a branch goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goto {
+    /// A later question of the same script; the questions between are skipped.
+    Question(QuestionId),
+    /// The end of the script: no more questions.
+    End,
+}
+
+impl Script {
+    /// The first question to ask, if the script asks any.
+    pub fn first_question(&self) -> Option<&QuestionId> {
+        self.questions.first()
+    }
+
+    /// The question after `question` once it got `answer` (`None` when the voter declined):
+    /// the target of the first branch the answer matches, else the next question in order.
+    /// `None` at the end of the script, or when the script does not ask `question`.
+    pub fn next_after(
+        &self,
+        question: &QuestionId,
+        answer: Option<&Answer>,
+    ) -> Option<&QuestionId> {
+        let at = self.questions.iter().position(|q| q == question)?;
+        self.step(at, answer).and_then(|i| self.questions.get(i))
+    }
+
+    /// The questions this conversation goes through given the answers so far, in order: from
+    /// the first question, each answered one follows its branches, each unanswered one is
+    /// followed by the next in order. Answers to questions off the path were made moot by a
+    /// later-changed answer; a phone drops them before recording.
+    pub fn path<'a>(&'a self, answers: &BTreeMap<QuestionId, Answer>) -> Vec<&'a QuestionId> {
+        let mut path = Vec::new();
+        let mut at = Some(0);
+        while let Some(i) = at {
+            let Some(question) = self.questions.get(i) else {
+                break;
+            };
+            path.push(question);
+            at = self.step(i, answers.get(question));
+        }
+        path
+    }
+
+    /// The next question to ask: the first on [`Script::path`] without an answer, or `None`
+    /// when the conversation is over. A question the voter declines stays next until answered;
+    /// a phone that lets the canvasser skip walks on with [`Script::next_after`] instead.
+    pub fn next_question(&self, answers: &BTreeMap<QuestionId, Answer>) -> Option<&QuestionId> {
+        self.path(answers)
+            .into_iter()
+            .find(|q| !answers.contains_key(*q))
+    }
+
+    /// The index after question `at` given its answer; always later than `at`, so a walk ends
+    /// even in a campaign that failed [`Campaign::validate`] (a goto that does not lead forward
+    /// is ignored there).
+    fn step(&self, at: usize, answer: Option<&Answer>) -> Option<usize> {
+        let question = self.questions.get(at)?;
+        let fired = answer.and_then(|answer| {
+            self.branches
+                .iter()
+                .find(|b| &b.after == question && b.when.matches(answer))
+        });
+        let next = match fired.map(|b| &b.goto) {
+            Some(Goto::End) => return None,
+            Some(Goto::Question(target)) => self
+                .questions
+                .iter()
+                .skip(at + 1)
+                .position(|q| q == target)
+                .map_or(at + 1, |offset| at + 1 + offset),
+            None => at + 1,
+        };
+        (next < self.questions.len()).then_some(next)
+    }
 }
 
 /// A rule over voter attributes.
@@ -360,23 +520,35 @@ impl Campaign {
             .and_then(|id| self.script(id))
     }
 
-    /// Checks internal references: every script's questions exist, every audience's script
-    /// exists, codes are unique. Returns a message naming the faulty place.
+    /// Checks that the campaign holds together: ids are unique, every reference resolves, every
+    /// branch can fire and leads forward, every question of a script can be reached. Returns a
+    /// message naming the faulty place (ids and positions, never answers given at a door).
+    ///
+    /// "Reached" counts answers only: a voter who declines a question walks on in order (see
+    /// [`Script::next_after`]), but a question only such a voter could get to is a mistake.
     pub fn validate(&self) -> Result<(), String> {
-        let mut seen = std::collections::HashSet::new();
-        for o in &self.outcomes {
-            if !seen.insert(&o.code) {
-                return Err(format!("outcome code '{}' is defined twice", o.code));
-            }
-        }
-        for s in &self.scripts {
-            for q in &s.questions {
-                if self.question(q).is_none() {
-                    return Err(format!("script '{}' asks unknown question '{q}'", s.id));
+        unique(self.outcomes.iter().map(|o| &o.code), "outcome code")?;
+        unique(self.questions.iter().map(|q| &q.id), "question")?;
+        unique(self.scripts.iter().map(|s| &s.id), "script")?;
+        unique(self.audiences.iter().map(|a| &a.id), "audience")?;
+        for q in &self.questions {
+            if let QuestionKind::MultipleChoice { options, .. } = &q.kind {
+                if options.is_empty() {
+                    return Err(format!("question '{}' offers no options", q.id));
+                }
+                let mut seen = HashSet::new();
+                if let Some(o) = options.iter().find(|o| !seen.insert(*o)) {
+                    return Err(format!("question '{}' offers option '{o}' twice", q.id));
                 }
             }
         }
+        for s in &self.scripts {
+            self.validate_script(s)?;
+        }
         for a in &self.audiences {
+            if a.script.as_str().is_empty() {
+                return Err(format!("audience '{}' has no script", a.id));
+            }
             if self.script(&a.script).is_none() {
                 return Err(format!(
                     "audience '{}' uses unknown script '{}'",
@@ -391,6 +563,172 @@ impl Campaign {
         }
         Ok(())
     }
+
+    fn validate_script(&self, s: &Script) -> Result<(), String> {
+        let mut seen = HashSet::new();
+        for q in &s.questions {
+            if !seen.insert(q) {
+                return Err(format!("script '{}' asks question '{q}' twice", s.id));
+            }
+            if self.question(q).is_none() {
+                return Err(format!("script '{}' asks unknown question '{q}'", s.id));
+            }
+        }
+        let position = |id: &QuestionId| s.questions.iter().position(|q| q == id);
+        for (n, b) in s.branches.iter().enumerate() {
+            let place = format!("script '{}', branch {}", s.id, n + 1);
+            let (Some(from), Some(question)) = (position(&b.after), self.question(&b.after)) else {
+                return Err(format!(
+                    "{place}: comes after question '{}', which the script does not ask",
+                    b.after
+                ));
+            };
+            if let Goto::Question(target) = &b.goto {
+                match position(target) {
+                    None => {
+                        return Err(format!(
+                            "{place}: goes to question '{target}', which the script does not ask"
+                        ));
+                    }
+                    Some(to) if to == from => {
+                        return Err(format!(
+                            "{place}: goes to question '{target}', the one it comes after, which would loop"
+                        ));
+                    }
+                    Some(to) if to < from => {
+                        return Err(format!(
+                            "{place}: goes to question '{target}', which comes before '{}'",
+                            b.after
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+            check_condition(&place, b, question)?;
+            let earlier: Vec<(usize, &Branch)> = s
+                .branches
+                .iter()
+                .enumerate()
+                .take(n)
+                .filter(|(_, e)| e.after == b.after)
+                .collect();
+            let caught: Vec<Atom<'_>> = earlier.iter().flat_map(|(_, e)| e.when.atoms()).collect();
+            if b.when.atoms().iter().all(|a| caught.contains(a)) {
+                let mine = b.when.atoms();
+                let by: Vec<String> = earlier
+                    .iter()
+                    .filter(|(_, e)| e.when.atoms().iter().any(|a| mine.contains(a)))
+                    .map(|(i, _)| (i + 1).to_string())
+                    .collect();
+                let by = match by.as_slice() {
+                    [one] => format!("branch {one} already catches"),
+                    many => format!("branches {} already catch", many.join(", ")),
+                };
+                return Err(format!(
+                    "{place} is unreachable: {by} every answer it matches"
+                ));
+            }
+        }
+        // Gotos only lead forward, so one pass in order settles what can be reached.
+        let mut reachable = vec![false; s.questions.len()];
+        if let Some(first) = reachable.first_mut() {
+            *first = true;
+        }
+        for (i, q) in s.questions.iter().enumerate() {
+            if !reachable[i] {
+                return Err(format!(
+                    "script '{}': question '{q}' is unreachable: every path jumps over it",
+                    s.id
+                ));
+            }
+            let mut caught = Vec::new();
+            for b in s.branches.iter().filter(|b| &b.after == q) {
+                caught.extend(b.when.atoms());
+                if let Goto::Question(target) = &b.goto
+                    && let Some(to) = position(target)
+                {
+                    reachable[to] = true;
+                }
+            }
+            let every_answer_jumps = self
+                .question(q)
+                .and_then(|question| answer_atoms(&question.kind))
+                .is_some_and(|all| !all.is_empty() && all.iter().all(|a| caught.contains(a)));
+            if !every_answer_jumps && let Some(next) = reachable.get_mut(i + 1) {
+                *next = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fails with "`what` 'id' is defined twice" at the first repeated id.
+fn unique<'a, T: Eq + std::hash::Hash + fmt::Display + 'a>(
+    ids: impl IntoIterator<Item = &'a T>,
+    what: &str,
+) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(format!("{what} '{id}' is defined twice"));
+        }
+    }
+    Ok(())
+}
+
+/// Every single answer a question of this kind can get, in [`Condition::atoms`]' terms; `None`
+/// for free text, which no branch can test.
+fn answer_atoms(kind: &QuestionKind) -> Option<Vec<Atom<'_>>> {
+    match kind {
+        QuestionKind::Support => Some((1..=5).map(Atom::Level).collect()),
+        QuestionKind::YesNo => Some(vec![Atom::Yes(true), Atom::Yes(false)]),
+        QuestionKind::MultipleChoice { options, .. } => {
+            Some(options.iter().map(|o| Atom::Option(o)).collect())
+        }
+        QuestionKind::FreeText { .. } => None,
+    }
+}
+
+/// Checks that a branch's condition tests its question's kind of answer with values an answer
+/// can have.
+fn check_condition(place: &str, b: &Branch, question: &SurveyQuestion) -> Result<(), String> {
+    let kinds_agree = matches!(
+        (&b.when, &question.kind),
+        (Condition::Support(_), QuestionKind::Support)
+            | (Condition::Choice(_), QuestionKind::MultipleChoice { .. })
+            | (Condition::YesNo(_), QuestionKind::YesNo)
+    );
+    let Some(possible) = answer_atoms(&question.kind).filter(|_| kinds_agree) else {
+        return Err(format!(
+            "{place} is unreachable: it tests {}, but question '{}' takes {} answer",
+            b.when.describe(),
+            b.after,
+            kind_name(&question.kind)
+        ));
+    };
+    let atoms = b.when.atoms();
+    if atoms.is_empty() {
+        return Err(format!(
+            "{place} is unreachable: it lists no {}, so no answer matches",
+            b.when.describe()
+        ));
+    }
+    if let Some(bad) = atoms.iter().find(|a| !possible.contains(a)) {
+        let why = match bad {
+            Atom::Level(_) => " (support runs from 1 to 5)".to_owned(),
+            _ => String::new(),
+        };
+        let lead = if atoms.iter().all(|a| !possible.contains(a)) {
+            format!("{place} is unreachable")
+        } else {
+            place.to_owned()
+        };
+        return Err(format!(
+            "{lead}: {bad} can never be an answer to question '{}'{why}",
+            b.after
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -447,6 +785,7 @@ mod tests {
                 name: id.into(),
                 body: String::new(),
                 questions: vec![],
+                branches: Vec::new(),
             });
         }
         c.audiences = vec![
@@ -486,6 +825,7 @@ mod tests {
             name: "s".into(),
             body: String::new(),
             questions: vec!["support".into()],
+            branches: Vec::new(),
         });
         let err = c.validate().unwrap_err();
         assert!(
@@ -519,5 +859,421 @@ mod tests {
         assert!(s.check(&Answer::Support(5)).is_ok());
         assert!(s.check(&Answer::Support(0)).is_err());
         assert!(s.check(&Answer::Support(6)).is_err());
+    }
+
+    /// Questions of every kind and a script that branches on two of them: support 4-5 ends the
+    /// conversation, support 3 skips the issue question, "no" to volunteering ends it.
+    fn branching() -> Campaign {
+        let mut c = Campaign::new("c", "C");
+        c.questions = vec![
+            SurveyQuestion {
+                id: "support".into(),
+                prompt: "Support?".into(),
+                kind: QuestionKind::Support,
+            },
+            SurveyQuestion {
+                id: "issue".into(),
+                prompt: "Issues?".into(),
+                kind: QuestionKind::MultipleChoice {
+                    options: vec!["jobs".into(), "schools".into(), "roads".into()],
+                    multiple: true,
+                },
+            },
+            SurveyQuestion {
+                id: "volunteer".into(),
+                prompt: "Volunteer?".into(),
+                kind: QuestionKind::YesNo,
+            },
+            SurveyQuestion {
+                id: "comment".into(),
+                prompt: "Anything else?".into(),
+                kind: QuestionKind::FreeText { max_len: 200 },
+            },
+        ];
+        c.scripts = vec![Script {
+            id: "persuasion".into(),
+            name: "Persuasion".into(),
+            body: String::new(),
+            questions: vec![
+                "support".into(),
+                "issue".into(),
+                "volunteer".into(),
+                "comment".into(),
+            ],
+            branches: vec![
+                branch("support", Condition::Support(vec![4, 5]), Goto::End),
+                branch("support", Condition::Support(vec![3]), goto("volunteer")),
+                branch("volunteer", Condition::YesNo(false), Goto::End),
+            ],
+        }];
+        c.audiences = vec![Audience {
+            id: "all".into(),
+            name: "All".into(),
+            rule: Rule::Everyone,
+            script: "persuasion".into(),
+        }];
+        c.default_script = Some("persuasion".into());
+        c
+    }
+
+    fn branch(after: &str, when: Condition, goto: Goto) -> Branch {
+        Branch {
+            after: after.into(),
+            when,
+            goto,
+        }
+    }
+
+    fn goto(question: &str) -> Goto {
+        Goto::Question(question.into())
+    }
+
+    fn answers(pairs: &[(&str, Answer)]) -> BTreeMap<QuestionId, Answer> {
+        pairs
+            .iter()
+            .map(|(q, a)| (QuestionId::from(*q), a.clone()))
+            .collect()
+    }
+
+    /// `branching()` with one more branch on its script, validated.
+    fn error_with(extra: Branch) -> String {
+        let mut c = branching();
+        c.scripts[0].branches.push(extra);
+        c.validate().unwrap_err()
+    }
+
+    fn ids<'a>(path: impl IntoIterator<Item = &'a QuestionId>) -> Vec<&'a str> {
+        path.into_iter().map(QuestionId::as_str).collect()
+    }
+
+    #[test]
+    fn campaigns_stored_before_branches_still_decode() {
+        let old = r#"{"id":"c","name":"C","outcomes":[],"questions":[
+            {"id":"support","prompt":"Support?","kind":{"type":"support"}}],
+            "scripts":[{"id":"s","name":"S","body":"Hi","questions":["support"]}],
+            "audiences":[],"default_script":"s"}"#;
+        let c: Campaign = serde_json::from_str(old).unwrap();
+        assert!(c.scripts[0].branches.is_empty());
+        assert_eq!(ids(&c.scripts[0].questions), ["support"]);
+        assert!(c.validate().is_ok());
+        // A script without branches is written as before, so older phones read it unchanged.
+        let written = serde_json::to_string(&c.scripts[0]).unwrap();
+        assert!(!written.contains("branches"), "{written}");
+    }
+
+    #[test]
+    fn branches_survive_a_json_round_trip() {
+        let c = branching();
+        let back: Campaign = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn the_walk_follows_the_first_matching_branch() {
+        let c = branching();
+        assert!(c.validate().is_ok());
+        let s = &c.scripts[0];
+        let next = |pairs: &[(&str, Answer)]| s.next_question(&answers(pairs)).map(|q| q.as_str());
+        assert_eq!(next(&[]), Some("support"));
+        assert_eq!(next(&[("support", Answer::Support(1))]), Some("issue"));
+        assert_eq!(next(&[("support", Answer::Support(5))]), None);
+        assert_eq!(next(&[("support", Answer::Support(3))]), Some("volunteer"));
+        let supporter = [
+            ("support", Answer::Support(2)),
+            ("issue", Answer::Choice(vec!["roads".into()])),
+        ];
+        assert_eq!(next(&supporter), Some("volunteer"));
+        let declines = [
+            ("support", Answer::Support(3)),
+            ("volunteer", Answer::YesNo(false)),
+        ];
+        assert_eq!(next(&declines), None);
+        let helps = [
+            ("support", Answer::Support(3)),
+            ("volunteer", Answer::YesNo(true)),
+        ];
+        assert_eq!(next(&helps), Some("comment"));
+    }
+
+    #[test]
+    fn the_path_drops_questions_a_changed_answer_jumps_over() {
+        let s = &branching().scripts[0];
+        assert_eq!(
+            ids(s.path(&answers(&[]))),
+            ["support", "issue", "volunteer", "comment"]
+        );
+        let changed_mind = answers(&[
+            ("support", Answer::Support(4)),
+            ("issue", Answer::Choice(vec!["jobs".into()])),
+        ]);
+        assert_eq!(ids(s.path(&changed_mind)), ["support"]);
+        assert_eq!(s.next_question(&changed_mind), None);
+        assert_eq!(
+            ids(s.path(&answers(&[("support", Answer::Support(3))]))),
+            ["support", "volunteer", "comment"]
+        );
+    }
+
+    #[test]
+    fn next_after_steps_one_question_and_a_declined_answer_goes_on_in_order() {
+        let s = &branching().scripts[0];
+        let after =
+            |q: &str, a: Option<Answer>| s.next_after(&q.into(), a.as_ref()).map(|q| q.as_str());
+        assert_eq!(s.first_question().map(|q| q.as_str()), Some("support"));
+        assert_eq!(after("support", None), Some("issue"));
+        assert_eq!(after("support", Some(Answer::Support(4))), None);
+        assert_eq!(
+            after("support", Some(Answer::Support(3))),
+            Some("volunteer")
+        );
+        // An answer of the wrong kind matches no branch.
+        assert_eq!(after("support", Some(Answer::YesNo(true))), Some("issue"));
+        assert_eq!(after("comment", Some(Answer::Text("thanks".into()))), None);
+        assert_eq!(after("nowhere", None), None);
+    }
+
+    #[test]
+    fn a_backward_goto_in_an_unvalidated_script_cannot_loop() {
+        let mut c = branching();
+        c.scripts[0].branches = vec![branch("volunteer", Condition::YesNo(true), goto("support"))];
+        let s = &c.scripts[0];
+        let given = answers(&[
+            ("support", Answer::Support(1)),
+            ("volunteer", Answer::YesNo(true)),
+        ]);
+        assert_eq!(
+            ids(s.path(&given)),
+            ["support", "issue", "volunteer", "comment"]
+        );
+    }
+
+    #[test]
+    fn a_choice_branch_fires_on_any_listed_option() {
+        let when = Condition::Choice(vec!["jobs".into(), "roads".into()]);
+        assert!(when.matches(&Answer::Choice(vec!["schools".into(), "roads".into()])));
+        assert!(!when.matches(&Answer::Choice(vec!["schools".into()])));
+        assert!(!when.matches(&Answer::Text("jobs".into())));
+        assert!(Condition::Support(vec![1, 2]).matches(&Answer::Support(2)));
+        assert!(!Condition::YesNo(true).matches(&Answer::YesNo(false)));
+    }
+
+    #[test]
+    fn a_branch_after_a_question_the_script_does_not_ask_is_refused() {
+        let mut c = branching();
+        c.questions.push(SurveyQuestion {
+            id: "extra".into(),
+            prompt: "?".into(),
+            kind: QuestionKind::YesNo,
+        });
+        c.scripts[0]
+            .branches
+            .push(branch("extra", Condition::YesNo(true), Goto::End));
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "script 'persuasion', branch 4: comes after question 'extra', which the script does not ask"
+        );
+    }
+
+    #[test]
+    fn a_goto_must_lead_to_a_later_question_of_the_script() {
+        assert_eq!(
+            error_with(branch("volunteer", Condition::YesNo(true), goto("issue"))),
+            "script 'persuasion', branch 4: goes to question 'issue', which comes before 'volunteer'"
+        );
+        let to_itself = error_with(branch(
+            "issue",
+            Condition::Choice(vec!["jobs".into()]),
+            goto("issue"),
+        ));
+        assert!(
+            to_itself.starts_with(
+                "script 'persuasion', branch 4: goes to question 'issue', the one it comes after"
+            ),
+            "{to_itself}"
+        );
+        assert_eq!(
+            error_with(branch(
+                "issue",
+                Condition::Choice(vec!["jobs".into()]),
+                goto("turnout")
+            )),
+            "script 'persuasion', branch 4: goes to question 'turnout', which the script does not ask"
+        );
+    }
+
+    #[test]
+    fn a_condition_of_the_wrong_kind_is_an_unreachable_branch() {
+        assert_eq!(
+            error_with(branch("volunteer", Condition::Support(vec![1]), Goto::End)),
+            "script 'persuasion', branch 4 is unreachable: it tests support levels, but question 'volunteer' takes a yes/no answer"
+        );
+        let on_text = error_with(branch("comment", Condition::YesNo(true), Goto::End));
+        assert!(on_text.starts_with("script 'persuasion', branch 4 is unreachable: it tests yes/no, but question 'comment' takes a free-text answer"), "{on_text}");
+    }
+
+    #[test]
+    fn a_condition_no_answer_can_meet_is_refused() {
+        assert_eq!(
+            error_with(branch("support", Condition::Support(vec![7]), Goto::End)),
+            "script 'persuasion', branch 4 is unreachable: support level 7 can never be an answer to question 'support' (support runs from 1 to 5)"
+        );
+        // One good level among bad ones: the branch can fire, but the file is still wrong.
+        assert_eq!(
+            error_with(branch("support", Condition::Support(vec![2, 0]), Goto::End)),
+            "script 'persuasion', branch 4: support level 0 can never be an answer to question 'support' (support runs from 1 to 5)"
+        );
+        assert_eq!(
+            error_with(branch(
+                "issue",
+                Condition::Choice(vec!["taxes".into()]),
+                Goto::End
+            )),
+            "script 'persuasion', branch 4 is unreachable: option 'taxes' can never be an answer to question 'issue'"
+        );
+        assert_eq!(
+            error_with(branch("issue", Condition::Choice(vec![]), Goto::End)),
+            "script 'persuasion', branch 4 is unreachable: it lists no options, so no answer matches"
+        );
+    }
+
+    #[test]
+    fn a_branch_an_earlier_one_already_catches_is_unreachable() {
+        assert_eq!(
+            error_with(branch(
+                "support",
+                Condition::Support(vec![5]),
+                goto("comment")
+            )),
+            "script 'persuasion', branch 4 is unreachable: branch 1 already catches every answer it matches"
+        );
+        assert_eq!(
+            error_with(branch(
+                "support",
+                Condition::Support(vec![3, 4]),
+                goto("comment")
+            )),
+            "script 'persuasion', branch 4 is unreachable: branches 1, 2 already catch every answer it matches"
+        );
+        assert_eq!(
+            error_with(branch(
+                "volunteer",
+                Condition::YesNo(false),
+                goto("comment")
+            )),
+            "script 'persuasion', branch 4 is unreachable: branch 3 already catches every answer it matches"
+        );
+        // Overlapping is fine as long as one answer is left for the later branch.
+        let mut c = branching();
+        c.scripts[0].branches.push(branch(
+            "support",
+            Condition::Support(vec![2, 5]),
+            goto("comment"),
+        ));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn a_question_every_path_jumps_over_is_unreachable() {
+        assert_eq!(
+            error_with(branch(
+                "support",
+                Condition::Support(vec![1, 2]),
+                goto("volunteer")
+            )),
+            "script 'persuasion': question 'issue' is unreachable: every path jumps over it"
+        );
+        // Picking any option of a choice question jumps: the next one is unreachable (once
+        // support 3 no longer leads to it).
+        let mut c = branching();
+        c.scripts[0].branches.remove(1);
+        c.scripts[0].branches.push(branch(
+            "issue",
+            Condition::Choice(vec!["jobs".into(), "schools".into()]),
+            goto("comment"),
+        ));
+        assert!(c.validate().is_ok());
+        c.scripts[0].branches.push(branch(
+            "issue",
+            Condition::Choice(vec!["roads".into()]),
+            Goto::End,
+        ));
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "script 'persuasion': question 'volunteer' is unreachable: every path jumps over it"
+        );
+    }
+
+    #[test]
+    fn audiences_need_a_known_script() {
+        let mut c = branching();
+        c.audiences[0].script = ScriptId::from("");
+        assert_eq!(c.validate().unwrap_err(), "audience 'all' has no script");
+        c.audiences[0].script = "turnout".into();
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "audience 'all' uses unknown script 'turnout'"
+        );
+        let mut c = branching();
+        c.default_script = Some("turnout".into());
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "default script 'turnout' does not exist"
+        );
+    }
+
+    #[test]
+    fn ids_are_unique_within_their_kind() {
+        let mut c = branching();
+        let q = c.questions[2].clone();
+        c.questions.push(q);
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "question 'volunteer' is defined twice"
+        );
+        let mut c = branching();
+        let s = c.scripts[0].clone();
+        c.scripts.push(s);
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "script 'persuasion' is defined twice"
+        );
+        let mut c = branching();
+        let a = c.audiences[0].clone();
+        c.audiences.push(a);
+        assert_eq!(c.validate().unwrap_err(), "audience 'all' is defined twice");
+        let mut c = branching();
+        let o = c.outcomes[0].clone();
+        c.outcomes.push(o);
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "outcome code 'not_home' is defined twice"
+        );
+        let mut c = branching();
+        c.scripts[0].questions.push("support".into());
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "script 'persuasion' asks question 'support' twice"
+        );
+    }
+
+    #[test]
+    fn a_choice_question_needs_distinct_options() {
+        let mut c = branching();
+        c.questions[1].kind = QuestionKind::MultipleChoice {
+            options: vec![],
+            multiple: false,
+        };
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "question 'issue' offers no options"
+        );
+        c.questions[1].kind = QuestionKind::MultipleChoice {
+            options: vec!["jobs".into(), "jobs".into()],
+            multiple: false,
+        };
+        assert_eq!(
+            c.validate().unwrap_err(),
+            "question 'issue' offers option 'jobs' twice"
+        );
     }
 }

@@ -8,8 +8,8 @@ mod roster;
 
 pub use attempt::{AddedPerson, Answer, Attempt, Entry, Location, Target, Void};
 pub use campaign::{
-    Audience, Campaign, ListKind, Outcome, OutcomeTarget, QuestionKind, Rule, Script,
-    SurveyQuestion,
+    Audience, Branch, Campaign, Condition, Goto, ListKind, Outcome, OutcomeTarget, QuestionKind,
+    Rule, Script, SurveyQuestion,
 };
 pub use ids::{
     AttemptId, AudienceId, CampaignId, CanvasserId, DeviceId, HouseholdId, OutcomeCode, QuestionId,

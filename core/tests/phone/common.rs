@@ -36,12 +36,14 @@ pub fn campaign() -> Campaign {
             name: "Base turnout".into(),
             body: "Hi, I'm a volunteer with...".into(),
             questions: vec!["support".into(), "volunteer".into()],
+            branches: Vec::new(),
         },
         Script {
             id: "persuasion".into(),
             name: "Persuasion".into(),
             body: "Hi, we're talking to neighbors about...".into(),
             questions: vec!["support".into(), "issue".into()],
+            branches: Vec::new(),
         },
     ];
     c.audiences = vec![Audience {
