@@ -1,32 +1,18 @@
 -- Doorstep server, schema 2: the voter file, turfs cut from it, and call lists.
 
--- One row per voter of an imported voter file, with only the attributes a roster needs
--- (the rest of the file is never stored). A rowid table: an import appends rows in file
--- order, and the voter id's unique index is the only B-tree written at random.
-CREATE TABLE voters (
-    voter_id     TEXT NOT NULL UNIQUE,  -- the source file's id (ncid, VANID, ...)
-    source       TEXT NOT NULL,         -- which file it came from: re-importing it removes voters gone from it
-    import_id    INTEGER NOT NULL REFERENCES imports(id),
-    household    TEXT NOT NULL,         -- household id: a hash of the normalized address and unit
-    building     TEXT NOT NULL,         -- building id: a hash of the normalized address without unit
-    first_name   TEXT NOT NULL,
-    last_name    TEXT NOT NULL,
-    age          INTEGER,
-    gender       TEXT,
-    party        TEXT,
-    precinct     TEXT,
-    phone        TEXT,
-    tags         TEXT NOT NULL DEFAULT '',  -- tags joined by U+001F
-    street       TEXT NOT NULL,         -- house number and street, normalized, for display
-    house_number INTEGER,
-    street_name  TEXT NOT NULL,
-    unit         TEXT,
-    city         TEXT NOT NULL,
-    zip          TEXT NOT NULL,
-    lat          REAL,
-    lon          REAL
+-- The imported voters, with only the attributes a roster needs (the rest of the file is never
+-- stored), in chunks of a few thousand: a version byte, then the postcard encoding of the
+-- chunk's voters (`setup::import::SourceVoter`). An import replaces its source's chunks whole.
+-- Chunks, not a row per voter: a million-voter file is written at close to the speed it is
+-- parsed, and every reader (cutting, roster rebuilds, exports) scans them all anyway.
+CREATE TABLE voter_chunks (
+    id        INTEGER PRIMARY KEY,
+    source    TEXT NOT NULL,          -- which file: re-importing it replaces its voters
+    import_id INTEGER NOT NULL,       -- imports(id)
+    voters    INTEGER NOT NULL,       -- how many voters the chunk holds
+    body      BLOB NOT NULL
 );
-CREATE INDEX voters_import ON voters(import_id);
+CREATE INDEX voter_chunks_source ON voter_chunks(source);
 
 CREATE TABLE imports (
     id          INTEGER PRIMARY KEY,

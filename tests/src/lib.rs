@@ -107,6 +107,42 @@ impl Drop for ServerProcess {
     }
 }
 
+/// Runs a `doorstep` command on `db`; returns its standard output, or panics with both
+/// outputs when it fails.
+pub fn doorstep(db: &Path, args: &[&str]) -> String {
+    let out = Command::new(server_binary())
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env("RUST_LOG", "warn,automerge=off")
+        .output()
+        .expect("run doorstep");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "doorstep {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs a `doorstep` command that must fail; returns its standard error.
+pub fn doorstep_fails(db: &Path, args: &[&str]) -> String {
+    let out = Command::new(server_binary())
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .env("RUST_LOG", "warn,automerge=off")
+        .output()
+        .expect("run doorstep");
+    assert!(
+        !out.status.success(),
+        "doorstep {args:?} should have failed:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Seeds a fresh server database with a demo campaign; returns its users and tokens.
 pub fn seed(db: &Path, plan: &Plan) -> Vec<DemoUser> {
     let storage = SqliteStorage::open(db).expect("create server database");
@@ -292,13 +328,18 @@ pub struct Phone {
 impl Phone {
     /// A new phone for a user.
     pub fn new(user: &DemoUser) -> Self {
+        Self::with_token(&user.id, &user.token.secret)
+    }
+
+    /// A new phone for a user whose token was printed by `doorstep canvasser add`.
+    pub fn with_token(user: &str, token: &str) -> Self {
         let dir = tempfile::tempdir().expect("phone dir");
         let path = dir.path().join("phone.db");
         let store = Store::open(&path).expect("open phone store");
         Self {
             store,
-            user: user.id.clone(),
-            token: user.token.secret.clone(),
+            user: user.to_owned(),
+            token: token.to_owned(),
             path,
             _dir: dir,
         }

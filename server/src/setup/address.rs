@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 /// An address in the form turfs are cut and households grouped by.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NormalizedAddress {
     /// House number and street, normalized: `123 N MAIN ST`.
     pub street: String,

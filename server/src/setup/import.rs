@@ -146,11 +146,16 @@ pub struct MappedColumns {
     pub confidential: Option<String>,
 }
 
-/// A voter as read from a file, with only kept attributes.
-#[derive(Debug, Clone, PartialEq)]
+/// A voter as read from a file, with only kept attributes. Stored as it is (postcard), in
+/// chunks of a batch each.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceVoter {
     /// The file's voter id.
     pub id: String,
+    /// The household's id ([`NormalizedAddress::household_id`]).
+    pub household: String,
+    /// The building's id ([`NormalizedAddress::building_id`]).
+    pub building: String,
     /// Given name.
     pub first_name: String,
     /// Family name.
@@ -559,6 +564,8 @@ impl<R: Read> VoterReader<R> {
         };
         Row::Voter(Box::new(SourceVoter {
             id,
+            household: address.household_id(),
+            building: address.building_id(),
             first_name: clip(get(c.first_name).trim()),
             last_name: clip(get(c.last_name).trim()),
             age: if self.keeps(Attribute::Age) {
@@ -770,6 +777,7 @@ pub fn run_import(
                 }
             }
             progress(reader.position());
+            eprintln!("TIMING reader done");
             let _ = send.send(Handoff::Batch(batch));
             let _ = send.send(Handoff::Done(report));
         });
@@ -782,7 +790,10 @@ pub fn run_import(
             Ok(Handoff::Failed(e)) => Some(Err(e)),
             Err(_) => Some(Err("reading the voter file stopped unexpectedly".to_owned())),
         });
-        storage.import_voters(source, options.format.as_str(), now, &mut batches)
+        let t = std::time::Instant::now();
+        let r = storage.import_voters(source, options.format.as_str(), now, &mut batches);
+        eprintln!("TIMING import_voters {:?}", t.elapsed());
+        r
     });
     let counts = stored?;
     let mut report = finished.unwrap_or_default();

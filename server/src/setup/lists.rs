@@ -132,6 +132,7 @@ pub fn cut_turfs(
             NewList {
                 id,
                 name,
+                buildings: doors.iter().map(|d| d.building.clone()).collect(),
                 members: doors.into_iter().map(|d| d.household).collect(),
             }
         })
@@ -176,6 +177,7 @@ pub fn cut_call_lists(
             ),
             id,
             members,
+            buildings: Vec::new(),
         })
         .collect();
     finish(storage, campaign, ListKind::Call, lists, false)

@@ -40,6 +40,8 @@ pub struct NewList {
     pub name: String,
     /// Household ids (walk lists) or voter ids (call lists), in order.
     pub members: Vec<String>,
+    /// For walk lists, each member household's building id.
+    pub buildings: Vec<String>,
 }
 
 /// What applying a campaign file did.

@@ -61,3 +61,93 @@ fn a_mapped_csv_is_read() {
 fn a_van_export_is_read() {
     check_report(Layout::Van);
 }
+
+/// Hands out a file's bytes, then fails like a network drive that went away.
+struct FailsAfter {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for FailsAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at >= self.bytes.len() {
+            return Err(std::io::Error::other("the drive went away"));
+        }
+        let n = buf.len().min(self.bytes.len() - self.at).min(4096);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_file_that_fails_to_read_part_way_stores_nothing() {
+    use doorstep_server::storage::Organize;
+    let db = Db::new();
+    let (path, _) = fixture(
+        db.dir.path(),
+        "voters.txt",
+        Layout::Ncvoter,
+        &Plan {
+            rows: 20_000,
+            ..Plan::default()
+        },
+    );
+    let bytes = std::fs::read(&path).unwrap();
+    let half = bytes.len() / 2;
+    let err = run_import(
+        &db.storage,
+        FailsAfter {
+            bytes: bytes[..half].to_vec(),
+            at: 0,
+        },
+        &options(Layout::Ncvoter),
+        "durham",
+        0,
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("the drive went away"), "{err}");
+    assert!(err.to_string().contains("nothing was stored"), "{err}");
+    assert!(db.storage.uncut_doors().unwrap().is_empty());
+    // The whole file afterwards imports as if nothing had happened.
+    let report = import(&db, &path, Layout::Ncvoter, "durham");
+    assert_eq!(report.voters_removed, 0);
+    assert!(report.voters_imported > 10_000);
+}
+
+#[test]
+fn only_the_attributes_asked_for_are_kept() {
+    use doorstep_server::storage::{Organize, Principal, Storage};
+    let db = Db::new();
+    let (path, _) = fixture(db.dir.path(), "voters.csv", Layout::Csv, &Plan::default());
+    let mut opts = options(Layout::Csv);
+    opts.keep = vec![Attribute::Party];
+    run_import(&db.storage, std::fs::File::open(&path).unwrap(), &opts, "csv", 0, &|_| {})
+        .unwrap();
+    db.storage
+        .apply_campaign(&doorstep_core::domain::Campaign::new("c", "C"))
+        .unwrap();
+    doorstep_server::setup::lists::cut_turfs(&db.storage, None, 50).unwrap();
+    let grants = db
+        .storage
+        .grants(&Principal {
+            user: "t".into(),
+            role: doorstep_core::sync::Role::Admin,
+            team: None,
+        })
+        .unwrap();
+    let mut parties = 0;
+    for turf in grants.turfs.keys() {
+        let roster = db.storage.roster(turf).unwrap().unwrap();
+        for h in &roster.households {
+            assert!(h.location.is_none(), "location was not asked for");
+        }
+        for v in &roster.voters {
+            assert!(v.age.is_none() && v.phone.is_none() && v.gender.is_none());
+            assert!(v.precinct.is_none() && v.tags.is_empty());
+            parties += usize::from(v.party.is_some());
+        }
+    }
+    assert!(parties > 0, "party was asked for");
+}

@@ -39,6 +39,28 @@ fn parse_only(path: &std::path::Path) -> (Duration, u64) {
     (started.elapsed(), rows.saturating_sub(1))
 }
 
+/// Reads and normalizes every row as the import does, storing nothing.
+fn read_only(path: &std::path::Path) -> Duration {
+    use doorstep_server::setup::import::{Attribute, Format, ReadOptions, VoterReader};
+    let started = Instant::now();
+    let file = std::fs::File::open(path).unwrap();
+    let mut reader = VoterReader::new(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        &ReadOptions {
+            format: Format::Ncvoter,
+            mapping: None,
+            keep: Attribute::ALL.to_vec(),
+        },
+    )
+    .unwrap();
+    let mut n = 0u64;
+    while reader.next_row().unwrap().is_some() {
+        n += 1;
+    }
+    assert!(n > 0);
+    started.elapsed()
+}
+
 fn doorstep(args: &[&str], db: &std::path::Path) -> (Duration, String) {
     let started = Instant::now();
     let out = Command::new(server_binary())
@@ -90,6 +112,11 @@ fn main() {
         // Alternate, so neither side always runs on a warmer page cache.
         let (parse, parsed) = parse_only(&file);
         assert_eq!(parsed, facts.rows);
+        let read = read_only(&file);
+        println!(
+            "round {round}: reading and normalizing alone (one thread, nothing stored): {:.2} s",
+            read.as_secs_f64()
+        );
         let db = dir.path().join(format!("bench{round}.db"));
         let (import, report) = doorstep(
             &["import", &file.to_string_lossy(), "--format", "ncvoter"],

@@ -10,8 +10,6 @@ use doorstep_core::domain::{
 };
 use std::collections::{HashMap, HashSet};
 
-const TAG_SEPARATOR: char = '\u{1f}';
-
 fn corrupt(e: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(e.to_string())
 }
@@ -19,6 +17,72 @@ fn corrupt(e: impl std::fmt::Display) -> StorageError {
 fn bump_epoch(tx: &rusqlite::Transaction<'_>) -> StorageResult<()> {
     tx.execute("UPDATE admin_epoch SET value = value + 1 WHERE id = 1", [])?;
     Ok(())
+}
+
+/// Version byte of the voter chunks written by this code.
+const CHUNK_V1: u8 = 1;
+
+fn encode_chunk(voters: &[SourceVoter]) -> Vec<u8> {
+    postcard::to_extend(voters, vec![CHUNK_V1]).unwrap_or_default()
+}
+
+fn decode_chunk(bytes: &[u8]) -> StorageResult<Vec<SourceVoter>> {
+    match bytes.split_first() {
+        Some((&CHUNK_V1, body)) => {
+            postcard::from_bytes(body).map_err(|e| corrupt(format!("a voter chunk: {e}")))
+        }
+        Some((v, _)) => Err(corrupt(format!(
+            "a voter chunk has version {v}, newer than this server; run a newer doorstep"
+        ))),
+        None => Err(corrupt("an empty voter chunk")),
+    }
+}
+
+/// Which stored voters to read.
+#[derive(Clone, Copy)]
+enum Which<'a> {
+    All,
+    Source(&'a str),
+    OtherThan(&'a str),
+}
+
+/// Calls `f` with every stored voter, chunk by chunk, in import order.
+fn for_each_voter(
+    c: &Connection,
+    which: Which<'_>,
+    mut f: impl FnMut(SourceVoter) -> StorageResult<()>,
+) -> StorageResult<()> {
+    let (sql, arg) = match which {
+        Which::All => ("SELECT body FROM voter_chunks WHERE ?1 IS NULL ORDER BY id", None),
+        Which::Source(s) => (
+            "SELECT body FROM voter_chunks WHERE source = ?1 ORDER BY id",
+            Some(s),
+        ),
+        Which::OtherThan(s) => (
+            "SELECT body FROM voter_chunks WHERE source <> ?1 ORDER BY id",
+            Some(s),
+        ),
+    };
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut rows = stmt.query([arg])?;
+    while let Some(r) = rows.next()? {
+        let body = r.get_ref(0)?.as_blob().map_err(corrupt)?;
+        for v in decode_chunk(body)? {
+            f(v)?;
+        }
+    }
+    Ok(())
+}
+
+/// A 128-bit key for a voter id, for duplicate checks within one process: two SipHashes with
+/// different prefixes (a collision is about 1 in 10^20 for a statewide file).
+fn id_key(id: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::hash::DefaultHasher::new();
+    (0u8, id).hash(&mut a);
+    let mut b = std::hash::DefaultHasher::new();
+    (1u8, id).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
 /// A turf's row, as a roster rebuild needs it.
@@ -46,10 +110,36 @@ impl Gathering {
             voters: Vec::new(),
         }
     }
-}
 
-const VOTER_COLUMNS: &str = "v.household, v.street, v.unit, v.city, v.zip, v.lat, v.lon, \
-     v.voter_id, v.first_name, v.last_name, v.age, v.gender, v.party, v.tags, v.precinct, v.phone";
+    fn push(&mut self, v: SourceVoter) {
+        if self.seen.insert(v.household.clone()) {
+            let a = &v.address;
+            self.households.push(Household {
+                id: HouseholdId(v.household.clone()),
+                walk_order: self.households.len() as u32,
+                address: Address {
+                    street: a.street.clone(),
+                    unit: a.unit.clone(),
+                    city: a.city.clone(),
+                    zip: a.zip.clone(),
+                },
+                location: v.location.map(|(lat, lon)| Location { lat, lon }),
+            });
+        }
+        self.voters.push(Voter {
+            id: VoterId(v.id),
+            household: HouseholdId(v.household),
+            first_name: v.first_name,
+            last_name: v.last_name,
+            age: v.age,
+            gender: v.gender,
+            party: v.party,
+            tags: v.tags,
+            precinct: v.precinct,
+            phone: v.phone,
+        });
+    }
+}
 
 /// Stores `g`'s roster if it differs from the stored one; true if a new version was written.
 fn store_roster(
@@ -90,16 +180,8 @@ fn store_roster(
     Ok(true)
 }
 
+/// Rebuilds every list's roster from the stored voters; stores those that changed.
 fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
-    // New units in a building already cut into a turf join that turf, beside their neighbours.
-    tx.execute(
-        "INSERT INTO household_turfs (household, building, turf_id, walk_order)
-         SELECT v.household, v.building, ht.turf_id, ht.walk_order
-         FROM voters v JOIN household_turfs ht ON ht.building = v.building
-         WHERE NOT EXISTS (SELECT 1 FROM household_turfs h WHERE h.household = v.household)
-         GROUP BY v.household",
-        [],
-    )?;
     let mut lists = HashMap::new();
     {
         let mut stmt =
@@ -128,22 +210,86 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
             );
         }
     }
-    let queries = [
-        format!(
-            "SELECT ht.turf_id, {VOTER_COLUMNS} FROM household_turfs ht
-             JOIN voters v ON v.household = ht.household
-             ORDER BY ht.turf_id, ht.walk_order, v.unit, v.household, v.voter_id"
-        ),
-        format!(
-            "SELECT c.turf_id, {VOTER_COLUMNS} FROM call_list_voters c
-             JOIN voters v ON v.voter_id = c.voter_id
-             ORDER BY c.turf_id, c.position"
-        ),
-    ];
+    if lists.is_empty() {
+        return Ok(0);
+    }
+    // Where each door and each caller is placed.
+    let mut doors: HashMap<String, (String, i64)> = HashMap::new();
+    let mut buildings: HashMap<String, (String, i64)> = HashMap::new();
+    {
+        let mut stmt =
+            tx.prepare("SELECT household, building, turf_id, walk_order FROM household_turfs")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (household, building, turf, order) = row?;
+            buildings.insert(building, (turf.clone(), order));
+            doors.insert(household, (turf, order));
+        }
+    }
+    let mut callers: HashMap<String, (String, i64)> = HashMap::new();
+    {
+        let mut stmt = tx.prepare("SELECT voter_id, turf_id, position FROM call_list_voters")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (voter, turf, position) = row?;
+            callers.insert(voter, (turf, position));
+        }
+    }
+    // Every placed voter into a temporary table, sorted there: memory stays flat however big
+    // the file.
+    tx.execute_batch(
+        "DROP TABLE IF EXISTS temp.roster_rows;
+         CREATE TEMP TABLE roster_rows (turf TEXT, ord INTEGER, unit TEXT, household TEXT,
+                                        voter TEXT, body BLOB);",
+    )?;
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO temp.roster_rows (turf, ord, unit, household, voter, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        let mut joined = tx.prepare(
+            "INSERT OR IGNORE INTO household_turfs (household, building, turf_id, walk_order)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for_each_voter(tx, Which::All, |v| {
+            let body = postcard::to_stdvec(&v).map_err(corrupt)?;
+            let mut place = doors.get(&v.household).cloned();
+            if place.is_none()
+                && let Some((turf, order)) = buildings.get(&v.building).cloned()
+            {
+                // A new unit of a building already cut joins its neighbours.
+                joined.execute(params![v.household, v.building, turf, order])?;
+                doors.insert(v.household.clone(), (turf.clone(), order));
+                place = Some((turf, order));
+            }
+            if let Some((turf, order)) = place {
+                insert.execute(params![turf, order, v.address.unit, v.household, v.id, body])?;
+            }
+            if let Some((turf, position)) = callers.get(&v.id) {
+                insert.execute(params![turf, position, None::<String>, v.household, v.id, body])?;
+            }
+            Ok(())
+        })?;
+    }
     let mut updated = 0;
     let mut seen = HashSet::new();
-    for sql in &queries {
-        let mut stmt = tx.prepare(sql)?;
+    {
+        let mut stmt = tx.prepare(
+            "SELECT turf, body FROM temp.roster_rows ORDER BY turf, ord, unit, household, voter",
+        )?;
         let mut rows = stmt.query([])?;
         let mut current: Option<Gathering> = None;
         while let Some(r) = rows.next()? {
@@ -155,15 +301,17 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
                 seen.insert(turf.clone());
                 current = Some(Gathering::new(turf));
             }
+            let body = r.get_ref(1)?.as_blob().map_err(corrupt)?;
+            let voter: SourceVoter = postcard::from_bytes(body).map_err(corrupt)?;
             if let Some(g) = current.as_mut() {
-                // Columns shift by one: column 0 is the turf.
-                gather_shifted(g, &Shifted(r))?;
+                g.push(voter);
             }
         }
         if let Some(done) = current.take() {
             updated += u64::from(store_roster(tx, &lists, done)?);
         }
     }
+    tx.execute_batch("DROP TABLE temp.roster_rows")?;
     // Lists whose every voter left the file: an empty roster.
     let emptied: Vec<String> = lists
         .keys()
@@ -174,53 +322,6 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
         updated += u64::from(store_roster(tx, &lists, Gathering::new(turf))?);
     }
     Ok(updated)
-}
-
-/// A row read one column to the right.
-struct Shifted<'a, 'b>(&'a rusqlite::Row<'b>);
-
-impl Shifted<'_, '_> {
-    fn get<T: rusqlite::types::FromSql>(&self, i: usize) -> rusqlite::Result<T> {
-        self.0.get(i + 1)
-    }
-}
-
-/// One row of the rebuild queries, past the list id: the voter with their household.
-fn gather_shifted(g: &mut Gathering, r: &Shifted<'_, '_>) -> rusqlite::Result<()> {
-    let household: String = r.get(0)?;
-    if g.seen.insert(household.clone()) {
-        let lat: Option<f64> = r.get(5)?;
-        let lon: Option<f64> = r.get(6)?;
-        g.households.push(Household {
-            id: HouseholdId(household.clone()),
-            walk_order: g.households.len() as u32,
-            address: Address {
-                street: r.get(1)?,
-                unit: r.get(2)?,
-                city: r.get(3)?,
-                zip: r.get(4)?,
-            },
-            location: lat.zip(lon).map(|(lat, lon)| Location { lat, lon }),
-        });
-    }
-    let tags: String = r.get(13)?;
-    g.voters.push(Voter {
-        id: VoterId(r.get(7)?),
-        household: HouseholdId(household),
-        first_name: r.get(8)?,
-        last_name: r.get(9)?,
-        age: r.get::<Option<i64>>(10)?.map(|a| a as u16),
-        gender: r.get(11)?,
-        party: r.get(12)?,
-        tags: if tags.is_empty() {
-            Vec::new()
-        } else {
-            tags.split(TAG_SEPARATOR).map(str::to_owned).collect()
-        },
-        precinct: r.get(14)?,
-        phone: r.get(15)?,
-    });
-    Ok(())
 }
 
 fn load_campaign_doc(
@@ -267,71 +368,46 @@ impl Organize for SqliteStorage {
                 params![source, format, now],
             )?;
             let import = tx.last_insert_rowid();
+            // A voter id belongs to the source that listed it first.
+            let mut taken = HashSet::new();
+            for_each_voter(tx, Which::OtherThan(source), |v| {
+                taken.insert(id_key(&v.id));
+                Ok(())
+            })?;
+            // The file replaces its source's voters: whom it no longer lists leaves.
+            let mut before = HashSet::new();
+            for_each_voter(tx, Which::Source(source), |v| {
+                before.insert(id_key(&v.id));
+                Ok(())
+            })?;
+            tx.execute("DELETE FROM voter_chunks WHERE source = ?1", [source])?;
             let mut counts = ImportCounts::default();
+            let mut seen = HashSet::new();
             let mut households = HashSet::new();
             let mut stmt = tx.prepare(
-                "INSERT INTO voters (voter_id, source, import_id, household, building, first_name,
-                    last_name, age, gender, party, precinct, phone, tags, street, house_number,
-                    street_name, unit, city, zip, lat, lon)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21)
-                 ON CONFLICT (voter_id) DO UPDATE SET source = ?2, import_id = ?3, household = ?4,
-                    building = ?5, first_name = ?6, last_name = ?7, age = ?8, gender = ?9,
-                    party = ?10, precinct = ?11, phone = ?12, tags = ?13, street = ?14,
-                    house_number = ?15, street_name = ?16, unit = ?17, city = ?18, zip = ?19,
-                    lat = ?20, lon = ?21
-                 WHERE voters.import_id <> ?3",
+                "INSERT INTO voter_chunks (source, import_id, voters, body) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            let mut tags = String::new();
             for batch in batches {
-                for v in batch.map_err(StorageError::Input)? {
-                    let a = &v.address;
-                    let household = a.household_id();
-                    tags.clear();
-                    for (i, t) in v.tags.iter().enumerate() {
-                        if i > 0 {
-                            tags.push(TAG_SEPARATOR);
-                        }
-                        tags.push_str(t);
-                    }
-                    let written = stmt.execute(params![
-                        v.id,
-                        source,
-                        import,
-                        household,
-                        a.building_id(),
-                        v.first_name,
-                        v.last_name,
-                        v.age,
-                        v.gender,
-                        v.party,
-                        v.precinct,
-                        v.phone,
-                        tags,
-                        a.street,
-                        a.house_number,
-                        a.street_name,
-                        a.unit,
-                        a.city,
-                        a.zip,
-                        v.location.map(|l| l.0),
-                        v.location.map(|l| l.1),
-                    ])?;
-                    if written == 0 {
-                        counts.duplicates += 1;
-                    } else {
-                        counts.imported += 1;
-                        // The id is "h-" and 16 hex digits: its value stands for it.
-                        households.insert(u64::from_str_radix(&household[2..], 16).unwrap_or(0));
-                    }
+                let mut batch = batch.map_err(StorageError::Input)?;
+                let before_len = batch.len();
+                batch.retain(|v| {
+                    let key = id_key(&v.id);
+                    !taken.contains(&key) && seen.insert(key)
+                });
+                counts.duplicates += (before_len - batch.len()) as u64;
+                if batch.is_empty() {
+                    continue;
                 }
+                for v in &batch {
+                    // The id is "h-" and 16 hex digits: its value stands for it.
+                    households.insert(u64::from_str_radix(&v.household[2..], 16).unwrap_or(0));
+                }
+                counts.imported += batch.len() as u64;
+                stmt.execute(params![source, import, batch.len() as i64, encode_chunk(&batch)])?;
             }
             counts.households = households.len() as u64;
-            drop(stmt);
-            counts.removed = tx.execute(
-                "DELETE FROM voters WHERE source = ?1 AND import_id < ?2",
-                params![source, import],
-            )? as u64;
+            eprintln!("TIMING writer loop done");
+            counts.removed = before.iter().filter(|k| !seen.contains(*k)).count() as u64;
             Ok(counts)
         })
     }
@@ -353,49 +429,71 @@ impl Organize for SqliteStorage {
 
     fn uncut_doors(&self) -> StorageResult<Vec<Door>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT v.household, v.building, min(v.precinct), v.street_name, v.house_number,
-                        v.unit, avg(v.lat), avg(v.lon)
-                 FROM voters v
-                 WHERE NOT EXISTS (SELECT 1 FROM household_turfs h WHERE h.household = v.household)
-                 GROUP BY v.household",
-            )?;
-            let doors = stmt
-                .query_map([], |r| {
-                    let lat: Option<f64> = r.get(6)?;
-                    let lon: Option<f64> = r.get(7)?;
-                    Ok(Door {
-                        household: r.get(0)?,
-                        building: r.get(1)?,
-                        precinct: r.get(2)?,
-                        street_name: r.get(3)?,
-                        house_number: r.get::<_, Option<i64>>(4)?.map(|n| n as u32),
-                        unit: r.get(5)?,
-                        location: lat.zip(lon),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(doors)
+            let placed: HashSet<String> = c
+                .prepare("SELECT household FROM household_turfs")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            // Per door: its fields, and the sum and count of its voters' coordinates.
+            let mut doors: HashMap<String, (Door, f64, f64, u32)> = HashMap::new();
+            for_each_voter(c, Which::All, |v| {
+                if placed.contains(&v.household) {
+                    return Ok(());
+                }
+                let entry = doors.entry(v.household.clone()).or_insert_with(|| {
+                    (
+                        Door {
+                            household: v.household.clone(),
+                            building: v.building.clone(),
+                            precinct: v.precinct.clone(),
+                            street_name: v.address.street_name.clone(),
+                            house_number: v.address.house_number,
+                            unit: v.address.unit.clone(),
+                            location: None,
+                        },
+                        0.0,
+                        0.0,
+                        0,
+                    )
+                });
+                if v.precinct < entry.0.precinct || entry.0.precinct.is_none() {
+                    entry.0.precinct = v.precinct.clone().or(entry.0.precinct.take());
+                }
+                if let Some((lat, lon)) = v.location {
+                    entry.1 += lat;
+                    entry.2 += lon;
+                    entry.3 += 1;
+                }
+                Ok(())
+            })?;
+            Ok(doors
+                .into_values()
+                .map(|(mut door, lat, lon, n)| {
+                    if n > 0 {
+                        door.location = Some((lat / f64::from(n), lon / f64::from(n)));
+                    }
+                    door
+                })
+                .collect())
         })
     }
 
     fn uncut_callers(&self) -> StorageResult<Vec<Caller>> {
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT v.voter_id, v.precinct, v.last_name || ' ' || v.first_name
-                 FROM voters v
-                 WHERE v.phone IS NOT NULL
-                   AND NOT EXISTS (SELECT 1 FROM call_list_voters c WHERE c.voter_id = v.voter_id)",
-            )?;
-            let callers = stmt
-                .query_map([], |r| {
-                    Ok(Caller {
-                        voter: r.get(0)?,
-                        precinct: r.get(1)?,
-                        sort_name: r.get(2)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let placed: HashSet<String> = c
+                .prepare("SELECT voter_id FROM call_list_voters")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut callers = Vec::new();
+            for_each_voter(c, Which::All, |v| {
+                if v.phone.is_some() && !placed.contains(&v.id) {
+                    callers.push(Caller {
+                        sort_name: format!("{} {}", v.last_name, v.first_name),
+                        voter: v.id,
+                        precinct: v.precinct,
+                    });
+                }
+                Ok(())
+            })?;
             Ok(callers)
         })
     }
@@ -446,9 +544,14 @@ impl Organize for SqliteStorage {
                         ListKind::Walk => tx
                             .prepare_cached(
                                 "INSERT INTO household_turfs (household, building, turf_id, walk_order)
-                                 SELECT ?1, building, ?2, ?3 FROM voters WHERE household = ?1 LIMIT 1",
+                                 VALUES (?1, ?2, ?3, ?4)",
                             )?
-                            .execute(params![member, list.id, i as i64])?,
+                            .execute(params![
+                                member,
+                                list.buildings.get(i).map_or("", String::as_str),
+                                list.id,
+                                i as i64
+                            ])?,
                         ListKind::Call => tx
                             .prepare_cached(
                                 "INSERT INTO call_list_voters (voter_id, turf_id, position)
@@ -656,13 +759,14 @@ impl Organize for SqliteStorage {
             if households.is_empty() {
                 return Ok(out);
             }
-            let mut stmt = c.prepare("SELECT household, voter_id FROM voters ORDER BY voter_id")?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                let household: String = r.get(0)?;
-                if households.contains(&household) {
-                    out.entry(household).or_default().push(r.get(1)?);
+            for_each_voter(c, Which::All, |v| {
+                if households.contains(&v.household) {
+                    out.entry(v.household).or_default().push(v.id);
                 }
+                Ok(())
+            })?;
+            for ids in out.values_mut() {
+                ids.sort();
             }
             Ok(out)
         })
