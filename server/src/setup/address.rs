@@ -8,16 +8,35 @@ use sha2::{Digest, Sha256};
 pub struct NormalizedAddress {
     /// House number and street, normalized: `123 N MAIN ST`.
     pub street: String,
-    /// The leading house number, if any.
-    pub house_number: Option<u32>,
-    /// The street without the house number: `N MAIN ST`.
-    pub street_name: String,
     /// The unit, normalized: `APT 4B`.
     pub unit: Option<String>,
     /// City, upper case.
     pub city: String,
     /// Five-digit ZIP code (or what the file had, trimmed).
     pub zip: String,
+}
+
+/// A street suffix or direction as the USPS abbreviates it.
+fn abbreviation(word: &str) -> Option<&'static str> {
+    // Most words are short or already abbreviated: a length check first keeps this cheap.
+    if word.len() < 4 && word != "AV" {
+        return None;
+    }
+    ABBREVIATIONS
+        .iter()
+        .find(|(long, _)| *long == word)
+        .map(|(_, short)| *short)
+}
+
+/// The designator a unit word stands for (`APARTMENT` is `APT`).
+fn unit_word(word: &str) -> Option<&'static str> {
+    if word.len() < 2 || word.len() > 9 || !word.as_bytes()[0].is_ascii_uppercase() {
+        return None;
+    }
+    UNIT_WORDS
+        .iter()
+        .find(|(long, _)| *long == word)
+        .map(|(_, short)| *short)
 }
 
 /// Street suffixes and directions as the USPS abbreviates them.
@@ -65,17 +84,32 @@ const UNIT_WORDS: &[(&str, &str)] = &[
     ("TRLR", "TRLR"),
 ];
 
-fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+fn words(s: &str) -> impl Iterator<Item = &str> + '_ {
     s.split(|c: char| c.is_whitespace() || c == ',' || c == '.')
         .filter(|w| !w.is_empty())
-        .map(str::to_uppercase)
 }
 
-fn abbreviate(word: String) -> String {
-    ABBREVIATIONS
-        .iter()
-        .find(|(long, _)| *long == word)
-        .map_or(word, |(_, short)| (*short).to_owned())
+/// Appends `word` in upper case (ASCII fast path; voter files are mostly upper case already).
+fn push_upper(out: &mut String, word: &str) {
+    if word.is_ascii() {
+        let start = out.len();
+        out.push_str(word);
+        out[start..].make_ascii_uppercase();
+    } else {
+        out.extend(word.chars().flat_map(char::to_uppercase));
+    }
+}
+
+/// Upper case, words separated by one space.
+fn upper_words(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for w in words(s) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        push_upper(&mut out, w);
+    }
+    out
 }
 
 /// Normalizes a street line (which may carry the unit, as in the NC voter file), an optional
@@ -86,12 +120,15 @@ pub fn normalize(
     city: &str,
     zip: &str,
 ) -> Option<NormalizedAddress> {
-    let mut street_words = Vec::new();
+    let mut street = String::with_capacity(street_line.len());
     let mut unit_words: Vec<String> = Vec::new();
     let mut in_unit = false;
-    for word in words(street_line) {
+    let mut word = String::new();
+    for w in words(street_line) {
+        word.clear();
+        push_upper(&mut word, w);
         if in_unit {
-            unit_words.push(word);
+            unit_words.push(word.clone());
             continue;
         }
         if let Some(rest) = word.strip_prefix('#') {
@@ -100,39 +137,37 @@ pub fn normalize(
             if !rest.is_empty() {
                 unit_words.push(rest.to_owned());
             }
-        } else if let Some((_, short)) = UNIT_WORDS.iter().find(|(w, _)| *w == word)
-            && !street_words.is_empty()
+        } else if !street.is_empty()
+            && let Some(short) = unit_word(&word)
         {
             in_unit = true;
-            unit_words.push((*short).to_owned());
+            unit_words.push(short.to_owned());
         } else {
-            street_words.push(abbreviate(word));
+            if !street.is_empty() {
+                street.push(' ');
+            }
+            street.push_str(abbreviation(&word).unwrap_or(&word));
         }
     }
     if let Some(u) = unit {
-        let extra: Vec<String> = words(u).collect();
+        let extra: Vec<String> = words(u)
+            .map(|w| {
+                let mut up = String::new();
+                push_upper(&mut up, w);
+                up
+            })
+            .collect();
         if !extra.is_empty() {
             unit_words = extra;
         }
     }
-    if street_words.is_empty() || street_words.iter().all(|w| w == "REMOVED") {
+    if street.is_empty() || street.split(' ').all(|w| w == "REMOVED") {
         return None;
     }
-    let house_number = street_words.first().and_then(|w| {
-        let digits: String = w.chars().take_while(char::is_ascii_digit).collect();
-        digits.parse::<u32>().ok()
-    });
-    let street_name = if house_number.is_some() {
-        street_words[1..].join(" ")
-    } else {
-        street_words.join(" ")
-    };
     Some(NormalizedAddress {
-        street: street_words.join(" "),
-        house_number,
-        street_name,
+        street,
         unit: normalize_unit(&unit_words),
-        city: words(city).collect::<Vec<_>>().join(" "),
+        city: upper_words(city),
         zip: zip_5(zip),
     })
 }
@@ -146,10 +181,8 @@ fn normalize_unit(words: &[String]) -> Option<String> {
         if w.is_empty() {
             continue;
         }
-        match UNIT_WORDS.iter().find(|(long, _)| *long == w) {
-            Some((_, short)) if designator.is_none() && rest.is_empty() => {
-                designator = Some(*short)
-            }
+        match unit_word(w) {
+            Some(short) if designator.is_none() && rest.is_empty() => designator = Some(short),
             _ => rest.push(w.to_owned()),
         }
     }
@@ -180,10 +213,33 @@ fn short_hash(prefix: &str, parts: &[&str]) -> String {
         h.update([0x1f]);
     }
     let digest = h.finalize();
-    format!("{prefix}{}", hex::encode(&digest[..8]))
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(prefix.len() + 16);
+    out.push_str(prefix);
+    for b in &digest[..8] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 impl NormalizedAddress {
+    /// The leading house number, if any (`1207` of `1207B N MANGUM ST`).
+    pub fn house_number(&self) -> Option<u32> {
+        let first = self.street.split(' ').next().unwrap_or_default();
+        let digits = first.bytes().take_while(u8::is_ascii_digit).count();
+        first[..digits].parse::<u32>().ok()
+    }
+
+    /// The street without the house number: `N MANGUM ST`.
+    pub fn street_name(&self) -> &str {
+        match (self.house_number(), self.street.split_once(' ')) {
+            (Some(_), Some((_, rest))) => rest,
+            (Some(_), None) => "",
+            (None, _) => &self.street,
+        }
+    }
+
     /// The building's id: the same for every unit at this street address. Opaque (a hash), so it
     /// carries no address into logs or phones' ids.
     pub fn building_id(&self) -> String {
@@ -237,11 +293,11 @@ mod tests {
     #[test]
     fn house_number_and_street_name_are_split() {
         let a = n("1207B North Mangum Street", None);
-        assert_eq!(a.house_number, Some(1207));
-        assert_eq!(a.street_name, "N MANGUM ST");
+        assert_eq!(a.house_number(), Some(1207));
+        assert_eq!(a.street_name(), "N MANGUM ST");
         let rural = n("Old Farm Road", None);
-        assert_eq!(rural.house_number, None);
-        assert_eq!(rural.street_name, "OLD FARM RD");
+        assert_eq!(rural.house_number(), None);
+        assert_eq!(rural.street_name(), "OLD FARM RD");
     }
 
     #[test]

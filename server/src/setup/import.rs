@@ -4,6 +4,7 @@
 
 use super::address::{NormalizedAddress, normalize};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
@@ -146,36 +147,59 @@ pub struct MappedColumns {
     pub confidential: Option<String>,
 }
 
-/// A voter as read from a file, with only kept attributes. Stored as it is (postcard), in
-/// chunks of a batch each.
+/// A voter as read from a file, with only kept attributes: fields borrowed from the record
+/// being read where they need no change, owned once stored ([`StoredVoter`]). Stored as it is
+/// (postcard), in chunks of a batch each.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct SourceVoter {
+pub struct SourceVoter<'a> {
     /// The file's voter id.
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// The household's id ([`NormalizedAddress::household_id`]).
-    pub household: String,
-    /// The building's id ([`NormalizedAddress::building_id`]).
-    pub building: String,
+    pub household: Cow<'a, str>,
     /// Given name.
-    pub first_name: String,
+    pub first_name: Cow<'a, str>,
     /// Family name.
-    pub last_name: String,
+    pub last_name: Cow<'a, str>,
     /// Age, if kept.
     pub age: Option<u16>,
     /// Gender code, if kept.
-    pub gender: Option<String>,
+    pub gender: Option<Cow<'a, str>>,
     /// Party code, if kept.
-    pub party: Option<String>,
+    pub party: Option<Cow<'a, str>>,
     /// Precinct code, if kept.
-    pub precinct: Option<String>,
+    pub precinct: Option<Cow<'a, str>>,
     /// Phone number (digits), if kept.
-    pub phone: Option<String>,
+    pub phone: Option<Cow<'a, str>>,
     /// Audience tags, if kept.
-    pub tags: Vec<String>,
+    pub tags: Vec<Cow<'a, str>>,
     /// Residential address.
     pub address: NormalizedAddress,
     /// (latitude, longitude), if kept and present.
     pub location: Option<(f64, f64)>,
+}
+
+/// A voter as stored: every field owned.
+pub type StoredVoter = SourceVoter<'static>;
+
+impl SourceVoter<'_> {
+    /// The same voter, owning every field.
+    pub fn into_owned(self) -> StoredVoter {
+        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
+        SourceVoter {
+            id: own(self.id),
+            household: own(self.household),
+            first_name: own(self.first_name),
+            last_name: own(self.last_name),
+            age: self.age,
+            gender: self.gender.map(own),
+            party: self.party.map(own),
+            precinct: self.precinct.map(own),
+            phone: self.phone.map(own),
+            tags: self.tags.into_iter().map(own).collect(),
+            address: self.address,
+            location: self.location,
+        }
+    }
 }
 
 /// Why a row was not imported.
@@ -211,9 +235,9 @@ impl SkipReason {
 
 /// One data row's fate.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Row {
+pub enum Row<'a> {
     /// A voter to import.
-    Voter(Box<SourceVoter>),
+    Voter(Box<SourceVoter<'a>>),
     /// Skipped, with the line it started on.
     Skipped(SkipReason, u64),
 }
@@ -282,13 +306,19 @@ pub struct ReadOptions {
     pub keep: Vec<Attribute>,
 }
 
-/// Reads rows of a voter file, one at a time, in constant memory.
-pub struct VoterReader<R: Read> {
-    csv: csv::Reader<R>,
+/// Turns one record of a layout into a [`Row`]. Cheap to clone, so several threads can parse.
+#[derive(Debug, Clone)]
+pub struct RowParser {
     columns: Columns,
     width: usize,
     skip_statuses: Vec<String>,
     keep: Vec<Attribute>,
+}
+
+/// Reads records of a voter file, one at a time, in constant memory.
+pub struct VoterReader<R: Read> {
+    csv: csv::Reader<R>,
+    parser: RowParser,
     record: csv::ByteRecord,
     /// The line the next record starts on.
     next_line: u64,
@@ -433,11 +463,13 @@ impl<R: Read> VoterReader<R> {
             )));
         }
         Ok(Self {
-            width: header.len(),
             csv,
-            columns,
-            skip_statuses,
-            keep: options.keep.clone(),
+            parser: RowParser {
+                width: header.len(),
+                columns,
+                skip_statuses,
+                keep: options.keep.clone(),
+            },
             record: csv::ByteRecord::new(),
             next_line: 2 + header
                 .iter()
@@ -451,97 +483,116 @@ impl<R: Read> VoterReader<R> {
         self.csv.position().byte()
     }
 
-    /// The next data row, or `None` at the end of the file.
-    pub fn next_row(&mut self) -> Result<Option<Row>, ImportError> {
-        let result = self.csv.read_byte_record(&mut self.record);
+    /// How this file's rows are parsed.
+    pub fn parser(&self) -> &RowParser {
+        &self.parser
+    }
+
+    /// Reads the next record into `record`; returns the line it starts on, or `None` at the
+    /// end of the file. A record the csv reader cannot read comes back empty, which
+    /// [`RowParser::parse`] reports as malformed.
+    pub fn next_record(
+        &mut self,
+        record: &mut csv::ByteRecord,
+    ) -> Result<Option<u64>, ImportError> {
+        let result = self.csv.read_byte_record(record);
         // The csv reader counts a record's line only once it has consumed the line end before
         // it (one behind for CRLF files), so lines are counted here: one per record plus the
         // line breaks inside quoted fields; the reader's count still wins where it is ahead
         // (blank lines, which it skips).
         let line = self
             .next_line
-            .max(self.record.position().map_or(0, csv::Position::line));
+            .max(record.position().map_or(0, csv::Position::line));
         match result {
             Ok(false) => return Ok(None),
             Ok(true) => {}
             Err(e) => {
-                return match e.kind() {
-                    csv::ErrorKind::Io(_) => Err(csv_io(e)),
-                    _ => {
-                        self.next_line = line + 1;
-                        Ok(Some(Row::Skipped(SkipReason::Malformed, line)))
-                    }
-                };
+                if let csv::ErrorKind::Io(_) = e.kind() {
+                    return Err(csv_io(e));
+                }
+                record.clear();
+                self.next_line = line + 1;
+                return Ok(Some(line));
             }
         }
-        let inner_breaks = self
-            .record
-            .iter()
-            .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
-            .sum::<u64>();
+        let inner_breaks = memchr::memchr_iter(b'\n', record.as_slice()).count() as u64;
         self.next_line = line + 1 + inner_breaks;
-        if self.record.len() != self.width {
-            return Ok(Some(Row::Skipped(SkipReason::Malformed, line)));
-        }
-        Ok(Some(self.row(line)))
+        Ok(Some(line))
     }
 
+    /// The next data row, or `None` at the end of the file.
+    pub fn next_row(&mut self) -> Result<Option<Row<'_>>, ImportError> {
+        let mut record = std::mem::take(&mut self.record);
+        let line = self.next_record(&mut record)?;
+        self.record = record;
+        Ok(line.map(|line| self.parser.parse(line, &self.record)))
+    }
+}
+
+impl RowParser {
     fn keeps(&self, a: Attribute) -> bool {
         self.keep.contains(&a)
     }
 
-    fn row(&self, line: u64) -> Row {
-        let r = &self.record;
+    /// The row a record makes: a voter, or a reason it is skipped.
+    pub fn parse<'r>(&self, line: u64, r: &'r csv::ByteRecord) -> Row<'r> {
+        if r.len() != self.width {
+            return Row::Skipped(SkipReason::Malformed, line);
+        }
         let c = &self.columns;
-        let get = |i: usize| field_text(r.get(i).unwrap_or_default());
-        let opt = |i: Option<usize>| {
-            i.map(|i| get(i).trim().to_owned())
-                .filter(|s| !s.is_empty())
+        // Fields are borrowed from the record; only what is kept is copied.
+        let raw = |i: usize| trim_bytes(r.get(i).unwrap_or_default());
+        let text = |i: usize| field_text(raw(i));
+        let opt = |i: Option<usize>| i.map(raw).filter(|b| !b.is_empty());
+        let kept = |a: Attribute, i: Option<usize>| {
+            opt(i)
+                .filter(|_| self.keeps(a))
+                .map(|b| clip(field_text(b)))
         };
         let skip = |reason| Row::Skipped(reason, line);
         if let Some(status) = opt(c.status)
             && self
                 .skip_statuses
                 .iter()
-                .any(|s| s.eq_ignore_ascii_case(&status))
+                .any(|s| s.as_bytes().eq_ignore_ascii_case(status))
         {
             return skip(SkipReason::RemovedOrDenied);
         }
-        if opt(c.confidential).is_some_and(|v| v.eq_ignore_ascii_case("Y")) {
+        if opt(c.confidential).is_some_and(|v| v.eq_ignore_ascii_case(b"Y")) {
             return skip(SkipReason::Confidential);
         }
-        let id = get(c.voter_id).trim().to_owned();
+        let id = raw(c.voter_id);
         if id.is_empty()
             || id.len() > doorstep_core::domain::MAX_FIELD_BYTES
-            || id.starts_with("p-")
+            || id.starts_with(b"p-")
         {
             return skip(SkipReason::BadVoterId);
         }
-        let unit = opt(c.unit);
-        let Some(address) = normalize(&get(c.street), unit.as_deref(), &get(c.city), &get(c.zip))
-        else {
+        let unit = opt(c.unit).map(field_text);
+        let Some(address) = normalize(
+            &text(c.street),
+            unit.as_deref(),
+            &text(c.city),
+            &text(c.zip),
+        ) else {
             return skip(SkipReason::NoAddress);
         };
-        let short = |s: Option<String>| s.map(|s| clip(&s));
-        let phone = if self.keeps(Attribute::Phone) {
-            let number = opt(c.phone);
-            let area = opt(c.area_code).unwrap_or_default();
-            number.and_then(|n| phone_digits(&format!("{area}{n}")))
-        } else {
-            None
+        let phone = match opt(c.phone).filter(|_| self.keeps(Attribute::Phone)) {
+            Some(number) => {
+                phone_digits(opt(c.area_code).unwrap_or_default(), number).map(Cow::Owned)
+            }
+            None => None,
         };
         let location = if self.keeps(Attribute::Location) {
-            match (opt(c.latitude), opt(c.longitude)) {
-                (Some(lat), Some(lon)) => match (lat.parse::<f64>(), lon.parse::<f64>()) {
-                    (Ok(lat), Ok(lon))
-                        if (-90.0..=90.0).contains(&lat)
-                            && (-180.0..=180.0).contains(&lon)
-                            && (lat, lon) != (0.0, 0.0) =>
-                    {
-                        Some((lat, lon))
-                    }
-                    _ => None,
-                },
+            let number = |i| opt(i).and_then(|b| std::str::from_utf8(b).ok()?.parse::<f64>().ok());
+            match (number(c.latitude), number(c.longitude)) {
+                (Some(lat), Some(lon))
+                    if (-90.0..=90.0).contains(&lat)
+                        && (-180.0..=180.0).contains(&lon)
+                        && (lat, lon) != (0.0, 0.0) =>
+                {
+                    Some((lat, lon))
+                }
                 _ => None,
             }
         } else {
@@ -551,9 +602,9 @@ impl<R: Read> VoterReader<R> {
             c.tags
                 .iter()
                 .flat_map(|&i| {
-                    get(i)
+                    text(i)
                         .split(';')
-                        .map(|t| clip(t.trim()))
+                        .map(|t| clip(Cow::Owned(t.trim().to_owned())))
                         .filter(|t| !t.is_empty())
                         .collect::<Vec<_>>()
                 })
@@ -563,27 +614,28 @@ impl<R: Read> VoterReader<R> {
             Vec::new()
         };
         Row::Voter(Box::new(SourceVoter {
-            id,
-            household: address.household_id(),
-            building: address.building_id(),
-            first_name: clip(get(c.first_name).trim()),
-            last_name: clip(get(c.last_name).trim()),
-            age: if self.keeps(Attribute::Age) {
-                opt(c.age)
-                    .and_then(|a| a.parse::<u16>().ok())
-                    .filter(|a| *a < 150)
-            } else {
-                None
-            },
-            gender: short(opt(c.gender).filter(|_| self.keeps(Attribute::Gender))),
-            party: short(opt(c.party).filter(|_| self.keeps(Attribute::Party))),
-            precinct: short(opt(c.precinct).filter(|_| self.keeps(Attribute::Precinct))),
+            id: field_text(id),
+            household: Cow::Owned(address.household_id()),
+            first_name: clip(text(c.first_name)),
+            last_name: clip(text(c.last_name)),
+            age: opt(c.age)
+                .filter(|_| self.keeps(Attribute::Age))
+                .and_then(|b| std::str::from_utf8(b).ok()?.parse::<u16>().ok())
+                .filter(|a| *a < 150),
+            gender: kept(Attribute::Gender, c.gender),
+            party: kept(Attribute::Party, c.party),
+            precinct: kept(Attribute::Precinct, c.precinct),
             phone,
             tags,
             address,
             location,
         }))
     }
+}
+
+/// A field without surrounding spaces.
+fn trim_bytes(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
 }
 
 fn csv_io(e: csv::Error) -> ImportError {
@@ -602,25 +654,31 @@ fn field_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
 }
 
 /// Cuts a field to the longest a roster field may be, on a character boundary.
-fn clip(s: &str) -> String {
+fn clip(s: Cow<'_, str>) -> Cow<'_, str> {
     let max = doorstep_core::domain::MAX_FIELD_BYTES;
     if s.len() <= max {
-        return s.to_owned();
+        return s;
     }
     let mut end = max;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_owned()
+    Cow::Owned(s[..end].to_owned())
 }
 
-/// The digits of a phone number, without a leading US country code; `None` if too short.
-fn phone_digits(s: &str) -> Option<String> {
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    let digits = match digits.strip_prefix('1') {
-        Some(rest) if digits.len() == 11 => rest.to_owned(),
-        _ => digits,
-    };
+/// The digits of a phone number (with its area code, where a layout keeps that apart),
+/// without a leading US country code; `None` if too short.
+fn phone_digits(area: &[u8], number: &[u8]) -> Option<String> {
+    let mut digits = String::with_capacity(area.len() + number.len());
+    digits.extend(
+        area.iter()
+            .chain(number)
+            .filter(|b| b.is_ascii_digit())
+            .map(|&b| char::from(b)),
+    );
+    if digits.len() == 11 && digits.starts_with('1') {
+        digits.remove(0);
+    }
     (7..=15).contains(&digits.len()).then_some(digits)
 }
 
@@ -722,22 +780,135 @@ impl fmt::Display for ImportReport {
     }
 }
 
-/// Rows per batch handed from the reading thread to the writer.
-const BATCH: usize = 2048;
-
-/// What the reading thread hands the writer.
-enum Handoff {
-    Batch(Vec<SourceVoter>),
-    /// The file was read to its end.
-    Done(ImportReport),
-    /// Reading failed: the writer rolls back.
-    Failed(String),
+/// Voters encoded for storage one after another, with what the writer checks of each: the
+/// key of its voter id (duplicates) and its household (the report's count).
+#[derive(Debug, Default)]
+pub struct EncodedVoters {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    keys: Vec<u128>,
+    households: Vec<u64>,
 }
 
-/// Imports a voter file into `storage`: one thread reads and normalizes rows while this one
-/// writes them in one transaction; then the rosters of turfs already cut are brought up to
-/// date. `progress` is told the bytes read so far. A file that fails to read part way stores
-/// nothing.
+/// Version byte of the stored voter chunks written by this code.
+const CHUNK_V1: u8 = 1;
+
+/// A 128-bit key for a voter id, for duplicate checks within one import: two SipHashes with
+/// different prefixes (a collision is about one in 10^26 for a statewide file).
+pub fn id_key(id: &str) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut a = std::hash::DefaultHasher::new();
+    (0u8, id).hash(&mut a);
+    let mut b = std::hash::DefaultHasher::new();
+    (1u8, id).hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+impl EncodedVoters {
+    /// Appends a voter.
+    pub fn push(&mut self, voter: &SourceVoter<'_>) {
+        // postcard only fails on types it cannot represent; SourceVoter is plain data.
+        if let Ok(bytes) = postcard::to_extend(voter, std::mem::take(&mut self.bytes)) {
+            self.bytes = bytes;
+            self.ends.push(self.bytes.len());
+            self.keys.push(id_key(&voter.id));
+            // The id is "h-" and 16 hex digits: its value stands for it.
+            self.households
+                .push(u64::from_str_radix(voter.household.get(2..).unwrap_or(""), 16).unwrap_or(0));
+        }
+    }
+
+    /// How many voters.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The key of voter `i`'s id ([`id_key`]).
+    pub fn key(&self, i: usize) -> u128 {
+        self.keys[i]
+    }
+
+    /// Voter `i`'s household, as a number.
+    pub fn household(&self, i: usize) -> u64 {
+        self.households[i]
+    }
+
+    /// The stored form of the voters `keep` admits, and how many they are.
+    pub fn chunk(&self, keep: impl Fn(usize) -> bool) -> (usize, Vec<u8>) {
+        let kept: Vec<usize> = (0..self.len()).filter(|&i| keep(i)).collect();
+        let mut out = vec![CHUNK_V1];
+        // A postcard sequence: its length as a varint, then the elements.
+        out = postcard::to_extend(&kept.len(), out).unwrap_or_else(|_| vec![CHUNK_V1]);
+        for i in &kept {
+            let start = if *i == 0 { 0 } else { self.ends[i - 1] };
+            out.extend_from_slice(&self.bytes[start..self.ends[*i]]);
+        }
+        (kept.len(), out)
+    }
+}
+
+/// Reads a stored voter chunk.
+pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<StoredVoter>, String> {
+    match bytes.split_first() {
+        Some((&CHUNK_V1, body)) => {
+            postcard::from_bytes(body).map_err(|e| format!("a voter chunk is damaged: {e}"))
+        }
+        Some((v, _)) => Err(format!(
+            "a voter chunk has version {v}, newer than this doorstep; run a newer one"
+        )),
+        None => Err("a voter chunk is empty".into()),
+    }
+}
+
+/// Rows per batch.
+const BATCH: usize = 4096;
+
+/// Records read, or rows already parsed, on their way to the writer in file order.
+enum Handoff {
+    /// Records for the writer's thread to parse (it had time).
+    Records {
+        lines: Vec<u64>,
+        records: Vec<csv::ByteRecord>,
+    },
+    /// Rows the reading thread parsed itself (the writer was busy).
+    Parsed(ParsedBatch),
+    /// The file ended (`None`) or could not be read.
+    End(Option<String>),
+}
+
+/// A batch of rows, parsed.
+struct ParsedBatch {
+    voters: EncodedVoters,
+    skipped: Vec<(SkipReason, u64)>,
+    rows: u64,
+}
+
+fn parse_batch(parser: &RowParser, lines: &[u64], records: &[csv::ByteRecord]) -> ParsedBatch {
+    let mut voters = EncodedVoters::default();
+    let mut skipped = Vec::new();
+    for (line, record) in lines.iter().zip(records) {
+        match parser.parse(*line, record) {
+            Row::Voter(v) => voters.push(&v),
+            Row::Skipped(reason, line) => skipped.push((reason, line)),
+        }
+    }
+    ParsedBatch {
+        voters,
+        skipped,
+        rows: lines.len() as u64,
+    }
+}
+
+/// Imports a voter file into `storage`, on two threads: one reads records, the calling one
+/// writes them in one transaction, and each parses batches as it has time (the reader hands a
+/// batch over raw when the writer has nothing to do, and parses it itself otherwise), in file
+/// order. Then the rosters of lists already cut are brought up to date. `progress` is
+/// told the bytes read so far. A file that fails to read part way stores nothing.
 pub fn run_import(
     storage: &impl crate::storage::Organize,
     input: impl Read + Send,
@@ -746,57 +917,101 @@ pub fn run_import(
     now: i64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ImportReport, crate::setup::SetupError> {
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc::{channel, sync_channel};
     let mut reader = VoterReader::new(input, options)?;
-    let (send, receive) = std::sync::mpsc::sync_channel::<Handoff>(8);
-    let mut finished = None;
+    let parser = reader.parser().clone();
+    let mut report = ImportReport::default();
+    let mut finished = false;
+    // Batches waiting for the writer: the reader hands one over raw only when none waits (the
+    // writer would be idle), and parses the rest itself.
+    let waiting = std::sync::atomic::AtomicUsize::new(0);
+    let waiting = &waiting;
     let stored = std::thread::scope(|scope| {
+        let (recycle, recycled) = channel::<(Vec<u64>, Vec<csv::ByteRecord>)>();
+        let (handoff, handoffs) = sync_channel::<Handoff>(8);
+        let reading_parser = parser.clone();
+        let reader_recycle = recycle.clone();
         scope.spawn(move || {
-            let mut report = ImportReport::default();
-            let mut batch = Vec::with_capacity(BATCH);
+            let recycle = reader_recycle;
             loop {
-                match reader.next_row() {
-                    Ok(Some(row)) => {
-                        report.rows_read += 1;
-                        match row {
-                            Row::Voter(v) => batch.push(*v),
-                            Row::Skipped(reason, line) => report.skip(reason, line),
+                let (mut lines, mut records) = recycled
+                    .try_recv()
+                    .unwrap_or_else(|_| (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH)));
+                let mut failed = None;
+                while lines.len() < BATCH {
+                    let n = lines.len();
+                    if records.len() <= n {
+                        records.push(csv::ByteRecord::new());
+                    }
+                    match reader.next_record(&mut records[n]) {
+                        Ok(Some(line)) => lines.push(line),
+                        Ok(None) => break,
+                        Err(e) => {
+                            failed = Some(e.to_string());
+                            break;
                         }
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = send.send(Handoff::Failed(e.to_string()));
-                        return;
-                    }
                 }
-                if batch.len() == BATCH {
+                let last = failed.is_some() || lines.len() < BATCH;
+                if !lines.is_empty() {
                     progress(reader.position());
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                    if send.send(Handoff::Batch(full)).is_err() {
-                        return; // the writer stopped, and reports why
+                    let sent = if waiting.fetch_add(1, Ordering::AcqRel) == 0 {
+                        handoff.send(Handoff::Records { lines, records })
+                    } else {
+                        let batch = parse_batch(&reading_parser, &lines, &records);
+                        lines.clear();
+                        let _ = recycle.send((lines, records));
+                        handoff.send(Handoff::Parsed(batch))
+                    };
+                    if sent.is_err() {
+                        return; // the writer stopped, and says why
                     }
                 }
+                if last {
+                    let _ = handoff.send(Handoff::End(failed));
+                    return;
+                }
             }
-            progress(reader.position());
-            eprintln!("TIMING reader done");
-            let _ = send.send(Handoff::Batch(batch));
-            let _ = send.send(Handoff::Done(report));
         });
-        let mut batches = std::iter::from_fn(|| match receive.recv() {
-            Ok(Handoff::Batch(b)) => Some(Ok(b)),
-            Ok(Handoff::Done(report)) => {
-                finished = Some(report);
-                None
+        let report = &mut report;
+        let finished = &mut finished;
+        let mut batches = std::iter::from_fn(|| {
+            let batch = match handoffs.recv() {
+                Ok(Handoff::Records { mut lines, records }) => {
+                    waiting.fetch_sub(1, Ordering::AcqRel);
+                    let batch = parse_batch(&parser, &lines, &records);
+                    lines.clear();
+                    let _ = recycle.send((lines, records));
+                    batch
+                }
+                Ok(Handoff::Parsed(batch)) => {
+                    waiting.fetch_sub(1, Ordering::AcqRel);
+                    batch
+                }
+                Ok(Handoff::End(None)) => {
+                    *finished = true;
+                    return None;
+                }
+                Ok(Handoff::End(Some(e))) => return Some(Err(e)),
+                Err(_) => {
+                    return Some(Err("reading the voter file stopped unexpectedly".to_owned()));
+                }
+            };
+            report.rows_read += batch.rows;
+            for (reason, line) in batch.skipped {
+                report.skip(reason, line);
             }
-            Ok(Handoff::Failed(e)) => Some(Err(e)),
-            Err(_) => Some(Err("reading the voter file stopped unexpectedly".to_owned())),
+            Some(Ok(batch.voters))
         });
-        let t = std::time::Instant::now();
-        let r = storage.import_voters(source, options.format.as_str(), now, &mut batches);
-        eprintln!("TIMING import_voters {:?}", t.elapsed());
-        r
+        storage.import_voters(source, options.format.as_str(), now, &mut batches)
     });
     let counts = stored?;
-    let mut report = finished.unwrap_or_default();
+    if !finished {
+        return Err(crate::setup::SetupError::Refused(
+            "the voter file was not read to its end; nothing was stored".into(),
+        ));
+    }
     report.voters_imported = counts.imported;
     report.households = counts.households;
     report.voters_removed = counts.removed;

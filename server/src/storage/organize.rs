@@ -3,7 +3,7 @@
 
 use super::{Storage, StorageResult};
 use crate::setup::cut::Door;
-use crate::setup::import::SourceVoter;
+use crate::setup::import::EncodedVoters;
 use doorstep_core::domain::{Campaign, ListKind};
 use doorstep_core::sync::Role;
 
@@ -135,7 +135,7 @@ pub trait Organize: Storage {
         source: &str,
         format: &str,
         now: i64,
-        batches: &mut dyn Iterator<Item = Result<Vec<SourceVoter>, String>>,
+        batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
     ) -> StorageResult<ImportCounts>;
     /// Records an import's report.
     fn finish_import(&self, source: &str, report_json: &str, now: i64) -> StorageResult<()>;

@@ -123,8 +123,15 @@ fn only_the_attributes_asked_for_are_kept() {
     let (path, _) = fixture(db.dir.path(), "voters.csv", Layout::Csv, &Plan::default());
     let mut opts = options(Layout::Csv);
     opts.keep = vec![Attribute::Party];
-    run_import(&db.storage, std::fs::File::open(&path).unwrap(), &opts, "csv", 0, &|_| {})
-        .unwrap();
+    run_import(
+        &db.storage,
+        std::fs::File::open(&path).unwrap(),
+        &opts,
+        "csv",
+        0,
+        &|_| {},
+    )
+    .unwrap();
     db.storage
         .apply_campaign(&doorstep_core::domain::Campaign::new("c", "C"))
         .unwrap();

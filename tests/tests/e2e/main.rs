@@ -6,5 +6,5 @@ mod auth;
 mod basics;
 mod bundles;
 mod fallback;
-mod setup;
 mod faults;
+mod setup;

@@ -14,7 +14,12 @@ const CAMPAIGN: &str = include_str!("../../../docs/campaign-example.toml");
 /// Reads a CSV export into rows of column name to value.
 fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
     let mut reader = csv::Reader::from_path(path).unwrap();
-    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
     reader
         .records()
         .map(|r| {
@@ -117,7 +122,10 @@ fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
         .cloned()
         .collect();
     assert_eq!(held, expected, "the phone holds exactly the assigned lists");
-    let (campaign_on_phone, _) = phone.store.turf_campaign(&TurfId(turfs[0].clone())).unwrap();
+    let (campaign_on_phone, _) = phone
+        .store
+        .turf_campaign(&TurfId(turfs[0].clone()))
+        .unwrap();
     assert_eq!(campaign_on_phone.id.0, "lakeview-2026");
     let mut recorded = BTreeMap::new();
     let mut at = 1_780_000_000_000;
@@ -159,7 +167,12 @@ fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
     let attempts_csv = dir.path().join("attempts.csv");
     let out = doorstep(
         &db,
-        &["export", "attempts", "--out", &attempts_csv.to_string_lossy()],
+        &[
+            "export",
+            "attempts",
+            "--out",
+            &attempts_csv.to_string_lossy(),
+        ],
     );
     assert!(out.starts_with("wrote "), "{out}");
     let rows = read_csv(&attempts_csv);
@@ -196,7 +209,9 @@ fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
             let n = rows.iter().filter(|r| &r["attempt_id"] == id).count();
             let living = phone
                 .store
-                .walk_list(&TurfId(rows.iter().find(|r| &r["attempt_id"] == id).unwrap()["turf_id"].clone()))
+                .walk_list(&TurfId(
+                    rows.iter().find(|r| &r["attempt_id"] == id).unwrap()["turf_id"].clone(),
+                ))
                 .unwrap()
                 .households
                 .iter()
@@ -226,7 +241,10 @@ fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
             Target::Household(_) => None,
         })
         .collect();
-    for v in voters.iter().filter(|v| talked.contains(v["voter_id"].as_str())) {
+    for v in voters
+        .iter()
+        .filter(|v| talked.contains(v["voter_id"].as_str()))
+    {
         assert_eq!(v["contacted"], "yes");
     }
 
@@ -253,21 +271,37 @@ fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
         },
     )
     .unwrap();
-    let out = doorstep(&db, &["import", &newer.to_string_lossy(), "--format", "ncvoter"]);
+    let out = doorstep(
+        &db,
+        &["import", &newer.to_string_lossy(), "--format", "ncvoter"],
+    );
     let gone: BTreeSet<&String> = facts.voters.difference(&newer_facts.voters).collect();
-    assert_eq!(number_after(&out, "voters removed:"), gone.len() as u64, "{out}");
+    assert_eq!(
+        number_after(&out, "voters removed:"),
+        gone.len() as u64,
+        "{out}"
+    );
     assert!(number_after(&out, "rosters updated:") > 0, "{out}");
     phone.sync(&server.url).unwrap();
     for turf in phone.turfs() {
         for door in phone.store.walk_list(&turf).unwrap().households {
             for v in door.voters {
-                assert!(!gone.contains(&v.id.0), "voter {} left the file but not the phone", v.id);
+                assert!(
+                    !gone.contains(&v.id.0),
+                    "voter {} left the file but not the phone",
+                    v.id
+                );
             }
         }
     }
     doorstep(
         &db,
-        &["export", "attempts", "--out", &attempts_csv.to_string_lossy()],
+        &[
+            "export",
+            "attempts",
+            "--out",
+            &attempts_csv.to_string_lossy(),
+        ],
     );
     let after: BTreeSet<String> = read_csv(&attempts_csv)
         .into_iter()
@@ -285,8 +319,14 @@ fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
     let out = doorstep(&db, &["campaign", "apply", &campaign.to_string_lossy()]);
     assert!(out.contains("updated"), "{out}");
     phone.sync(&server.url).unwrap();
-    let (campaign_on_phone, _) = phone.store.turf_campaign(&TurfId(turfs[0].clone())).unwrap();
-    assert_eq!(campaign_on_phone.name, "Lakeview County 2026 general (final week)");
+    let (campaign_on_phone, _) = phone
+        .store
+        .turf_campaign(&TurfId(turfs[0].clone()))
+        .unwrap();
+    assert_eq!(
+        campaign_on_phone.name,
+        "Lakeview County 2026 general (final week)"
+    );
 
     // Revoked: the phone is refused at once, and keeps what it holds.
     doorstep(&db, &["revoke", "avery-alder"]);
@@ -316,7 +356,10 @@ fn a_bad_campaign_file_names_the_place_and_changes_nothing() {
     assert!(err.contains("line 4"), "{err}");
     let storage = doorstep_server::storage::SqliteStorage::open(&db).unwrap();
     use doorstep_server::storage::Organize;
-    assert!(storage.campaigns().unwrap().is_empty(), "nothing was stored");
+    assert!(
+        storage.campaigns().unwrap().is_empty(),
+        "nothing was stored"
+    );
 }
 
 #[test]
@@ -339,5 +382,8 @@ fn a_file_in_another_layout_is_refused_and_stores_nothing() {
     assert!(err.contains("--mapping"), "{err}");
     let storage = doorstep_server::storage::SqliteStorage::open(&db).unwrap();
     use doorstep_server::storage::Organize;
-    assert!(storage.uncut_doors().unwrap().is_empty(), "nothing was stored");
+    assert!(
+        storage.uncut_doors().unwrap().is_empty(),
+        "nothing was stored"
+    );
 }

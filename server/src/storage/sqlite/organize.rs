@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::setup::cut::Door;
-use crate::setup::import::SourceVoter;
+use crate::setup::import::{EncodedVoters, StoredVoter, id_key};
 use crate::storage::organize::*;
 use doorstep_core::doc::{CampaignDoc, TurfDoc};
 use doorstep_core::domain::{
@@ -19,24 +19,36 @@ fn bump_epoch(tx: &rusqlite::Transaction<'_>) -> StorageResult<()> {
     Ok(())
 }
 
-/// Version byte of the voter chunks written by this code.
-const CHUNK_V1: u8 = 1;
-
-fn encode_chunk(voters: &[SourceVoter]) -> Vec<u8> {
-    postcard::to_extend(voters, vec![CHUNK_V1]).unwrap_or_default()
+fn decode_chunk(bytes: &[u8]) -> StorageResult<Vec<StoredVoter>> {
+    crate::setup::import::decode_chunk(bytes).map_err(StorageError::Corrupt)
 }
 
-fn decode_chunk(bytes: &[u8]) -> StorageResult<Vec<SourceVoter>> {
-    match bytes.split_first() {
-        Some((&CHUNK_V1, body)) => {
-            postcard::from_bytes(body).map_err(|e| corrupt(format!("a voter chunk: {e}")))
+/// A hasher for keys that are already hashes (voter id keys, household ids): it takes their
+/// bits instead of hashing them again.
+#[derive(Default, Clone, Copy)]
+struct PreHashed(u64);
+
+impl std::hash::Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
         }
-        Some((v, _)) => Err(corrupt(format!(
-            "a voter chunk has version {v}, newer than this server; run a newer doorstep"
-        ))),
-        None => Err(corrupt("an empty voter chunk")),
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
     }
 }
+
+type KeySet<T> = HashSet<T, std::hash::BuildHasherDefault<PreHashed>>;
 
 /// Which stored voters to read.
 #[derive(Clone, Copy)]
@@ -50,10 +62,13 @@ enum Which<'a> {
 fn for_each_voter(
     c: &Connection,
     which: Which<'_>,
-    mut f: impl FnMut(SourceVoter) -> StorageResult<()>,
+    mut f: impl FnMut(StoredVoter) -> StorageResult<()>,
 ) -> StorageResult<()> {
     let (sql, arg) = match which {
-        Which::All => ("SELECT body FROM voter_chunks WHERE ?1 IS NULL ORDER BY id", None),
+        Which::All => (
+            "SELECT body FROM voter_chunks WHERE ?1 IS NULL ORDER BY id",
+            None,
+        ),
         Which::Source(s) => (
             "SELECT body FROM voter_chunks WHERE source = ?1 ORDER BY id",
             Some(s),
@@ -72,17 +87,6 @@ fn for_each_voter(
         }
     }
     Ok(())
-}
-
-/// A 128-bit key for a voter id, for duplicate checks within one process: two SipHashes with
-/// different prefixes (a collision is about 1 in 10^20 for a statewide file).
-fn id_key(id: &str) -> u128 {
-    use std::hash::{Hash, Hasher};
-    let mut a = std::hash::DefaultHasher::new();
-    (0u8, id).hash(&mut a);
-    let mut b = std::hash::DefaultHasher::new();
-    (1u8, id).hash(&mut b);
-    (u128::from(a.finish()) << 64) | u128::from(b.finish())
 }
 
 /// A turf's row, as a roster rebuild needs it.
@@ -111,11 +115,11 @@ impl Gathering {
         }
     }
 
-    fn push(&mut self, v: SourceVoter) {
-        if self.seen.insert(v.household.clone()) {
+    fn push(&mut self, v: StoredVoter) {
+        if self.seen.insert(v.household.to_string()) {
             let a = &v.address;
             self.households.push(Household {
-                id: HouseholdId(v.household.clone()),
+                id: HouseholdId(v.household.to_string()),
                 walk_order: self.households.len() as u32,
                 address: Address {
                     street: a.street.clone(),
@@ -126,17 +130,22 @@ impl Gathering {
                 location: v.location.map(|(lat, lon)| Location { lat, lon }),
             });
         }
+        let own = |c: Option<std::borrow::Cow<'_, str>>| c.map(std::borrow::Cow::into_owned);
         self.voters.push(Voter {
-            id: VoterId(v.id),
-            household: HouseholdId(v.household),
-            first_name: v.first_name,
-            last_name: v.last_name,
+            id: VoterId(v.id.into_owned()),
+            household: HouseholdId(v.household.into_owned()),
+            first_name: v.first_name.into_owned(),
+            last_name: v.last_name.into_owned(),
             age: v.age,
-            gender: v.gender,
-            party: v.party,
-            tags: v.tags,
-            precinct: v.precinct,
-            phone: v.phone,
+            gender: own(v.gender),
+            party: own(v.party),
+            tags: v
+                .tags
+                .into_iter()
+                .map(std::borrow::Cow::into_owned)
+                .collect(),
+            precinct: own(v.precinct),
+            phone: own(v.phone),
         });
     }
 }
@@ -266,20 +275,36 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
         )?;
         for_each_voter(tx, Which::All, |v| {
             let body = postcard::to_stdvec(&v).map_err(corrupt)?;
-            let mut place = doors.get(&v.household).cloned();
+            let mut place = doors.get(v.household.as_ref()).cloned();
             if place.is_none()
-                && let Some((turf, order)) = buildings.get(&v.building).cloned()
+                && !buildings.is_empty()
+                && let building = v.address.building_id()
+                && let Some((turf, order)) = buildings.get(&building).cloned()
             {
                 // A new unit of a building already cut joins its neighbours.
-                joined.execute(params![v.household, v.building, turf, order])?;
-                doors.insert(v.household.clone(), (turf.clone(), order));
+                joined.execute(params![v.household, building, turf, order])?;
+                doors.insert(v.household.to_string(), (turf.clone(), order));
                 place = Some((turf, order));
             }
             if let Some((turf, order)) = place {
-                insert.execute(params![turf, order, v.address.unit, v.household, v.id, body])?;
+                insert.execute(params![
+                    turf,
+                    order,
+                    v.address.unit,
+                    v.household,
+                    v.id,
+                    body
+                ])?;
             }
-            if let Some((turf, position)) = callers.get(&v.id) {
-                insert.execute(params![turf, position, None::<String>, v.household, v.id, body])?;
+            if let Some((turf, position)) = callers.get(v.id.as_ref()) {
+                insert.execute(params![
+                    turf,
+                    position,
+                    None::<String>,
+                    v.household,
+                    v.id,
+                    body
+                ])?;
             }
             Ok(())
         })?;
@@ -302,7 +327,7 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
                 current = Some(Gathering::new(turf));
             }
             let body = r.get_ref(1)?.as_blob().map_err(corrupt)?;
-            let voter: SourceVoter = postcard::from_bytes(body).map_err(corrupt)?;
+            let voter: StoredVoter = postcard::from_bytes(body).map_err(corrupt)?;
             if let Some(g) = current.as_mut() {
                 g.push(voter);
             }
@@ -360,56 +385,15 @@ impl Organize for SqliteStorage {
         source: &str,
         format: &str,
         now: i64,
-        batches: &mut dyn Iterator<Item = Result<Vec<SourceVoter>, String>>,
+        batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
     ) -> StorageResult<ImportCounts> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO imports (source, format, started_at) VALUES (?1, ?2, ?3)",
-                params![source, format, now],
-            )?;
-            let import = tx.last_insert_rowid();
-            // A voter id belongs to the source that listed it first.
-            let mut taken = HashSet::new();
-            for_each_voter(tx, Which::OtherThan(source), |v| {
-                taken.insert(id_key(&v.id));
-                Ok(())
-            })?;
-            // The file replaces its source's voters: whom it no longer lists leaves.
-            let mut before = HashSet::new();
-            for_each_voter(tx, Which::Source(source), |v| {
-                before.insert(id_key(&v.id));
-                Ok(())
-            })?;
-            tx.execute("DELETE FROM voter_chunks WHERE source = ?1", [source])?;
-            let mut counts = ImportCounts::default();
-            let mut seen = HashSet::new();
-            let mut households = HashSet::new();
-            let mut stmt = tx.prepare(
-                "INSERT INTO voter_chunks (source, import_id, voters, body) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for batch in batches {
-                let mut batch = batch.map_err(StorageError::Input)?;
-                let before_len = batch.len();
-                batch.retain(|v| {
-                    let key = id_key(&v.id);
-                    !taken.contains(&key) && seen.insert(key)
-                });
-                counts.duplicates += (before_len - batch.len()) as u64;
-                if batch.is_empty() {
-                    continue;
-                }
-                for v in &batch {
-                    // The id is "h-" and 16 hex digits: its value stands for it.
-                    households.insert(u64::from_str_radix(&v.household[2..], 16).unwrap_or(0));
-                }
-                counts.imported += batch.len() as u64;
-                stmt.execute(params![source, import, batch.len() as i64, encode_chunk(&batch)])?;
-            }
-            counts.households = households.len() as u64;
-            eprintln!("TIMING writer loop done");
-            counts.removed = before.iter().filter(|k| !seen.contains(*k)).count() as u64;
-            Ok(counts)
-        })
+        // An import is one transaction that can simply be run again: its commit skips the
+        // WAL's fsync (a power cut right after can lose the import, never corrupt the file;
+        // the next checkpoint makes it durable). Sync results keep `FULL`.
+        lock(&self.writer).pragma_update(None, "synchronous", "NORMAL")?;
+        let result = self.import_voters_on(source, format, now, batches);
+        lock(&self.writer).pragma_update(None, "synchronous", "FULL")?;
+        result
     }
 
     fn finish_import(&self, source: &str, report_json: &str, now: i64) -> StorageResult<()> {
@@ -422,7 +406,6 @@ impl Organize for SqliteStorage {
             Ok(())
         })
     }
-
     fn refresh_rosters(&self) -> StorageResult<u64> {
         self.write(refresh_on)
     }
@@ -436,17 +419,17 @@ impl Organize for SqliteStorage {
             // Per door: its fields, and the sum and count of its voters' coordinates.
             let mut doors: HashMap<String, (Door, f64, f64, u32)> = HashMap::new();
             for_each_voter(c, Which::All, |v| {
-                if placed.contains(&v.household) {
+                if placed.contains(v.household.as_ref()) {
                     return Ok(());
                 }
-                let entry = doors.entry(v.household.clone()).or_insert_with(|| {
+                let entry = doors.entry(v.household.to_string()).or_insert_with(|| {
                     (
                         Door {
-                            household: v.household.clone(),
-                            building: v.building.clone(),
-                            precinct: v.precinct.clone(),
-                            street_name: v.address.street_name.clone(),
-                            house_number: v.address.house_number,
+                            household: v.household.to_string(),
+                            building: v.address.building_id(),
+                            precinct: v.precinct.as_deref().map(str::to_owned),
+                            street_name: v.address.street_name().to_owned(),
+                            house_number: v.address.house_number(),
                             unit: v.address.unit.clone(),
                             location: None,
                         },
@@ -455,8 +438,11 @@ impl Organize for SqliteStorage {
                         0,
                     )
                 });
-                if v.precinct < entry.0.precinct || entry.0.precinct.is_none() {
-                    entry.0.precinct = v.precinct.clone().or(entry.0.precinct.take());
+                // A door's precinct is the least of its voters' (they normally agree).
+                if let Some(p) = v.precinct.as_deref()
+                    && entry.0.precinct.as_deref().is_none_or(|q| p < q)
+                {
+                    entry.0.precinct = Some(p.to_owned());
                 }
                 if let Some((lat, lon)) = v.location {
                     entry.1 += lat;
@@ -485,11 +471,11 @@ impl Organize for SqliteStorage {
                 .collect::<rusqlite::Result<_>>()?;
             let mut callers = Vec::new();
             for_each_voter(c, Which::All, |v| {
-                if v.phone.is_some() && !placed.contains(&v.id) {
+                if v.phone.is_some() && !placed.contains(v.id.as_ref()) {
                     callers.push(Caller {
                         sort_name: format!("{} {}", v.last_name, v.first_name),
-                        voter: v.id,
-                        precinct: v.precinct,
+                        voter: v.id.into_owned(),
+                        precinct: v.precinct.map(std::borrow::Cow::into_owned),
                     });
                 }
                 Ok(())
@@ -760,8 +746,10 @@ impl Organize for SqliteStorage {
                 return Ok(out);
             }
             for_each_voter(c, Which::All, |v| {
-                if households.contains(&v.household) {
-                    out.entry(v.household).or_default().push(v.id);
+                if households.contains(v.household.as_ref()) {
+                    out.entry(v.household.into_owned())
+                        .or_default()
+                        .push(v.id.into_owned());
                 }
                 Ok(())
             })?;
@@ -821,6 +809,64 @@ impl Organize for SqliteStorage {
                     })
                 })
                 .collect()
+        })
+    }
+}
+
+impl SqliteStorage {
+    fn import_voters_on(
+        &self,
+        source: &str,
+        format: &str,
+        now: i64,
+        batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
+    ) -> StorageResult<ImportCounts> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO imports (source, format, started_at) VALUES (?1, ?2, ?3)",
+                params![source, format, now],
+            )?;
+            let import = tx.last_insert_rowid();
+            // A voter id belongs to the source that listed it first.
+            let mut taken = KeySet::default();
+            for_each_voter(tx, Which::OtherThan(source), |v| {
+                taken.insert(id_key(&v.id));
+                Ok(())
+            })?;
+            // The file replaces its source's voters: whom it no longer lists leaves.
+            let mut before = KeySet::default();
+            for_each_voter(tx, Which::Source(source), |v| {
+                before.insert(id_key(&v.id));
+                Ok(())
+            })?;
+            tx.execute("DELETE FROM voter_chunks WHERE source = ?1", [source])?;
+            let mut counts = ImportCounts::default();
+            let mut seen = KeySet::default();
+            let mut households = KeySet::default();
+            let mut stmt = tx.prepare(
+                "INSERT INTO voter_chunks (source, import_id, voters, body) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for batch in batches {
+                let batch = batch.map_err(StorageError::Input)?;
+                let mut kept = vec![false; batch.len()];
+                for (i, keep) in kept.iter_mut().enumerate() {
+                    let key = batch.key(i);
+                    *keep = !taken.contains(&key) && seen.insert(key);
+                    if *keep {
+                        households.insert(batch.household(i));
+                    }
+                }
+                let (n, body) = batch.chunk(|i| kept[i]);
+                counts.duplicates += (batch.len() - n) as u64;
+                if n == 0 {
+                    continue;
+                }
+                counts.imported += n as u64;
+                stmt.execute(params![source, import, n as i64, body])?;
+            }
+            counts.households = households.len() as u64;
+            counts.removed = before.iter().filter(|k| !seen.contains(*k)).count() as u64;
+            Ok(counts)
         })
     }
 }
