@@ -311,14 +311,27 @@ enum Line {
     Truncated(Box<Person>),
 }
 
+/// The door being filled: its address, and how many more units its building has.
+#[derive(Debug, Clone, Default)]
+struct Door {
+    street: String,
+    unit: Option<String>,
+    household: u64,
+    building: u64,
+    lat: f64,
+    lon: f64,
+    precinct: String,
+    units_left: usize,
+}
+
 struct Generator {
     rng: fastrand::Rng,
     plan: Plan,
     household: u64,
     building: u64,
-    /// Voters left in the current household, and its address.
+    /// Voters left in the current household.
     left: usize,
-    current: Option<(String, Option<String>, u64, u64, f64, f64, String, usize)>,
+    current: Option<Door>,
 }
 
 impl Generator {
@@ -338,28 +351,26 @@ impl Generator {
     fn next_household(&mut self) {
         self.household += 1;
         let rng = &mut self.rng;
-        let apartment = matches!(&self.current, Some((_, Some(_), _, _, _, _, _, units)) if *units > 0)
-            && rng.u8(..4) > 0;
-        if apartment
-            && let Some((street, Some(_), _, building, lat, lon, precinct, units)) =
-                self.current.take()
+        let more_units = self
+            .current
+            .as_ref()
+            .is_some_and(|d| d.unit.is_some() && d.units_left > 0);
+        if more_units
+            && rng.u8(..4) > 0
+            && let Some(door) = self.current.take()
         {
-            let unit_no = units;
+            let n = door.units_left;
             let unit = if rng.bool() {
-                format!("APT {unit_no}")
+                format!("APT {n}")
             } else {
-                format!("#{unit_no}")
+                format!("#{n}")
             };
-            self.current = Some((
-                street,
-                Some(unit),
-                self.household,
-                building,
-                lat,
-                lon,
-                precinct,
-                units - 1,
-            ));
+            self.current = Some(Door {
+                unit: Some(unit),
+                household: self.household,
+                units_left: n - 1,
+                ..door
+            });
         } else {
             self.building += 1;
             let n = self.building;
@@ -367,28 +378,23 @@ impl Generator {
             // one building.
             let block = n / 40;
             let (spelled, _) = STREETS[block as usize % STREETS.len()];
-            let number =
-                100 * (1 + block / STREETS.len() as u64) + (n % 40) * 2 + (n % 3 == 0) as u64;
-            let building_units = if rng.u8(..10) == 0 {
+            let odd = u64::from(n.is_multiple_of(3));
+            let number = 100 * (1 + block / STREETS.len() as u64) + (n % 40) * 2 + odd;
+            let units = if rng.u8(..10) == 0 {
                 rng.usize(2..6)
             } else {
                 0
             };
-            let street = format!("{number} {spelled}");
-            let unit = (building_units > 0).then(|| format!("APT {building_units}"));
-            let precinct = format!("{:02}-{:02}", 1 + block % 6, 1 + (block / 6) % 4);
-            let lat = 35.95 + (block % 20) as f64 * 0.004 + (n % 40) as f64 * 0.0001;
-            let lon = -78.95 + (block / 20) as f64 * 0.005 + rng.f64() * 0.0002;
-            self.current = Some((
-                street,
-                unit,
-                self.household,
-                self.building,
-                lat,
-                lon,
-                precinct,
-                building_units.saturating_sub(1),
-            ));
+            self.current = Some(Door {
+                street: format!("{number} {spelled}"),
+                unit: (units > 0).then(|| format!("APT {units}")),
+                household: self.household,
+                building: self.building,
+                lat: 35.95 + (block % 20) as f64 * 0.004 + (n % 40) as f64 * 0.0001,
+                lon: -78.95 + (block / 20) as f64 * 0.005 + rng.f64() * 0.0002,
+                precinct: format!("{:02}-{:02}", 1 + block % 6, 1 + (block / 6) % 4),
+                units_left: units.saturating_sub(1),
+            });
         }
         self.left = self.rng.usize(1..=3);
     }
@@ -398,8 +404,16 @@ impl Generator {
             self.next_household();
         }
         self.left -= 1;
-        let (street, unit, household, building, lat, lon, precinct, _) =
-            self.current.clone().unwrap_or_default();
+        let Door {
+            street,
+            unit,
+            household,
+            building,
+            lat,
+            lon,
+            precinct,
+            ..
+        } = self.current.clone().unwrap_or_default();
         let rng = &mut self.rng;
         let last = LAST[rng.usize(..LAST.len())].to_uppercase();
         Person {
@@ -494,11 +508,7 @@ impl Generator {
     }
 
     fn dropped(&self, i: usize) -> u64 {
-        if self.plan.drop_every == 0 {
-            0
-        } else {
-            (i / self.plan.drop_every) as u64
-        }
+        i.checked_div(self.plan.drop_every).unwrap_or(0) as u64
     }
 }
 

@@ -23,7 +23,7 @@ fn expected_skips(facts: &Facts) -> Vec<(SkipReason, u64)> {
 }
 
 fn check_report(layout: Layout) {
-    let db = Db::new();
+    let db = Db::default();
     let (path, facts) = fixture(db.dir.path(), "voters.txt", layout, &Plan::default());
     let report = import(&db, &path, layout, "durham");
     assert_eq!(report.rows_read, facts.rows, "{layout:?}: rows read");
@@ -83,7 +83,7 @@ impl std::io::Read for FailsAfter {
 #[test]
 fn a_file_that_fails_to_read_part_way_stores_nothing() {
     use doorstep_server::storage::Organize;
-    let db = Db::new();
+    let db = Db::default();
     let (path, _) = fixture(
         db.dir.path(),
         "voters.txt",
@@ -119,7 +119,7 @@ fn a_file_that_fails_to_read_part_way_stores_nothing() {
 #[test]
 fn only_the_attributes_asked_for_are_kept() {
     use doorstep_server::storage::{Organize, Principal, Storage};
-    let db = Db::new();
+    let db = Db::default();
     let (path, _) = fixture(db.dir.path(), "voters.csv", Layout::Csv, &Plan::default());
     let mut opts = options(Layout::Csv);
     opts.keep = vec![Attribute::Party];

@@ -36,7 +36,7 @@ pub fn with_campaign(db: &Db) {
 
 #[test]
 fn turfs_hold_every_imported_voter_once_and_keep_buildings_whole() {
-    let db = Db::new();
+    let db = Db::default();
     let plan = Plan {
         rows: 3_000,
         coordinates: false,
@@ -120,7 +120,7 @@ fn turfs_hold_every_imported_voter_once_and_keep_buildings_whole() {
 
 #[test]
 fn geocoded_voters_are_cut_into_walks_that_never_cross() {
-    let db = Db::new();
+    let db = Db::default();
     let plan = Plan {
         rows: 2_000,
         ..Plan::default()
@@ -156,7 +156,7 @@ fn geocoded_voters_are_cut_into_walks_that_never_cross() {
 
 #[test]
 fn call_lists_hold_the_voters_with_a_phone_number() {
-    let db = Db::new();
+    let db = Db::default();
     let (path, facts) = fixture(db.dir.path(), "voters.csv", Layout::Csv, &Plan::default());
     import(&db, &path, Layout::Csv, "csv");
     with_campaign(&db);
@@ -180,7 +180,7 @@ fn call_lists_hold_the_voters_with_a_phone_number() {
 
 #[test]
 fn a_newer_file_updates_the_rosters_and_drops_voters_gone_from_it() {
-    let db = Db::new();
+    let db = Db::default();
     let plan = Plan {
         rows: 1_000,
         ..Plan::default()

@@ -19,13 +19,15 @@ pub struct Db {
     pub storage: SqliteStorage,
 }
 
-impl Db {
-    pub fn new() -> Self {
+impl Default for Db {
+    fn default() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let storage = SqliteStorage::open(dir.path().join("doorstep.db")).unwrap();
         Self { dir, storage }
     }
+}
 
+impl Db {
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

@@ -161,7 +161,7 @@ fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
         }
     }
     phone.sync(&server.url).unwrap();
-    assert_eq!(phone.store.unsynced_count().unwrap(), 0);
+    assert_eq!(phone.store.outbox_count().unwrap(), 0);
 
     // Results out, keyed by the source file's voter ids.
     let attempts_csv = dir.path().join("attempts.csv");
