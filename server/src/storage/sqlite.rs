@@ -574,6 +574,69 @@ mod tests {
         });
     }
 
+    fn schema(path: &Path) -> Vec<String> {
+        let conn = Connection::open(path).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_older_schema_upgrades_with_its_data_to_the_fresh_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let fresh = dir.path().join("fresh.db");
+        drop(SqliteStorage::open(&fresh).unwrap());
+        for version in 1..SCHEMA_VERSION {
+            let path = dir.path().join(format!("v{version}.db"));
+            let roster = Roster {
+                campaign: "c".into(),
+                ..crate::demo::roster("t1", 5, 1, 1)
+            };
+            {
+                // The schema and rows as that version wrote them: a campaign, a turf with its
+                // roster, a user with a token.
+                let conn = Connection::open(&path).unwrap();
+                for sql in &MIGRATIONS[..version as usize] {
+                    conn.execute_batch(sql).unwrap();
+                }
+                conn.pragma_update(None, "user_version", version).unwrap();
+                conn.execute_batch(
+                    "INSERT INTO campaigns (id, name) VALUES ('c', 'C');
+                     INSERT INTO turfs (id, campaign_id, team_id, name, roster_version)
+                         VALUES ('t1', 'c', NULL, 'Turf t1', 1);
+                     INSERT INTO users (id, name, role, team_id) VALUES ('u', 'U', 'canvasser', NULL);",
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO rosters (turf_id, body) VALUES ('t1', ?1)",
+                    [encode_roster(&roster)],
+                )
+                .unwrap();
+                conn.execute(
+                    "INSERT INTO tokens (hash, id, user_id, created_at) VALUES (?1, 'tok', 'u', 0)",
+                    [&[7u8; 32][..]],
+                )
+                .unwrap();
+            }
+            let upgraded = SqliteStorage::open(&path).unwrap();
+            assert_eq!(upgraded.roster("t1").unwrap(), Some(roster));
+            let turf = super::super::Organize::turf(&upgraded, "t1")
+                .unwrap()
+                .unwrap();
+            assert_eq!(turf.kind, doorstep_core::domain::ListKind::Walk);
+            assert_eq!(
+                upgraded.authenticate(&[7; 32]).unwrap().map(|p| p.user),
+                Some("u".to_owned())
+            );
+            drop(upgraded);
+            assert_eq!(schema(&path), schema(&fresh), "from version {version}");
+        }
+    }
+
     #[test]
     fn a_database_from_a_newer_server_is_refused() {
         let dir = tempfile::tempdir().unwrap();
