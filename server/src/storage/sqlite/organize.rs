@@ -257,24 +257,28 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
             callers.insert(voter, (turf, position));
         }
     }
-    // Every placed voter into a temporary table, sorted there: memory stays flat however big
-    // the file.
-    tx.execute_batch(
-        "DROP TABLE IF EXISTS temp.roster_rows;
-         CREATE TEMP TABLE roster_rows (turf TEXT, ord INTEGER, unit TEXT, household TEXT,
-                                        voter TEXT, body BLOB);",
-    )?;
+    // Every placed voter, encoded, in its list's bucket (about the size of the stored
+    // chunks), then each list sorted and built on its own.
+    #[derive(Default)]
+    struct Bucket {
+        bytes: Vec<u8>,
+        /// (order in the list, where the voter's encoding ends).
+        entries: Vec<(i64, usize)>,
+    }
+    let mut buckets: HashMap<String, Bucket> = HashMap::new();
     {
-        let mut insert = tx.prepare(
-            "INSERT INTO temp.roster_rows (turf, ord, unit, household, voter, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
         let mut joined = tx.prepare(
             "INSERT OR IGNORE INTO household_turfs (household, building, turf_id, walk_order)
              VALUES (?1, ?2, ?3, ?4)",
         )?;
+        let mut file = |turf: &str, order: i64, v: &StoredVoter| -> StorageResult<()> {
+            let bucket = buckets.entry(turf.to_owned()).or_default();
+            bucket.bytes =
+                postcard::to_extend(v, std::mem::take(&mut bucket.bytes)).map_err(corrupt)?;
+            bucket.entries.push((order, bucket.bytes.len()));
+            Ok(())
+        };
         for_each_voter(tx, Which::All, |v| {
-            let body = postcard::to_stdvec(&v).map_err(corrupt)?;
             let mut place = doors.get(v.household.as_ref()).cloned();
             if place.is_none()
                 && !buildings.is_empty()
@@ -287,56 +291,41 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
                 place = Some((turf, order));
             }
             if let Some((turf, order)) = place {
-                insert.execute(params![
-                    turf,
-                    order,
-                    v.address.unit,
-                    v.household,
-                    v.id,
-                    body
-                ])?;
+                file(&turf, order, &v)?;
             }
             if let Some((turf, position)) = callers.get(v.id.as_ref()) {
-                insert.execute(params![
-                    turf,
-                    position,
-                    None::<String>,
-                    v.household,
-                    v.id,
-                    body
-                ])?;
+                file(turf, *position, &v)?;
             }
             Ok(())
         })?;
     }
     let mut updated = 0;
     let mut seen = HashSet::new();
-    {
-        let mut stmt = tx.prepare(
-            "SELECT turf, body FROM temp.roster_rows ORDER BY turf, ord, unit, household, voter",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut current: Option<Gathering> = None;
-        while let Some(r) = rows.next()? {
-            let turf: String = r.get(0)?;
-            if current.as_ref().is_none_or(|g| g.turf != turf) {
-                if let Some(done) = current.take() {
-                    updated += u64::from(store_roster(tx, &lists, done)?);
-                }
-                seen.insert(turf.clone());
-                current = Some(Gathering::new(turf));
-            }
-            let body = r.get_ref(1)?.as_blob().map_err(corrupt)?;
-            let voter: StoredVoter = postcard::from_bytes(body).map_err(corrupt)?;
-            if let Some(g) = current.as_mut() {
-                g.push(voter);
-            }
+    let mut turfs: Vec<String> = buckets.keys().cloned().collect();
+    turfs.sort();
+    for turf in turfs {
+        let Some(bucket) = buckets.remove(&turf) else {
+            continue;
+        };
+        let mut voters = Vec::with_capacity(bucket.entries.len());
+        let mut start = 0;
+        for (order, end) in bucket.entries {
+            let v: StoredVoter =
+                postcard::from_bytes(&bucket.bytes[start..end]).map_err(corrupt)?;
+            start = end;
+            voters.push((order, v));
         }
-        if let Some(done) = current.take() {
-            updated += u64::from(store_roster(tx, &lists, done)?);
+        // Walk order, then the units of a building, then the door and the voter.
+        voters.sort_by(|(a, x), (b, y)| {
+            (a, &x.address.unit, &x.household, &x.id).cmp(&(b, &y.address.unit, &y.household, &y.id))
+        });
+        let mut g = Gathering::new(turf.clone());
+        for (_, v) in voters {
+            g.push(v);
         }
+        seen.insert(turf);
+        updated += u64::from(store_roster(tx, &lists, g)?);
     }
-    tx.execute_batch("DROP TABLE temp.roster_rows")?;
     // Lists whose every voter left the file: an empty roster.
     let emptied: Vec<String> = lists
         .keys()
@@ -407,7 +396,7 @@ impl Organize for SqliteStorage {
         })
     }
     fn refresh_rosters(&self) -> StorageResult<u64> {
-        self.write(refresh_on)
+        self.bulk(|| self.write(refresh_on))
     }
 
     fn uncut_doors(&self) -> StorageResult<Vec<Door>> {
@@ -495,61 +484,7 @@ impl Organize for SqliteStorage {
     }
 
     fn add_lists(&self, campaign: &str, kind: ListKind, lists: &[NewList]) -> StorageResult<()> {
-        self.write(|tx| {
-            let known: Option<i64> = tx
-                .query_row("SELECT 1 FROM campaigns WHERE id = ?1", [campaign], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if known.is_none() {
-                return Err(StorageError::NotFound {
-                    what: "campaign",
-                    id: campaign.into(),
-                });
-            }
-            for list in lists {
-                tx.prepare_cached(
-                    "INSERT INTO turfs (id, campaign_id, team_id, name, roster_version, list_kind)
-                     VALUES (?1, ?2, NULL, ?3, 0, ?4)",
-                )?
-                .execute(params![list.id, campaign, list.name, kind.as_str()])?;
-                let mut doc =
-                    TurfDoc::new(&TurfId(list.id.clone()), doorstep_core::ActorId::random())
-                        .map_err(corrupt)?;
-                let heads = doc.heads();
-                tx.prepare_cached(
-                    "INSERT INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![
-                    format!("turf:{}", list.id),
-                    heads_to_bytes(&heads),
-                    doc.automerge().save()
-                ])?;
-                for (i, member) in list.members.iter().enumerate() {
-                    match kind {
-                        ListKind::Walk => tx
-                            .prepare_cached(
-                                "INSERT INTO household_turfs (household, building, turf_id, walk_order)
-                                 VALUES (?1, ?2, ?3, ?4)",
-                            )?
-                            .execute(params![
-                                member,
-                                list.buildings.get(i).map_or("", String::as_str),
-                                list.id,
-                                i as i64
-                            ])?,
-                        ListKind::Call => tx
-                            .prepare_cached(
-                                "INSERT INTO call_list_voters (voter_id, turf_id, position)
-                                 VALUES (?1, ?2, ?3)",
-                            )?
-                            .execute(params![member, list.id, i as i64])?,
-                    };
-                }
-            }
-            refresh_on(tx)?;
-            Ok(())
-        })
+        self.bulk(|| self.add_lists_on(campaign, kind, lists))
     }
 
     fn list_count(&self, campaign: &str, kind: ListKind) -> StorageResult<u64> {
@@ -868,5 +803,72 @@ impl SqliteStorage {
             counts.removed = before.iter().filter(|k| !seen.contains(*k)).count() as u64;
             Ok(counts)
         })
+    }
+
+    fn add_lists_on(&self, campaign: &str, kind: ListKind, lists: &[NewList]) -> StorageResult<()> {
+        self.write(|tx| {
+            let known: Option<i64> = tx
+                .query_row("SELECT 1 FROM campaigns WHERE id = ?1", [campaign], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if known.is_none() {
+                return Err(StorageError::NotFound {
+                    what: "campaign",
+                    id: campaign.into(),
+                });
+            }
+            for list in lists {
+                tx.prepare_cached(
+                    "INSERT INTO turfs (id, campaign_id, team_id, name, roster_version, list_kind)
+                     VALUES (?1, ?2, NULL, ?3, 0, ?4)",
+                )?
+                .execute(params![list.id, campaign, list.name, kind.as_str()])?;
+                let mut doc =
+                    TurfDoc::new(&TurfId(list.id.clone()), doorstep_core::ActorId::random())
+                        .map_err(corrupt)?;
+                let heads = doc.heads();
+                tx.prepare_cached(
+                    "INSERT INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![
+                    format!("turf:{}", list.id),
+                    heads_to_bytes(&heads),
+                    doc.automerge().save()
+                ])?;
+                for (i, member) in list.members.iter().enumerate() {
+                    match kind {
+                        ListKind::Walk => tx
+                            .prepare_cached(
+                                "INSERT INTO household_turfs (household, building, turf_id, walk_order)
+                                 VALUES (?1, ?2, ?3, ?4)",
+                            )?
+                            .execute(params![
+                                member,
+                                list.buildings.get(i).map_or("", String::as_str),
+                                list.id,
+                                i as i64
+                            ])?,
+                        ListKind::Call => tx
+                            .prepare_cached(
+                                "INSERT INTO call_list_voters (voter_id, turf_id, position)
+                                 VALUES (?1, ?2, ?3)",
+                            )?
+                            .execute(params![member, list.id, i as i64])?,
+                    };
+                }
+            }
+            refresh_on(tx)?;
+            Ok(())
+        })
+    }
+
+    /// Runs a bulk write with a page cache big enough for its indexes (64 MB instead of 2),
+    /// then gives the memory back.
+    fn bulk<T>(&self, f: impl FnOnce() -> StorageResult<T>) -> StorageResult<T> {
+        lock(&self.writer).pragma_update(None, "cache_size", -65_536)?;
+        let out = f();
+        lock(&self.writer).pragma_update(None, "cache_size", -2_000)?;
+        out
     }
 }
