@@ -12,7 +12,15 @@ CREATE TABLE voter_chunks (
     voters    INTEGER NOT NULL,       -- how many voters the chunk holds
     body      BLOB NOT NULL
 );
-CREATE INDEX voter_chunks_source ON voter_chunks(source);
+CREATE INDEX voter_chunks_source ON voter_chunks(source, import_id);
+
+-- Each source's live import: readers see only its chunks. An import writes its chunks over many
+-- transactions and then, in one last transaction, points its source here and deletes the
+-- chunks it replaces; until then (or if it never finishes) nothing of it is visible.
+CREATE TABLE voter_sources (
+    source    TEXT PRIMARY KEY NOT NULL,
+    import_id INTEGER NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE imports (
     id          INTEGER PRIMARY KEY,

@@ -306,7 +306,7 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             let report = import::run_import(
                 &storage,
-                std::io::BufReader::with_capacity(1 << 20, input),
+                input,
                 &ReadOptions {
                     format,
                     mapping,

@@ -2,18 +2,20 @@
 //! it ("123 Main Street Apt. 4B", "123 MAIN ST #4B"), and units of one building share a building.
 
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 
-/// An address in the form turfs are cut and households grouped by.
+/// An address in the form turfs are cut and households grouped by. City and ZIP code are
+/// borrowed from the file where they need no change (voter files repeat them on every row).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct NormalizedAddress {
+pub struct NormalizedAddress<'a> {
     /// House number and street, normalized: `123 N MAIN ST`.
     pub street: String,
     /// The unit, normalized: `APT 4B`.
     pub unit: Option<String>,
     /// City, upper case.
-    pub city: String,
+    pub city: Cow<'a, str>,
     /// Five-digit ZIP code (or what the file had, trimmed).
-    pub zip: String,
+    pub zip: Cow<'a, str>,
 }
 
 /// A street suffix or direction as the USPS abbreviates it.
@@ -114,12 +116,12 @@ fn upper_words(s: &str) -> String {
 
 /// Normalizes a street line (which may carry the unit, as in the NC voter file), an optional
 /// separate unit, the city and the ZIP code. `None` when there is no street at all.
-pub fn normalize(
+pub fn normalize<'a>(
     street_line: &str,
     unit: Option<&str>,
-    city: &str,
-    zip: &str,
-) -> Option<NormalizedAddress> {
+    city: Cow<'a, str>,
+    zip: Cow<'a, str>,
+) -> Option<NormalizedAddress<'a>> {
     let mut street = String::with_capacity(street_line.len());
     let mut unit_words: Vec<String> = Vec::new();
     let mut in_unit = false;
@@ -167,7 +169,11 @@ pub fn normalize(
     Some(NormalizedAddress {
         street,
         unit: normalize_unit(&unit_words),
-        city: upper_words(city),
+        city: if is_normal(&city) {
+            city
+        } else {
+            Cow::Owned(upper_words(&city))
+        },
         zip: zip_5(zip),
     })
 }
@@ -196,13 +202,23 @@ fn normalize_unit(words: &[String]) -> Option<String> {
     ))
 }
 
-fn zip_5(zip: &str) -> String {
-    let zip = zip.trim();
-    let digits: String = zip.chars().take_while(char::is_ascii_digit).collect();
-    if digits.len() >= 5 {
-        digits[..5].to_owned()
-    } else {
-        zip.to_owned()
+/// Whether `s` is already what [`upper_words`] makes of it: ASCII upper case, one space
+/// between words.
+fn is_normal(s: &str) -> bool {
+    !s.starts_with(' ')
+        && !s.ends_with(' ')
+        && !s.contains("  ")
+        && s.bytes().all(|b| {
+            b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ' || b == b'-' || b == b'\''
+        })
+}
+
+fn zip_5(zip: Cow<'_, str>) -> Cow<'_, str> {
+    let digits = zip.trim().bytes().take_while(u8::is_ascii_digit).count();
+    match zip {
+        Cow::Borrowed(z) if z.len() == 5 && digits == 5 => Cow::Borrowed(z),
+        _ if digits >= 5 => Cow::Owned(zip.trim()[..5].to_owned()),
+        _ => Cow::Owned(zip.trim().to_owned()),
     }
 }
 
@@ -223,7 +239,17 @@ fn short_hash(prefix: &str, parts: &[&str]) -> String {
     out
 }
 
-impl NormalizedAddress {
+impl NormalizedAddress<'_> {
+    /// The same address, owning every field.
+    pub fn into_owned(self) -> NormalizedAddress<'static> {
+        NormalizedAddress {
+            street: self.street,
+            unit: self.unit,
+            city: Cow::Owned(self.city.into_owned()),
+            zip: Cow::Owned(self.zip.into_owned()),
+        }
+    }
+
     /// The leading house number, if any (`1207` of `1207B N MANGUM ST`).
     pub fn house_number(&self) -> Option<u32> {
         let first = self.street.split(' ').next().unwrap_or_default();
@@ -261,8 +287,8 @@ impl NormalizedAddress {
 mod tests {
     use super::*;
 
-    fn n(street: &str, unit: Option<&str>) -> NormalizedAddress {
-        normalize(street, unit, "Durham", "27701-1234").unwrap()
+    fn n(street: &str, unit: Option<&str>) -> NormalizedAddress<'static> {
+        normalize(street, unit, "Durham".into(), "27701-1234".into()).unwrap()
     }
 
     #[test]
@@ -302,9 +328,9 @@ mod tests {
 
     #[test]
     fn no_street_is_no_address() {
-        assert!(normalize("", None, "Durham", "27701").is_none());
-        assert!(normalize("  ,  ", None, "Durham", "27701").is_none());
-        assert!(normalize("REMOVED", None, "Durham", "27701").is_none());
+        for street in ["", "  ,  ", "REMOVED"] {
+            assert!(normalize(street, None, "Durham".into(), "27701".into()).is_none());
+        }
     }
 
     #[test]

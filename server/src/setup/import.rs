@@ -173,7 +173,7 @@ pub struct SourceVoter<'a> {
     /// Audience tags, if kept.
     pub tags: Vec<Cow<'a, str>>,
     /// Residential address.
-    pub address: NormalizedAddress,
+    pub address: NormalizedAddress<'a>,
     /// (latitude, longitude), if kept and present.
     pub location: Option<(f64, f64)>,
 }
@@ -196,7 +196,7 @@ impl SourceVoter<'_> {
             precinct: self.precinct.map(own),
             phone: self.phone.map(own),
             tags: self.tags.into_iter().map(own).collect(),
-            address: self.address,
+            address: self.address.into_owned(),
             location: self.location,
         }
     }
@@ -569,12 +569,8 @@ impl RowParser {
             return skip(SkipReason::BadVoterId);
         }
         let unit = opt(c.unit).map(field_text);
-        let Some(address) = normalize(
-            &text(c.street),
-            unit.as_deref(),
-            &text(c.city),
-            &text(c.zip),
-        ) else {
+        let Some(address) = normalize(&text(c.street), unit.as_deref(), text(c.city), text(c.zip))
+        else {
             return skip(SkipReason::NoAddress);
         };
         let phone = match opt(c.phone).filter(|_| self.keeps(Attribute::Phone)) {
@@ -868,16 +864,22 @@ pub fn decode_chunk(bytes: &[u8]) -> Result<Vec<StoredVoter>, String> {
 /// Rows per batch.
 const BATCH: usize = 4096;
 
-/// Records read, or rows already parsed, on their way to the writer in file order.
-enum Handoff {
-    /// Records for the writer's thread to parse (it had time).
+/// Threads parsing rows while one reads the file and the calling one writes.
+const PARSERS: usize = 2;
+
+/// Records read, on their way to a parser.
+enum Work {
     Records {
         lines: Vec<u64>,
         records: Vec<csv::ByteRecord>,
     },
-    /// Rows the reading thread parsed itself (the writer was busy).
-    Parsed(ParsedBatch),
     /// The file ended (`None`) or could not be read.
+    End(Option<String>),
+}
+
+/// Rows parsed, on their way to the writer.
+enum Parsed {
+    Batch(ParsedBatch),
     End(Option<String>),
 }
 
@@ -904,11 +906,11 @@ fn parse_batch(parser: &RowParser, lines: &[u64], records: &[csv::ByteRecord]) -
     }
 }
 
-/// Imports a voter file into `storage`, on two threads: one reads records, the calling one
-/// writes them in one transaction, and each parses batches as it has time (the reader hands a
-/// batch over raw when the writer has nothing to do, and parses it itself otherwise), in file
-/// order. Then the rosters of lists already cut are brought up to date. `progress` is
-/// told the bytes read so far. A file that fails to read part way stores nothing.
+/// Imports a voter file into `storage`: one thread reads records, two parse them (batch `n`
+/// goes to parser `n % 2` and is taken back from it in the same order, so the file's order is
+/// kept), and the calling thread writes them. Then the rosters of lists already cut are
+/// brought up to date. `progress` is told the bytes read so far. A file that fails to read
+/// part way stores nothing.
 pub fn run_import(
     storage: &impl crate::storage::Organize,
     input: impl Read + Send,
@@ -917,23 +919,42 @@ pub fn run_import(
     now: i64,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ImportReport, crate::setup::SetupError> {
-    use std::sync::atomic::Ordering;
     use std::sync::mpsc::{channel, sync_channel};
     let mut reader = VoterReader::new(input, options)?;
-    let parser = reader.parser().clone();
     let mut report = ImportReport::default();
     let mut finished = false;
-    // Batches waiting for the writer: the reader hands one over raw only when none waits (the
-    // writer would be idle), and parses the rest itself.
-    let waiting = std::sync::atomic::AtomicUsize::new(0);
-    let waiting = &waiting;
     let stored = std::thread::scope(|scope| {
         let (recycle, recycled) = channel::<(Vec<u64>, Vec<csv::ByteRecord>)>();
-        let (handoff, handoffs) = sync_channel::<Handoff>(8);
-        let reading_parser = parser.clone();
-        let reader_recycle = recycle.clone();
+        let mut to_parsers = Vec::new();
+        let mut from_parsers = Vec::new();
+        for _ in 0..PARSERS {
+            let (work, works) = sync_channel::<Work>(2);
+            let (done, dones) = sync_channel::<Parsed>(2);
+            let parser = reader.parser().clone();
+            let recycle = recycle.clone();
+            scope.spawn(move || {
+                for work in works {
+                    let (mut lines, records) = match work {
+                        Work::Records { lines, records } => (lines, records),
+                        Work::End(failed) => {
+                            let _ = done.send(Parsed::End(failed));
+                            return;
+                        }
+                    };
+                    let batch = parse_batch(&parser, &lines, &records);
+                    lines.clear();
+                    let _ = recycle.send((lines, records));
+                    if done.send(Parsed::Batch(batch)).is_err() {
+                        return; // the writer stopped, and says why
+                    }
+                }
+            });
+            to_parsers.push(work);
+            from_parsers.push(dones);
+        }
+        drop(recycle);
         scope.spawn(move || {
-            let recycle = reader_recycle;
+            let mut seq = 0usize;
             loop {
                 let (mut lines, mut records) = recycled
                     .try_recv()
@@ -956,53 +977,38 @@ pub fn run_import(
                 let last = failed.is_some() || lines.len() < BATCH;
                 if !lines.is_empty() {
                     progress(reader.position());
-                    let sent = if waiting.fetch_add(1, Ordering::AcqRel) == 0 {
-                        handoff.send(Handoff::Records { lines, records })
-                    } else {
-                        let batch = parse_batch(&reading_parser, &lines, &records);
-                        lines.clear();
-                        let _ = recycle.send((lines, records));
-                        handoff.send(Handoff::Parsed(batch))
-                    };
-                    if sent.is_err() {
-                        return; // the writer stopped, and says why
+                    if to_parsers[seq % PARSERS]
+                        .send(Work::Records { lines, records })
+                        .is_err()
+                    {
+                        return;
                     }
+                    seq += 1;
                 }
                 if last {
-                    let _ = handoff.send(Handoff::End(failed));
+                    let _ = to_parsers[seq % PARSERS].send(Work::End(failed));
                     return;
                 }
             }
         });
+        let mut seq = 0usize;
         let report = &mut report;
         let finished = &mut finished;
-        let mut batches = std::iter::from_fn(|| {
-            let batch = match handoffs.recv() {
-                Ok(Handoff::Records { mut lines, records }) => {
-                    waiting.fetch_sub(1, Ordering::AcqRel);
-                    let batch = parse_batch(&parser, &lines, &records);
-                    lines.clear();
-                    let _ = recycle.send((lines, records));
-                    batch
+        let mut batches = std::iter::from_fn(|| match from_parsers[seq % PARSERS].recv() {
+            Ok(Parsed::Batch(batch)) => {
+                seq += 1;
+                report.rows_read += batch.rows;
+                for (reason, line) in batch.skipped {
+                    report.skip(reason, line);
                 }
-                Ok(Handoff::Parsed(batch)) => {
-                    waiting.fetch_sub(1, Ordering::AcqRel);
-                    batch
-                }
-                Ok(Handoff::End(None)) => {
-                    *finished = true;
-                    return None;
-                }
-                Ok(Handoff::End(Some(e))) => return Some(Err(e)),
-                Err(_) => {
-                    return Some(Err("reading the voter file stopped unexpectedly".to_owned()));
-                }
-            };
-            report.rows_read += batch.rows;
-            for (reason, line) in batch.skipped {
-                report.skip(reason, line);
+                Some(Ok(batch.voters))
             }
-            Some(Ok(batch.voters))
+            Ok(Parsed::End(None)) => {
+                *finished = true;
+                None
+            }
+            Ok(Parsed::End(Some(e))) => Some(Err(e)),
+            Err(_) => Some(Err("reading the voter file stopped unexpectedly".to_owned())),
         });
         storage.import_voters(source, options.format.as_str(), now, &mut batches)
     });

@@ -137,34 +137,34 @@ fn main() {
     let campaign = dir.path().join("campaign.toml");
     std::fs::write(&campaign, "id = \"bench\"\nname = \"Benchmark\"\n").unwrap();
 
-    let mut ratios = Vec::new();
-    for round in 1..=3 {
+    let mut raw_ratios = Vec::new();
+    let mut text_ratios = Vec::new();
+    for round in 1..=5 {
         // Alternate, so neither side always runs on a warmer page cache.
-        let (parse, parsed) = parse_only(&file);
+        let (raw, parsed) = parse_only(&file);
         assert_eq!(parsed, facts.rows);
         let (text, parsed) = parse_text(&file);
         assert_eq!(parsed, facts.rows);
-        println!(
-            "round {round}: csv parse into text records (StringRecord) {:.2} s",
-            text.as_secs_f64()
-        );
         let read = read_only(&file);
-        println!(
-            "round {round}: reading and normalizing alone (one thread, nothing stored): {:.2} s",
-            read.as_secs_f64()
-        );
         let db = dir.path().join(format!("bench{round}.db"));
         let (import, report) = doorstep(
             &["import", &file.to_string_lossy(), "--format", "ncvoter"],
             &db,
         );
-        let ratio = parse.as_secs_f64() / import.as_secs_f64();
-        ratios.push(ratio);
+        let raw_ratio = raw.as_secs_f64() / import.as_secs_f64();
+        let text_ratio = text.as_secs_f64() / import.as_secs_f64();
+        raw_ratios.push(raw_ratio);
+        text_ratios.push(text_ratio);
         println!(
-            "round {round}: csv parse {:.2} s, doorstep import {:.2} s: import runs at {:.0}% of parse speed",
-            parse.as_secs_f64(),
+            "round {round}: csv parse raw (ByteRecord) {:.2} s, as text (StringRecord) {:.2} s; \
+             read+normalize on one thread {:.2} s; doorstep import {:.2} s: {:.0}% of raw-parse \
+             speed, {:.0}% of text-parse speed",
+            raw.as_secs_f64(),
+            text.as_secs_f64(),
+            read.as_secs_f64(),
             import.as_secs_f64(),
-            100.0 * ratio
+            100.0 * raw_ratio,
+            100.0 * text_ratio
         );
         if round == 1 {
             print!("{report}");
@@ -178,9 +178,12 @@ fn main() {
         }
         std::fs::remove_file(&db).ok();
     }
-    ratios.sort_by(f64::total_cmp);
+    raw_ratios.sort_by(f64::total_cmp);
+    text_ratios.sort_by(f64::total_cmp);
     println!(
-        "median: import runs at {:.0}% of csv-parse speed (target: at least 50%)",
-        100.0 * ratios[1]
+        "median of 5: import runs at {:.0}% of the speed of parsing the file into text records \
+         with the csv crate, {:.0}% of parsing it as raw bytes (target: at least 50%)",
+        100.0 * text_ratios[2],
+        100.0 * raw_ratios[2]
     );
 }

@@ -66,15 +66,21 @@ fn for_each_voter(
 ) -> StorageResult<()> {
     let (sql, arg) = match which {
         Which::All => (
-            "SELECT body FROM voter_chunks WHERE ?1 IS NULL ORDER BY id",
+            "SELECT c.body FROM voter_chunks c
+             JOIN voter_sources s ON s.source = c.source AND s.import_id = c.import_id
+             WHERE ?1 IS NULL ORDER BY c.id",
             None,
         ),
         Which::Source(s) => (
-            "SELECT body FROM voter_chunks WHERE source = ?1 ORDER BY id",
+            "SELECT c.body FROM voter_chunks c
+             JOIN voter_sources s ON s.source = c.source AND s.import_id = c.import_id
+             WHERE c.source = ?1 ORDER BY c.id",
             Some(s),
         ),
         Which::OtherThan(s) => (
-            "SELECT body FROM voter_chunks WHERE source <> ?1 ORDER BY id",
+            "SELECT c.body FROM voter_chunks c
+             JOIN voter_sources s ON s.source = c.source AND s.import_id = c.import_id
+             WHERE c.source <> ?1 ORDER BY c.id",
             Some(s),
         ),
     };
@@ -88,6 +94,9 @@ fn for_each_voter(
     }
     Ok(())
 }
+
+/// Chunks an import writes per transaction (about 16,000 voters).
+const CHUNKS_PER_TRANSACTION: usize = 4;
 
 /// A turf's row, as a roster rebuild needs it.
 struct ListRow {
@@ -124,8 +133,8 @@ impl Gathering {
                 address: Address {
                     street: a.street.clone(),
                     unit: a.unit.clone(),
-                    city: a.city.clone(),
-                    zip: a.zip.clone(),
+                    city: a.city.to_string(),
+                    zip: a.zip.to_string(),
                 },
                 location: v.location.map(|(lat, lon)| Location { lat, lon }),
             });
@@ -317,7 +326,12 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
         }
         // Walk order, then the units of a building, then the door and the voter.
         voters.sort_by(|(a, x), (b, y)| {
-            (a, &x.address.unit, &x.household, &x.id).cmp(&(b, &y.address.unit, &y.household, &y.id))
+            (a, &x.address.unit, &x.household, &x.id).cmp(&(
+                b,
+                &y.address.unit,
+                &y.household,
+                &y.id,
+            ))
         });
         let mut g = Gathering::new(turf.clone());
         for (_, v) in voters {
@@ -380,8 +394,10 @@ impl Organize for SqliteStorage {
         // WAL's fsync (a power cut right after can lose the import, never corrupt the file;
         // the next checkpoint makes it durable). Sync results keep `FULL`.
         lock(&self.writer).pragma_update(None, "synchronous", "NORMAL")?;
+        lock(&self.writer).pragma_update(None, "wal_autocheckpoint", 8192)?;
         let result = self.import_voters_on(source, format, now, batches);
         lock(&self.writer).pragma_update(None, "synchronous", "FULL")?;
+        lock(&self.writer).pragma_update(None, "wal_autocheckpoint", 1000)?;
         result
     }
 
@@ -756,53 +772,107 @@ impl SqliteStorage {
         now: i64,
         batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
     ) -> StorageResult<ImportCounts> {
-        self.write(|tx| {
+        let import = self.write(|tx| {
+            // Chunks of an import of this source that never finished.
+            tx.execute(
+                "DELETE FROM voter_chunks WHERE source = ?1 AND import_id NOT IN
+                   (SELECT import_id FROM voter_sources WHERE source = ?1)",
+                [source],
+            )?;
             tx.execute(
                 "INSERT INTO imports (source, format, started_at) VALUES (?1, ?2, ?3)",
                 params![source, format, now],
             )?;
-            let import = tx.last_insert_rowid();
-            // A voter id belongs to the source that listed it first.
-            let mut taken = KeySet::default();
-            for_each_voter(tx, Which::OtherThan(source), |v| {
+            Ok(tx.last_insert_rowid())
+        })?;
+        let result = self.stage_import(source, import, batches);
+        match result {
+            Ok(counts) => {
+                // One short transaction makes the whole file visible at once, and drops what it
+                // replaces.
+                self.write(|tx| {
+                    tx.execute(
+                        "DELETE FROM voter_chunks WHERE source = ?1 AND import_id <> ?2",
+                        params![source, import],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO voter_sources (source, import_id) VALUES (?1, ?2)
+                         ON CONFLICT (source) DO UPDATE SET import_id = ?2",
+                        params![source, import],
+                    )?;
+                    Ok(())
+                })?;
+                Ok(counts)
+            }
+            Err(e) => {
+                // Invisible already; the space is given back now (or by the next import).
+                let _ = self.write(|tx| {
+                    tx.execute(
+                        "DELETE FROM voter_chunks WHERE source = ?1 AND import_id = ?2",
+                        params![source, import],
+                    )?;
+                    Ok(())
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes an import's chunks, in transactions of a few chunks each: SQLite checkpoints
+    /// while the file is still being read, instead of all at the end.
+    fn stage_import(
+        &self,
+        source: &str,
+        import: i64,
+        batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
+    ) -> StorageResult<ImportCounts> {
+        // A voter id belongs to the source that listed it first.
+        let mut taken = KeySet::default();
+        // The file replaces its source's voters: whom it no longer lists leaves.
+        let mut before = KeySet::default();
+        self.read(|c| {
+            for_each_voter(c, Which::OtherThan(source), |v| {
                 taken.insert(id_key(&v.id));
                 Ok(())
             })?;
-            // The file replaces its source's voters: whom it no longer lists leaves.
-            let mut before = KeySet::default();
-            for_each_voter(tx, Which::Source(source), |v| {
+            for_each_voter(c, Which::Source(source), |v| {
                 before.insert(id_key(&v.id));
                 Ok(())
-            })?;
-            tx.execute("DELETE FROM voter_chunks WHERE source = ?1", [source])?;
-            let mut counts = ImportCounts::default();
-            let mut seen = KeySet::default();
-            let mut households = KeySet::default();
-            let mut stmt = tx.prepare(
-                "INSERT INTO voter_chunks (source, import_id, voters, body) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for batch in batches {
-                let batch = batch.map_err(StorageError::Input)?;
-                let mut kept = vec![false; batch.len()];
-                for (i, keep) in kept.iter_mut().enumerate() {
-                    let key = batch.key(i);
-                    *keep = !taken.contains(&key) && seen.insert(key);
-                    if *keep {
-                        households.insert(batch.household(i));
+            })
+        })?;
+        let mut counts = ImportCounts::default();
+        let mut seen = KeySet::default();
+        let mut households = KeySet::default();
+        let mut batches = batches.fuse().peekable();
+        while batches.peek().is_some() {
+            self.write(|tx| {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO voter_chunks (source, import_id, voters, body)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )?;
+                for batch in batches.by_ref().take(CHUNKS_PER_TRANSACTION) {
+                    let batch = batch.map_err(StorageError::Input)?;
+                    let mut kept = vec![false; batch.len()];
+                    for (i, keep) in kept.iter_mut().enumerate() {
+                        let key = batch.key(i);
+                        *keep = !taken.contains(&key) && seen.insert(key);
+                        if *keep {
+                            households.insert(batch.household(i));
+                        }
+                    }
+                    let (n, body) = batch.chunk(|i| kept[i]);
+                    counts.duplicates += (batch.len() - n) as u64;
+                    if n > 0 {
+                        counts.imported += n as u64;
+                        stmt.execute(params![source, import, n as i64, body])?;
                     }
                 }
-                let (n, body) = batch.chunk(|i| kept[i]);
-                counts.duplicates += (batch.len() - n) as u64;
-                if n == 0 {
-                    continue;
-                }
-                counts.imported += n as u64;
-                stmt.execute(params![source, import, n as i64, body])?;
-            }
-            counts.households = households.len() as u64;
-            counts.removed = before.iter().filter(|k| !seen.contains(*k)).count() as u64;
-            Ok(counts)
-        })
+                Ok(())
+            })?;
+        }
+        counts.households = households.len() as u64;
+        counts.removed = before.iter().filter(|k| !seen.contains(*k)).count() as u64;
+        Ok(counts)
     }
 
     fn add_lists_on(&self, campaign: &str, kind: ListKind, lists: &[NewList]) -> StorageResult<()> {
