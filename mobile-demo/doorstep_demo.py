@@ -117,7 +117,20 @@ def survey(app, turf, voter):
     if script:
         print(f"\n  Script '{script.name}':\n  {script.body}\n")
     answers = []
-    for q in script.questions if script else []:
+    questions = {q.id: q for q in script.questions} if script else {}
+    order = [q.id for q in script.questions] if script else []
+    asked = set()
+    while script:
+        # The script's branches pick the next question from the answers so far; one the voter
+        # skipped stays "next", so the walk moves past it in order.
+        next_id = app.phone.next_question(turf, voter.id, answers)
+        while next_id in asked:
+            i = order.index(next_id) + 1
+            next_id = order[i] if i < len(order) else None
+        if next_id is None:
+            break
+        asked.add(next_id)
+        q = questions[next_id]
         kind = q.kind
         while True:
             raw = ask(f"  {q.prompt}" + (" (1-5)" if isinstance(kind, doorstep.QuestionType.SUPPORT) else ""))

@@ -183,6 +183,21 @@ impl Phone {
         Ok(script.map(|s| ScriptView::new(&s, &campaign)))
     }
 
+    /// The question to ask next in the voter's script after the answers given so far: a
+    /// script's branches skip questions (after a strong "no", straight to the end). `None` when
+    /// the script has no more questions.
+    pub fn next_question(
+        &self,
+        turf: String,
+        voter: String,
+        answers: Vec<SurveyAnswer>,
+    ) -> Result<Option<String>> {
+        let script = self.store().script_for(&TurfId(turf), &VoterId(voter))?;
+        let answers: std::collections::BTreeMap<_, _> =
+            answers.into_iter().map(SurveyAnswer::into_core).collect();
+        Ok(script.and_then(|s| s.next_question(&answers).map(|q| q.0.clone())))
+    }
+
     /// Records a knock or call; returns the attempt's id once it is durably on the phone.
     pub fn record_attempt(&self, attempt: AttemptInput) -> Result<String> {
         let new: NewAttempt = attempt.into_core(now_ms())?;

@@ -4,7 +4,8 @@
 use crate::{PhoneError, Result, target};
 use doorstep_core::bundle::BundleReport;
 use doorstep_core::domain::{
-    Answer, Campaign, Location, Outcome, OutcomeTarget, QuestionKind, Script, Timestamp, TurfId,
+    Answer, Campaign, Location, Outcome, OutcomeTarget, QuestionId, QuestionKind, Script,
+    Timestamp, TurfId,
 };
 use doorstep_core::store::{Progress, Status, TurfSummary, WalkHousehold, WalkVoter};
 use doorstep_core::{DocId, NewAttempt, SyncReport};
@@ -276,6 +277,18 @@ pub struct SurveyAnswer {
     pub value: AnswerValue,
 }
 
+impl SurveyAnswer {
+    pub(crate) fn into_core(self) -> (QuestionId, Answer) {
+        let value = match self.value {
+            AnswerValue::Support { level } => Answer::Support(level),
+            AnswerValue::Choice { picked } => Answer::Choice(picked),
+            AnswerValue::YesNo { yes } => Answer::YesNo(yes),
+            AnswerValue::Text { text } => Answer::Text(text),
+        };
+        (self.question.into(), value)
+    }
+}
+
 /// A knock or call to record: against a voter, or against the door when nobody answered.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct AttemptInput {
@@ -321,15 +334,7 @@ impl AttemptInput {
             answers: self
                 .answers
                 .into_iter()
-                .map(|a| {
-                    let value = match a.value {
-                        AnswerValue::Support { level } => Answer::Support(level),
-                        AnswerValue::Choice { picked } => Answer::Choice(picked),
-                        AnswerValue::YesNo { yes } => Answer::YesNo(yes),
-                        AnswerValue::Text { text } => Answer::Text(text),
-                    };
-                    (a.question.into(), value)
-                })
+                .map(SurveyAnswer::into_core)
                 .collect(),
             note: self.note,
             recorded_at: now,

@@ -89,14 +89,23 @@ pub fn campaign() -> Campaign {
             name: "Turnout".into(),
             body: "Hi, I'm a volunteer with the campaign. Election day is November 3rd: do you have a plan to vote?".into(),
             questions: vec!["support".into(), "volunteer".into()],
-            branches: Vec::new(),
+            // Nobody asks a strong opponent to volunteer.
+            branches: vec![Branch {
+                after: "support".into(),
+                when: Condition::Support(vec![5]),
+                goto: Goto::End,
+            }],
         },
         Script {
             id: "persuasion".into(),
             name: "Persuasion".into(),
             body: "Hi, I'm talking with neighbors about what matters to them this year.".into(),
             questions: vec!["support".into(), "issue".into()],
-            branches: Vec::new(),
+            branches: vec![Branch {
+                after: "support".into(),
+                when: Condition::Support(vec![4, 5]),
+                goto: Goto::End,
+            }],
         },
     ];
     c.audiences = vec![Audience {

@@ -178,6 +178,12 @@ class PhoneTest(unittest.TestCase):
         script = phone.script(turf.id, voter.id)
         self.assertIsNotNone(script)
         self.assertTrue(script.body)
+        # The script branches: a strong opponent is not asked the second question.
+        self.assertEqual(phone.next_question(turf.id, voter.id, []), "support")
+        after = lambda level: phone.next_question(
+            turf.id, voter.id, [doorstep.SurveyAnswer(question="support", value=doorstep.AnswerValue.SUPPORT(level=level))])
+        self.assertEqual(after(1), script.questions[1].id, "a supporter gets the next question")
+        self.assertIsNone(after(5), "after support 5 the script ends")
 
         with self.assertRaises(PhoneError.InvalidInput) as bad:
             phone.record_attempt(AttemptInput(turf=turf.id, outcome="abducted_by_aliens", voter=voter.id))
