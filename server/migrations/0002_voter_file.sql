@@ -27,6 +27,7 @@ CREATE TABLE imports (
     source      TEXT NOT NULL,
     format      TEXT NOT NULL,
     started_at  INTEGER NOT NULL,
+    heartbeat_at INTEGER,               -- an import in progress keeps this fresh; one at a time
     finished_at INTEGER,
     report      TEXT                    -- JSON: rows read, imported, skipped by reason
 );

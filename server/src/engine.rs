@@ -117,6 +117,9 @@ pub struct Engine<S> {
     generation: std::sync::atomic::AtomicU64,
     /// The storage's change counter when the admin epoch was last read, and that epoch.
     admin_seen: Mutex<(u64, u64)>,
+    /// Bumped by every flush of the document cache: a document read from storage before a
+    /// flush is used once, never cached.
+    flushes: std::sync::atomic::AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -141,6 +144,7 @@ impl<S: Storage> Engine<S> {
             quiet: Mutex::new(LruCache::new(cap(CACHED_DEVICES))),
             generation: std::sync::atomic::AtomicU64::new(0),
             admin_seen: Mutex::new((u64::MAX, 0)),
+            flushes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -234,6 +238,7 @@ impl<S: Storage> Engine<S> {
         }
         let doc_id = DocId::parse(id)
             .ok_or_else(|| SyncFailure::Malformed(format!("'{id}' is not a document id")))?;
+        let flushes = self.flushes.load(std::sync::atomic::Ordering::Acquire);
         let stored = self
             .storage
             .load_document(id)?
@@ -257,6 +262,10 @@ impl<S: Storage> Engine<S> {
         let mut docs = lock(&self.docs);
         if let Some(existing) = docs.get(id) {
             return Ok(existing.clone());
+        }
+        if self.flushes.load(std::sync::atomic::Ordering::Acquire) != flushes {
+            // Read before a flush: maybe before the change that caused it. Used, not kept.
+            return Ok(shared);
         }
         docs.put(id.to_owned(), shared.clone());
         self.heads
@@ -355,12 +364,28 @@ impl<S: Storage> Engine<S> {
         }
         let epoch = self.storage.admin_epoch()?;
         if seen.0 != u64::MAX && epoch != seen.1 {
-            lock(&self.docs).clear();
+            // Commands change campaign documents only (`campaign apply`); turf documents stay.
+            let changed = |id: &str| id.starts_with("campaign:");
+            self.flushes
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            let mut docs = lock(&self.docs);
+            let stale: Vec<String> = docs
+                .iter()
+                .map(|(id, _)| id.clone())
+                .filter(|id| changed(id))
+                .collect();
+            for id in &stale {
+                docs.pop(id);
+            }
+            drop(docs);
             self.heads
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
-                .clear();
-            tracing::info!(epoch, "documents changed by a command: cache dropped");
+                .retain(|id, _| !changed(id));
+            tracing::info!(
+                epoch,
+                "campaign documents changed by a command: dropped from the cache"
+            );
         }
         *seen = (counter, epoch);
         Ok(())

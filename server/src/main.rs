@@ -60,6 +60,10 @@ enum Command {
         /// of the same source that this file does not list are removed.
         #[arg(long)]
         source: Option<String>,
+        /// Let this file remove more than a tenth of its source's voters (refused otherwise:
+        /// a cut-off download or the wrong county's file would empty the turfs).
+        #[arg(long)]
+        allow_removals: bool,
     },
     /// Campaigns: outcome codes, survey questions, scripts and audiences.
     Campaign {
@@ -263,6 +267,7 @@ fn run(cli: Cli) -> Result<(), String> {
             mapping,
             keep,
             source,
+            allow_removals,
         } => {
             let format = Format::parse(&format).ok_or("--format is ncvoter, csv or van")?;
             let keep = keep
@@ -311,6 +316,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     format,
                     mapping,
                     keep,
+                    allow_removals,
                 },
                 &source,
                 now,
@@ -493,7 +499,7 @@ fn write_atomically<T>(
     let file =
         std::fs::File::create(&tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     let mut w = std::io::BufWriter::new(file);
-    let out = write(&mut w).map_err(|e| e.to_string());
+    let out = write(&mut w).map_err(|e| format!("{}: {e}", path.display()));
     let out = out.and_then(|out| {
         use std::io::Write;
         w.flush()

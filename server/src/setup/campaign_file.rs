@@ -219,6 +219,18 @@ impl CampaignFile {
         if self.id.trim().is_empty() {
             return Err(invalid("the campaign id is empty".into()));
         }
+        // Turf and call-list ids are made from it (`<id>-w00001`).
+        if self.id.len() > 64
+            || !self
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(invalid(format!(
+                "the campaign id '{}' must be 1 to 64 letters, digits, '-', '_' or '.'",
+                self.id.chars().take(64).collect::<String>()
+            )));
+        }
         let mut campaign = Campaign::new(self.id, self.name);
         campaign.outcomes = merge_outcomes(self.outcomes)?;
         campaign.questions = self

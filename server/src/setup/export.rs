@@ -35,7 +35,17 @@ pub fn answer_text(answer: &Answer) -> String {
         Answer::Support(level) => level.to_string(),
         Answer::Choice(picked) => picked.join("; "),
         Answer::YesNo(yes) => if *yes { "yes" } else { "no" }.to_owned(),
-        Answer::Text(text) => text.clone(),
+        Answer::Text(text) => inert(text),
+    }
+}
+
+/// Text typed in the field, made safe to open in a spreadsheet: a cell starting with `=`, `+`,
+/// `-`, `@` (or a tab or carriage return) would run as a formula, so it gets a leading `'`.
+pub fn inert(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -186,7 +196,7 @@ pub fn export_attempts(
                     .map(|q| answers.get(q).map(answer_text).unwrap_or_default()),
             );
             record.extend([
-                row.note.clone().unwrap_or_default(),
+                row.note.as_deref().map(inert).unwrap_or_default(),
                 row.canvasser.clone(),
                 row.device.clone(),
                 timestamp(row.recorded_at),

@@ -215,6 +215,8 @@ pub enum SkipReason {
     BadVoterId,
     /// A second row with a voter id already imported from this file (the first is kept).
     DuplicateVoterId,
+    /// A voter id another source (another file) already holds; that one is kept.
+    OtherSource,
     /// The line could not be read as a row of this layout.
     Malformed,
 }
@@ -228,6 +230,7 @@ impl SkipReason {
             SkipReason::NoAddress => "no residential address",
             SkipReason::BadVoterId => "missing or unusable voter id",
             SkipReason::DuplicateVoterId => "voter id repeated in the file (first row kept)",
+            SkipReason::OtherSource => "voter id already imported from another source",
             SkipReason::Malformed => "malformed line",
         }
     }
@@ -295,7 +298,7 @@ struct Columns {
     tags: Vec<usize>,
 }
 
-/// What to keep, and how to read the file.
+/// How to read the file, what to keep, and what the import may do.
 #[derive(Debug, Clone)]
 pub struct ReadOptions {
     /// The layout.
@@ -304,7 +307,15 @@ pub struct ReadOptions {
     pub mapping: Option<CsvMapping>,
     /// Attributes to keep; the rest of the file is not stored.
     pub keep: Vec<Attribute>,
+    /// Let the file remove more than [`MAX_REMOVED_SHARE`] of its source's voters (a cut-off
+    /// or wrong file is refused otherwise).
+    pub allow_removals: bool,
 }
+
+/// The share of a source's voters a newer file may remove without `--allow-removals`: a
+/// weekly voter file removes a few percent; a truncated download or the wrong county's file
+/// removes far more.
+pub const MAX_REMOVED_SHARE: f64 = 0.10;
 
 /// Turns one record of a layout into a [`Row`]. Cheap to clone, so several threads can parse.
 #[derive(Debug, Clone)]
@@ -1010,7 +1021,13 @@ pub fn run_import(
             Ok(Parsed::End(Some(e))) => Some(Err(e)),
             Err(_) => Some(Err("reading the voter file stopped unexpectedly".to_owned())),
         });
-        storage.import_voters(source, options.format.as_str(), now, &mut batches)
+        storage.import_voters(
+            source,
+            options.format.as_str(),
+            now,
+            options.allow_removals,
+            &mut batches,
+        )
     });
     let counts = stored?;
     if !finished {
@@ -1026,6 +1043,9 @@ pub fn run_import(
             .skipped
             .entry(SkipReason::DuplicateVoterId)
             .or_default() += counts.duplicates;
+    }
+    if counts.other_source > 0 {
+        *report.skipped.entry(SkipReason::OtherSource).or_default() += counts.other_source;
     }
     report.rosters_updated = storage.refresh_rosters()?;
     storage.finish_import(source, &report.to_json(), now)?;

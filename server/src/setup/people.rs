@@ -83,15 +83,17 @@ pub fn add_canvasser(
             id.to_owned()
         }
         None => {
-            // Two volunteers may share a name: the second gets `-2`.
-            let base = slug(name);
-            let mut id = base.clone();
-            let mut n = 2;
-            while storage.user(&id)?.is_some() {
-                id = format!("{base}-{n}");
-                n += 1;
+            // Opaque, not made from the name: the id shows up in logs, exports and stats.
+            loop {
+                let mut bytes = [0u8; 4];
+                getrandom::fill(&mut bytes).map_err(|e| {
+                    SetupError::Refused(format!("no randomness for an id: {e}; pass --id"))
+                })?;
+                let id = format!("cv-{}", hex::encode(bytes));
+                if storage.user(&id)?.is_none() {
+                    break id;
+                }
             }
-            id
         }
     };
     check_id(&id, "canvasser")?;

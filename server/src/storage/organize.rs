@@ -16,6 +16,8 @@ pub struct ImportCounts {
     pub households: u64,
     /// Rows whose voter id this import had already written (the first row is kept).
     pub duplicates: u64,
+    /// Rows whose voter id another source holds (that one is kept).
+    pub other_source: u64,
     /// Voters of earlier imports of the same source that this one did not list.
     pub removed: u64,
 }
@@ -129,12 +131,15 @@ pub struct TurfInfo {
 pub trait Organize: Storage {
     /// Stores an import's voters (upserting by voter id) from `batches`, all in one
     /// transaction, then removes voters of earlier imports of `source` that this one did not
-    /// list. A batch that is an error rolls everything back.
+    /// list. A batch that is an error rolls everything back; so does a file that imports no
+    /// voter, or removes more than [`crate::setup::import::MAX_REMOVED_SHARE`] of its source's
+    /// voters unless `allow_removals`. One import runs at a time.
     fn import_voters(
         &self,
         source: &str,
         format: &str,
         now: i64,
+        allow_removals: bool,
         batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
     ) -> StorageResult<ImportCounts>;
     /// Records an import's report.

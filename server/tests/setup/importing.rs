@@ -158,3 +158,124 @@ fn only_the_attributes_asked_for_are_kept() {
     }
     assert!(parties > 0, "party was asked for");
 }
+
+#[test]
+fn a_failed_re_import_leaves_the_previous_voters_and_rosters() {
+    use doorstep_server::storage::Organize;
+    let db = Db::default();
+    let plan = Plan {
+        rows: 40_000,
+        ..Plan::default()
+    };
+    let (path, facts) = fixture(db.dir.path(), "voters.txt", Layout::Ncvoter, &plan);
+    import(&db, &path, Layout::Ncvoter, "durham");
+    super::lists::with_campaign(&db);
+    doorstep_server::setup::lists::cut_turfs(&db.storage, None, 60).unwrap();
+    let rosters = super::lists::rosters(&db);
+
+    // The same file again, failing three quarters in: past several committed transactions.
+    let bytes = std::fs::read(&path).unwrap();
+    let err = run_import(
+        &db.storage,
+        FailsAfter {
+            bytes: bytes[..bytes.len() * 3 / 4].to_vec(),
+            at: 0,
+        },
+        &options(Layout::Ncvoter),
+        "durham",
+        0,
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("nothing was stored"), "{err}");
+    assert_eq!(
+        super::lists::rosters(&db),
+        rosters,
+        "every roster as it was"
+    );
+    assert!(
+        db.storage.uncut_doors().unwrap().is_empty(),
+        "no voter lost its door"
+    );
+    let again = import(&db, &path, Layout::Ncvoter, "durham");
+    assert_eq!(again.voters_imported, facts.voters.len() as u64);
+    assert_eq!(again.voters_removed, 0);
+    assert_eq!(again.rosters_updated, 0);
+}
+
+#[test]
+fn a_cut_off_or_empty_newer_file_is_refused_unless_confirmed() {
+    let db = Db::default();
+    let (path, facts) = fixture(
+        db.dir.path(),
+        "voters.txt",
+        Layout::Ncvoter,
+        &Plan::default(),
+    );
+    import(&db, &path, Layout::Ncvoter, "durham");
+    let bytes = std::fs::read(&path).unwrap();
+    // Half the file, as a download cut off half way leaves it.
+    let half = db.path("half.txt");
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    let try_import = |file: &Path, allow: bool| {
+        let mut opts = options(Layout::Ncvoter);
+        opts.allow_removals = allow;
+        run_import(
+            &db.storage,
+            std::fs::File::open(file).unwrap(),
+            &opts,
+            "durham",
+            0,
+            &|_| {},
+        )
+    };
+    let err = try_import(&half, false).unwrap_err().to_string();
+    assert!(
+        err.contains("--allow-removals") && err.contains("durham"),
+        "{err}"
+    );
+    // Only the header: no voter at all, refused even when removals are allowed.
+    let header = db.path("header.txt");
+    let end = bytes.iter().position(|&b| b == b'\n').unwrap() + 1;
+    std::fs::write(&header, &bytes[..end]).unwrap();
+    let err = try_import(&header, true).unwrap_err().to_string();
+    assert!(err.contains("no voter"), "{err}");
+    // Nothing changed: the whole file again removes nobody.
+    assert_eq!(
+        import(&db, &path, Layout::Ncvoter, "durham").voters_removed,
+        0
+    );
+    // Confirmed, the half file replaces the source's voters.
+    let report = try_import(&half, true).unwrap();
+    assert!(report.voters_removed > 0);
+    assert!(report.voters_imported < facts.voters.len() as u64);
+}
+
+#[test]
+fn a_voter_another_source_holds_is_reported_as_such() {
+    let db = Db::default();
+    let (path, facts) = fixture(
+        db.dir.path(),
+        "voters.txt",
+        Layout::Ncvoter,
+        &Plan::default(),
+    );
+    import(&db, &path, Layout::Ncvoter, "county");
+    let other = db.path("copy.txt");
+    std::fs::copy(&path, &other).unwrap();
+    let mut opts = options(Layout::Ncvoter);
+    opts.allow_removals = true;
+    let err = run_import(
+        &db.storage,
+        std::fs::File::open(&other).unwrap(),
+        &opts,
+        "statewide",
+        0,
+        &|_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    // Every voter is already the county file's: nothing to import, and the error says so.
+    assert!(err.contains("no voter"), "{err}");
+    let _ = facts;
+}

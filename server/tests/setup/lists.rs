@@ -234,3 +234,46 @@ fn a_newer_file_updates_the_rosters_and_drops_voters_gone_from_it() {
     }
     assert_eq!(still, newer_facts.voters);
 }
+
+#[test]
+fn walk_lists_carry_no_phone_numbers_and_other_turfs_keep_their_rosters() {
+    let db = Db::default();
+    // A turf made outside the voter file (the demo's way).
+    db.storage
+        .apply_campaign(&Campaign::new("nc-2026", "NC 2026"))
+        .unwrap();
+    let demo = Roster {
+        campaign: "nc-2026".into(),
+        ..doorstep_server::demo::roster("demo-1", 6, 1, 1)
+    };
+    doorstep_server::demo::put_turf(&db.storage, &demo, None).unwrap();
+    let (path, facts) = fixture(db.dir.path(), "van.csv", Layout::Van, &Plan::default());
+    import(&db, &path, Layout::Van, "van");
+    cut_turfs(&db.storage, None, 40).unwrap();
+    cut_call_lists(&db.storage, None, 40).unwrap();
+    assert_eq!(
+        db.storage.roster("demo-1").unwrap(),
+        Some(demo),
+        "untouched"
+    );
+    let all = rosters(&db);
+    let walk: Vec<&Roster> = all
+        .iter()
+        .filter(|r| r.list_kind == ListKind::Walk && r.turf.0 != "demo-1")
+        .collect();
+    assert!(!walk.is_empty());
+    for r in walk {
+        assert!(
+            r.voters.iter().all(|v| v.phone.is_none()),
+            "turf {} carries phone numbers",
+            r.turf
+        );
+    }
+    let phones: usize = all
+        .iter()
+        .filter(|r| r.list_kind == ListKind::Call)
+        .flat_map(|r| &r.voters)
+        .filter(|v| v.phone.is_some())
+        .count();
+    assert_eq!(phones, facts.with_phone.len(), "call lists keep them");
+}

@@ -55,6 +55,7 @@ pub fn options(layout: Layout) -> ReadOptions {
         format,
         mapping,
         keep: Attribute::ALL.to_vec(),
+        allow_removals: false,
     }
 }
 

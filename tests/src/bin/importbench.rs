@@ -73,6 +73,7 @@ fn read_only(path: &std::path::Path) -> Duration {
             format: Format::Ncvoter,
             mapping: None,
             keep: Attribute::ALL.to_vec(),
+            allow_removals: false,
         },
     )
     .unwrap();

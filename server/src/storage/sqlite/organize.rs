@@ -95,6 +95,9 @@ fn for_each_voter(
     Ok(())
 }
 
+/// How long an import's heartbeat keeps others out: a killed import stops blocking after this.
+const IMPORT_LEASE_MS: i64 = 60_000;
+
 /// Chunks an import writes per transaction (about 16,000 voters).
 const CHUNKS_PER_TRANSACTION: usize = 4;
 
@@ -112,6 +115,7 @@ struct Gathering {
     households: Vec<Household>,
     seen: HashSet<String>,
     voters: Vec<Voter>,
+    voter_ids: HashSet<String>,
 }
 
 impl Gathering {
@@ -121,10 +125,15 @@ impl Gathering {
             households: Vec::new(),
             seen: HashSet::new(),
             voters: Vec::new(),
+            voter_ids: HashSet::new(),
         }
     }
 
     fn push(&mut self, v: StoredVoter) {
+        // Once per list, whatever the voter file held.
+        if !self.voter_ids.insert(v.id.to_string()) {
+            return;
+        }
         if self.seen.insert(v.household.to_string()) {
             let a = &v.address;
             self.households.push(Household {
@@ -168,6 +177,13 @@ fn store_roster(
     let Some(list) = lists.get(&g.turf) else {
         return Ok(false);
     };
+    let mut voters = g.voters;
+    if list.kind == ListKind::Walk {
+        // Phone numbers go to call lists only.
+        for v in &mut voters {
+            v.phone = None;
+        }
+    }
     let mut roster = Roster {
         turf: TurfId(g.turf.clone()),
         campaign: CampaignId(list.campaign.clone()),
@@ -175,7 +191,7 @@ fn store_roster(
         name: list.name.clone(),
         list_kind: list.kind,
         households: g.households,
-        voters: g.voters,
+        voters,
     };
     let stored: Option<Vec<u8>> = tx
         .prepare_cached("SELECT body FROM rosters WHERE turf_id = ?1")?
@@ -228,6 +244,12 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
             );
         }
     }
+    // Only lists cut from the voter file: a turf made another way (the demo's) keeps its roster.
+    let cut: HashSet<String> = tx
+        .prepare("SELECT turf_id FROM household_turfs UNION SELECT turf_id FROM call_list_voters")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    lists.retain(|id, _| cut.contains(id));
     if lists.is_empty() {
         return Ok(0);
     }
@@ -388,6 +410,7 @@ impl Organize for SqliteStorage {
         source: &str,
         format: &str,
         now: i64,
+        allow_removals: bool,
         batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
     ) -> StorageResult<ImportCounts> {
         // An import is one transaction that can simply be run again: its commit skips the
@@ -395,7 +418,7 @@ impl Organize for SqliteStorage {
         // the next checkpoint makes it durable). Sync results keep `FULL`.
         lock(&self.writer).pragma_update(None, "synchronous", "NORMAL")?;
         lock(&self.writer).pragma_update(None, "wal_autocheckpoint", 8192)?;
-        let result = self.import_voters_on(source, format, now, batches);
+        let result = self.import_voters_on(source, format, now, allow_removals, batches);
         lock(&self.writer).pragma_update(None, "synchronous", "FULL")?;
         lock(&self.writer).pragma_update(None, "wal_autocheckpoint", 1000)?;
         result
@@ -405,7 +428,7 @@ impl Organize for SqliteStorage {
         self.write(|tx| {
             tx.execute(
                 "UPDATE imports SET finished_at = ?3, report = ?2
-                 WHERE id = (SELECT max(id) FROM imports WHERE source = ?1)",
+                 WHERE id = (SELECT import_id FROM voter_sources WHERE source = ?1)",
                 params![source, report_json, now],
             )?;
             Ok(())
@@ -719,47 +742,38 @@ impl Organize for SqliteStorage {
                         r.body
                  FROM turfs t LEFT JOIN rosters r ON r.turf_id = t.id ORDER BY t.id",
             )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
-                        r.get::<_, Option<Vec<u8>>>(5)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            rows.into_iter()
-                .map(|(turf, name, kind, team, assigned, body)| {
-                    let doors = match body {
-                        Some(b) => {
-                            let roster: Roster = postcard::from_bytes(&b).map_err(|e| {
-                                corrupt(format!("roster of turf {turf}: {e}"))
-                            })?;
-                            if roster.list_kind == ListKind::Call {
-                                roster.voters.len()
-                            } else {
-                                roster.households.len()
-                            }
+            // One roster decoded at a time, to count it.
+            let mut out = Vec::new();
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let turf: String = r.get(0)?;
+                let doors = match r.get_ref(5)?.as_blob_or_null().map_err(corrupt)? {
+                    Some(b) => {
+                        let roster: Roster = postcard::from_bytes(b)
+                            .map_err(|e| corrupt(format!("roster of turf {turf}: {e}")))?;
+                        if roster.list_kind == ListKind::Call {
+                            roster.voters.len()
+                        } else {
+                            roster.households.len()
                         }
-                        None => 0,
-                    } as u64;
-                    let mut assigned: Vec<String> = assigned
-                        .map(|a| a.split(',').map(str::to_owned).collect())
-                        .unwrap_or_default();
-                    assigned.sort();
-                    Ok(TurfFigures {
-                        turf,
-                        name,
-                        kind,
-                        team,
-                        assigned,
-                        doors,
-                    })
-                })
-                .collect()
+                    }
+                    None => 0,
+                } as u64;
+                let mut assigned: Vec<String> = r
+                    .get::<_, Option<String>>(4)?
+                    .map(|a| a.split(',').map(str::to_owned).collect())
+                    .unwrap_or_default();
+                assigned.sort();
+                out.push(TurfFigures {
+                    turf,
+                    name: r.get(1)?,
+                    kind: r.get(2)?,
+                    team: r.get(3)?,
+                    assigned,
+                    doors,
+                });
+            }
+            Ok(out)
         })
     }
 }
@@ -770,22 +784,63 @@ impl SqliteStorage {
         source: &str,
         format: &str,
         now: i64,
+        allow_removals: bool,
         batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
     ) -> StorageResult<ImportCounts> {
         let import = self.write(|tx| {
-            // Chunks of an import of this source that never finished.
+            // One import at a time: each keeps a heartbeat while it stages its chunks.
+            let running: Option<(String, i64)> = tx
+                .query_row(
+                    "SELECT source, started_at FROM imports
+                     WHERE finished_at IS NULL AND heartbeat_at > ?1 LIMIT 1",
+                    [now - IMPORT_LEASE_MS],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((other, _)) = running {
+                return Err(StorageError::Input(format!(
+                    "an import of source '{other}' is running; wait until it ends (or, if it \
+                     was killed, a minute) and run this one again"
+                )));
+            }
+            // Chunks of imports that never finished (killed, or failed before cleaning up).
             tx.execute(
-                "DELETE FROM voter_chunks WHERE source = ?1 AND import_id NOT IN
-                   (SELECT import_id FROM voter_sources WHERE source = ?1)",
-                [source],
+                "DELETE FROM voter_chunks WHERE import_id NOT IN
+                   (SELECT import_id FROM voter_sources)",
+                [],
             )?;
             tx.execute(
-                "INSERT INTO imports (source, format, started_at) VALUES (?1, ?2, ?3)",
+                "INSERT INTO imports (source, format, started_at, heartbeat_at)
+                 VALUES (?1, ?2, ?3, ?3)",
                 params![source, format, now],
             )?;
             Ok(tx.last_insert_rowid())
         })?;
-        let result = self.stage_import(source, import, batches);
+        let result = self
+            .stage_import(source, import, batches)
+            .and_then(|(counts, before)| {
+                let removed_share = if before == 0 {
+                    0.0
+                } else {
+                    counts.removed as f64 / before as f64
+                };
+                if counts.imported == 0 {
+                    return Err(StorageError::Input(format!(
+                        "no voter in this file could be imported for source '{source}' (see the \
+                         skipped rows above)"
+                    )));
+                }
+                if !allow_removals && removed_share > crate::setup::import::MAX_REMOVED_SHARE {
+                    return Err(StorageError::Input(format!(
+                        "this file would remove {} of the {before} voters source '{source}' \
+                         holds ({:.0}%): a cut-off download or another county's file? If it is \
+                         right, run again with --allow-removals",
+                        counts.removed,
+                        100.0 * removed_share
+                    )));
+                }
+                Ok(counts)
+            });
         match result {
             Ok(counts) => {
                 // One short transaction makes the whole file visible at once, and drops what it
@@ -800,6 +855,10 @@ impl SqliteStorage {
                          ON CONFLICT (source) DO UPDATE SET import_id = ?2",
                         params![source, import],
                     )?;
+                    tx.execute(
+                        "UPDATE imports SET finished_at = ?2 WHERE id = ?1",
+                        params![import, now],
+                    )?;
                     Ok(())
                 })?;
                 Ok(counts)
@@ -807,9 +866,10 @@ impl SqliteStorage {
             Err(e) => {
                 // Invisible already; the space is given back now (or by the next import).
                 let _ = self.write(|tx| {
+                    tx.execute("DELETE FROM voter_chunks WHERE import_id = ?1", [import])?;
                     tx.execute(
-                        "DELETE FROM voter_chunks WHERE source = ?1 AND import_id = ?2",
-                        params![source, import],
+                        "UPDATE imports SET finished_at = ?2, report = 'failed' WHERE id = ?1",
+                        params![import, now],
                     )?;
                     Ok(())
                 });
@@ -825,7 +885,7 @@ impl SqliteStorage {
         source: &str,
         import: i64,
         batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
-    ) -> StorageResult<ImportCounts> {
+    ) -> StorageResult<(ImportCounts, usize)> {
         // A voter id belongs to the source that listed it first.
         let mut taken = KeySet::default();
         // The file replaces its source's voters: whom it no longer lists leaves.
@@ -846,6 +906,8 @@ impl SqliteStorage {
         let mut batches = batches.fuse().peekable();
         while batches.peek().is_some() {
             self.write(|tx| {
+                tx.prepare_cached("UPDATE imports SET heartbeat_at = ?2 WHERE id = ?1")?
+                    .execute(params![import, crate::handlers::sync::now_ms()])?;
                 let mut stmt = tx.prepare_cached(
                     "INSERT INTO voter_chunks (source, import_id, voters, body)
                      VALUES (?1, ?2, ?3, ?4)",
@@ -855,13 +917,16 @@ impl SqliteStorage {
                     let mut kept = vec![false; batch.len()];
                     for (i, keep) in kept.iter_mut().enumerate() {
                         let key = batch.key(i);
-                        *keep = !taken.contains(&key) && seen.insert(key);
-                        if *keep {
+                        if taken.contains(&key) {
+                            counts.other_source += 1;
+                        } else if seen.insert(key) {
+                            *keep = true;
                             households.insert(batch.household(i));
+                        } else {
+                            counts.duplicates += 1;
                         }
                     }
                     let (n, body) = batch.chunk(|i| kept[i]);
-                    counts.duplicates += (batch.len() - n) as u64;
                     if n > 0 {
                         counts.imported += n as u64;
                         stmt.execute(params![source, import, n as i64, body])?;
@@ -872,7 +937,7 @@ impl SqliteStorage {
         }
         counts.households = households.len() as u64;
         counts.removed = before.iter().filter(|k| !seen.contains(*k)).count() as u64;
-        Ok(counts)
+        Ok((counts, before.len()))
     }
 
     fn add_lists_on(&self, campaign: &str, kind: ListKind, lists: &[NewList]) -> StorageResult<()> {
