@@ -97,6 +97,21 @@ impl Context {
         })
     }
 
+    /// Adds a column for every question answered in `rows` that no campaign asks any more (a
+    /// campaign file changed after the answers came in): no answer is left out of an export.
+    fn with_answered(mut self, rows: &[AttemptRow]) -> Self {
+        let mut retired = std::collections::BTreeSet::new();
+        for row in rows {
+            for q in answers(row).into_keys() {
+                if !self.questions.contains(&q) {
+                    retired.insert(q);
+                }
+            }
+        }
+        self.questions.extend(retired);
+        self
+    }
+
     pub(crate) fn is_contact(&self, row: &AttemptRow) -> bool {
         self.turf_campaign
             .get(&row.turf)
@@ -135,8 +150,8 @@ pub fn export_attempts(
     out: impl Write,
     include_voided: bool,
 ) -> Result<Exported, SetupError> {
-    let ctx = Context::load(storage)?;
     let rows = storage.attempt_rows()?;
+    let ctx = Context::load(storage)?.with_answered(&rows);
     let doors = door_voters(storage, &rows)?;
     let mut w = csv::Writer::from_writer(out);
     let mut header: Vec<&str> = vec![
@@ -230,8 +245,8 @@ struct VoterState<'a> {
 /// not voided, on the voter or their door), whether they were ever reached, and each
 /// question's latest answer.
 pub fn export_voters(storage: &impl Organize, out: impl Write) -> Result<Exported, SetupError> {
-    let ctx = Context::load(storage)?;
     let rows = storage.attempt_rows()?;
+    let ctx = Context::load(storage)?.with_answered(&rows);
     let doors = door_voters(storage, &rows)?;
     // Rows come in recorded order (ties by attempt id): a later one is the newer status.
     let mut voters: BTreeMap<&str, VoterState<'_>> = BTreeMap::new();

@@ -211,3 +211,20 @@ fn stats_count_doors_contacts_and_support() {
     assert!(s.turfs[1..].iter().all(|t| t.progress.attempts == 0));
     insta::assert_snapshot!("stats", s.to_string());
 }
+
+#[test]
+fn answers_to_a_question_the_campaign_dropped_are_still_exported() {
+    let db = campaign_with_results();
+    let mut changed = campaign();
+    changed.questions.retain(|q| q.id.0 != "volunteer");
+    db.storage.apply_campaign(&changed).unwrap();
+    let csv = csv_of(|out| {
+        export::export_voters(&db.storage, &mut *out).unwrap();
+    });
+    let header = csv.lines().next().unwrap();
+    assert!(header.contains(",volunteer,"), "{header}");
+    assert!(
+        csv.lines().any(|l| l.ends_with(",yes,avery")),
+        "the answer is still there:\n{csv}"
+    );
+}
