@@ -108,8 +108,12 @@ fn tune(conn: &Connection) -> StorageResult<()> {
     Ok(())
 }
 
+/// How long a write waits for another process's (a statewide `turfs cut` holds the lock for
+/// seconds): a phone's sync waits for it instead of failing. Below the request timeout.
+pub const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn configure(conn: &Connection) -> StorageResult<()> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(WRITE_WAIT)?;
     let _: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     // A sync is acknowledged only after its transaction is on disk.
     conn.pragma_update(None, "synchronous", "FULL")?;
