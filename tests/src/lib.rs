@@ -107,16 +107,20 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Runs a `doorstep` command on `db`; returns its standard output, or panics with both
-/// outputs when it fails.
-pub fn doorstep(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(server_binary())
+fn run_doorstep(db: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(server_binary())
         .args(args)
         .arg("--db")
         .arg(db)
         .env("RUST_LOG", "warn,automerge=off")
         .output()
-        .expect("run doorstep");
+        .expect("run doorstep")
+}
+
+/// Runs a `doorstep` command on `db`; returns its standard output, or panics with both
+/// outputs when it fails.
+pub fn doorstep(db: &Path, args: &[&str]) -> String {
+    let out = run_doorstep(db, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -128,13 +132,7 @@ pub fn doorstep(db: &Path, args: &[&str]) -> String {
 
 /// Runs a `doorstep` command that must fail; returns its standard error.
 pub fn doorstep_fails(db: &Path, args: &[&str]) -> String {
-    let out = Command::new(server_binary())
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .env("RUST_LOG", "warn,automerge=off")
-        .output()
-        .expect("run doorstep");
+    let out = run_doorstep(db, args);
     assert!(
         !out.status.success(),
         "doorstep {args:?} should have failed:\n{}",

@@ -129,6 +129,14 @@ fn csv_error(e: csv::Error) -> SetupError {
     }
 }
 
+fn finish(mut w: csv::Writer<impl Write>, rows: u64) -> Result<Exported, SetupError> {
+    w.flush().map_err(|e| SetupError::File {
+        path: "the export".into(),
+        source: e,
+    })?;
+    Ok(Exported { rows })
+}
+
 /// Voter ids of the households that door-level attempts were recorded at.
 fn door_voters(
     storage: &impl Organize,
@@ -224,11 +232,7 @@ pub fn export_attempts(
             written += 1;
         }
     }
-    w.flush().map_err(|e| SetupError::File {
-        path: "the export".into(),
-        source: e,
-    })?;
-    Ok(Exported { rows: written })
+    finish(w, written)
 }
 
 /// Per voter: the latest result, and each question's latest answer.
@@ -305,9 +309,5 @@ pub fn export_voters(storage: &impl Organize, out: impl Write) -> Result<Exporte
         w.write_record(&record).map_err(csv_error)?;
         written += 1;
     }
-    w.flush().map_err(|e| SetupError::File {
-        path: "the export".into(),
-        source: e,
-    })?;
-    Ok(Exported { rows: written })
+    finish(w, written)
 }
