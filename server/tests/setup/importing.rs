@@ -279,3 +279,41 @@ fn a_voter_another_source_holds_is_reported_as_such() {
     assert!(err.contains("no voter"), "{err}");
     let _ = facts;
 }
+
+#[test]
+fn one_import_runs_at_a_time_and_a_killed_one_stops_blocking() {
+    let db = Db::default();
+    let (path, _) = fixture(
+        db.dir.path(),
+        "voters.txt",
+        Layout::Ncvoter,
+        &Plan::default(),
+    );
+    let now = doorstep_server::handlers::sync::now_ms();
+    // Another process's import, staging right now.
+    let conn = rusqlite::Connection::open(db.path("doorstep.db")).unwrap();
+    conn.execute(
+        "INSERT INTO imports (source, format, started_at, heartbeat_at) VALUES ('other', 'van', ?1, ?1)",
+        [now],
+    )
+    .unwrap();
+    let try_import = || {
+        run_import(
+            &db.storage,
+            std::fs::File::open(&path).unwrap(),
+            &options(Layout::Ncvoter),
+            "durham",
+            now,
+            &|_| {},
+        )
+    };
+    let err = try_import().unwrap_err().to_string();
+    assert!(err.contains("'other' is running"), "{err}");
+    // It was killed: its heartbeat stops, and a minute later it no longer blocks.
+    conn.execute(
+        "UPDATE imports SET heartbeat_at = ?1 WHERE source = 'other'",
+        [now - 61_000],
+    )
+    .unwrap();
+    assert!(try_import().unwrap().voters_imported > 0);
+}

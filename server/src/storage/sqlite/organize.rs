@@ -787,13 +787,15 @@ impl SqliteStorage {
         allow_removals: bool,
         batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
     ) -> StorageResult<ImportCounts> {
+        // The lease runs on this machine's clock, whatever `now` the caller records.
+        let clock = crate::handlers::sync::now_ms();
         let import = self.write(|tx| {
             // One import at a time: each keeps a heartbeat while it stages its chunks.
             let running: Option<(String, i64)> = tx
                 .query_row(
                     "SELECT source, started_at FROM imports
                      WHERE finished_at IS NULL AND heartbeat_at > ?1 LIMIT 1",
-                    [now - IMPORT_LEASE_MS],
+                    [clock - IMPORT_LEASE_MS],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
@@ -811,8 +813,8 @@ impl SqliteStorage {
             )?;
             tx.execute(
                 "INSERT INTO imports (source, format, started_at, heartbeat_at)
-                 VALUES (?1, ?2, ?3, ?3)",
-                params![source, format, now],
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![source, format, now, clock],
             )?;
             Ok(tx.last_insert_rowid())
         })?;
