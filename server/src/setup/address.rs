@@ -240,16 +240,6 @@ fn short_hash(prefix: &str, parts: &[&str]) -> String {
 }
 
 impl NormalizedAddress<'_> {
-    /// The same address, owning every field.
-    pub fn into_owned(self) -> NormalizedAddress<'static> {
-        NormalizedAddress {
-            street: self.street,
-            unit: self.unit,
-            city: Cow::Owned(self.city.into_owned()),
-            zip: Cow::Owned(self.zip.into_owned()),
-        }
-    }
-
     /// The leading house number, if any (`1207` of `1207B N MANGUM ST`).
     pub fn house_number(&self) -> Option<u32> {
         let first = self.street.split(' ').next().unwrap_or_default();

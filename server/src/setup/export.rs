@@ -121,19 +121,13 @@ impl Context {
 
 fn csv_error(e: csv::Error) -> SetupError {
     match e.into_kind() {
-        csv::ErrorKind::Io(io) => SetupError::File {
-            path: "the export".into(),
-            source: io,
-        },
+        csv::ErrorKind::Io(io) => SetupError::Write(io),
         other => SetupError::Refused(format!("cannot write CSV: {other:?}")),
     }
 }
 
 fn finish(mut w: csv::Writer<impl Write>, rows: u64) -> Result<Exported, SetupError> {
-    w.flush().map_err(|e| SetupError::File {
-        path: "the export".into(),
-        source: e,
-    })?;
+    w.flush().map_err(SetupError::Write)?;
     Ok(Exported { rows })
 }
 

@@ -148,7 +148,7 @@ pub struct MappedColumns {
 }
 
 /// A voter as read from a file, with only kept attributes: fields borrowed from the record
-/// being read where they need no change, owned once stored ([`StoredVoter`]). Stored as it is
+/// being read where they need no change, owned once read back from storage ([`StoredVoter`]). Stored as it is
 /// (postcard), in chunks of a batch each.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SourceVoter<'a> {
@@ -180,27 +180,6 @@ pub struct SourceVoter<'a> {
 
 /// A voter as stored: every field owned.
 pub type StoredVoter = SourceVoter<'static>;
-
-impl SourceVoter<'_> {
-    /// The same voter, owning every field.
-    pub fn into_owned(self) -> StoredVoter {
-        let own = |c: Cow<'_, str>| Cow::Owned(c.into_owned());
-        SourceVoter {
-            id: own(self.id),
-            household: own(self.household),
-            first_name: own(self.first_name),
-            last_name: own(self.last_name),
-            age: self.age,
-            gender: self.gender.map(own),
-            party: self.party.map(own),
-            precinct: self.precinct.map(own),
-            phone: self.phone.map(own),
-            tags: self.tags.into_iter().map(own).collect(),
-            address: self.address.into_owned(),
-            location: self.location,
-        }
-    }
-}
 
 /// Why a row was not imported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -1031,8 +1010,9 @@ pub fn run_import(
     });
     let counts = stored?;
     if !finished {
+        // Only a storage that stops taking batches before the end gets here.
         return Err(crate::setup::SetupError::Refused(
-            "the voter file was not read to its end; nothing was stored".into(),
+            "the storage stopped before the end of the voter file; run the import again".into(),
         ));
     }
     report.voters_imported = counts.imported;

@@ -22,14 +22,9 @@ pub enum SetupError {
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    File {
-        /// The file.
-        path: String,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// An export could not be written (the caller names the file).
+    #[error("cannot write the CSV: {0}; check the disk and the folder's permissions")]
+    Write(std::io::Error),
     /// The command cannot do what was asked; the message says what to do instead.
     #[error("{0}")]
     Refused(String),

@@ -64,28 +64,22 @@ fn for_each_voter(
     which: Which<'_>,
     mut f: impl FnMut(StoredVoter) -> StorageResult<()>,
 ) -> StorageResult<()> {
-    let (sql, arg) = match which {
-        Which::All => (
-            "SELECT c.body FROM voter_chunks c
-             JOIN voter_sources s ON s.source = c.source AND s.import_id = c.import_id
-             WHERE ?1 IS NULL ORDER BY c.id",
-            None,
-        ),
-        Which::Source(s) => (
-            "SELECT c.body FROM voter_chunks c
-             JOIN voter_sources s ON s.source = c.source AND s.import_id = c.import_id
-             WHERE c.source = ?1 ORDER BY c.id",
-            Some(s),
-        ),
-        Which::OtherThan(s) => (
-            "SELECT c.body FROM voter_chunks c
-             JOIN voter_sources s ON s.source = c.source AND s.import_id = c.import_id
-             WHERE c.source <> ?1 ORDER BY c.id",
-            Some(s),
-        ),
+    // Live chunks only: those of each source's current import.
+    let (filter, arg) = match which {
+        Which::All => ("", None),
+        Which::Source(s) => ("WHERE c.source = ?1", Some(s)),
+        Which::OtherThan(s) => ("WHERE c.source <> ?1", Some(s)),
     };
-    let mut stmt = c.prepare_cached(sql)?;
-    let mut rows = stmt.query([arg])?;
+    let sql = format!(
+        "SELECT c.body FROM voter_chunks c
+         JOIN voter_sources s ON s.source = c.source AND s.import_id = c.import_id
+         {filter} ORDER BY c.id"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut rows = match arg {
+        Some(a) => stmt.query([a])?,
+        None => stmt.query([])?,
+    };
     while let Some(r) = rows.next()? {
         let body = r.get_ref(0)?.as_blob().map_err(corrupt)?;
         for v in decode_chunk(body)? {
@@ -94,6 +88,9 @@ fn for_each_voter(
     }
     Ok(())
 }
+
+/// A bulk write's page cache: big enough for its indexes (64 MB instead of 2).
+const BULK: &[(&str, &str, &str)] = &[("cache_size", "-65536", "-2000")];
 
 /// How long an import's heartbeat keeps others out: a killed import stops blocking after this.
 const IMPORT_LEASE_MS: i64 = 60_000;
@@ -413,15 +410,16 @@ impl Organize for SqliteStorage {
         allow_removals: bool,
         batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
     ) -> StorageResult<ImportCounts> {
-        // An import is one transaction that can simply be run again: its commit skips the
-        // WAL's fsync (a power cut right after can lose the import, never corrupt the file;
-        // the next checkpoint makes it durable). Sync results keep `FULL`.
-        lock(&self.writer).pragma_update(None, "synchronous", "NORMAL")?;
-        lock(&self.writer).pragma_update(None, "wal_autocheckpoint", 8192)?;
-        let result = self.import_voters_on(source, format, now, allow_removals, batches);
-        lock(&self.writer).pragma_update(None, "synchronous", "FULL")?;
-        lock(&self.writer).pragma_update(None, "wal_autocheckpoint", 1000)?;
-        result
+        // An import can simply be run again: its commits skip the WAL's fsync (a power cut
+        // right after can lose the import, never corrupt the file; the next checkpoint makes it
+        // durable), and checkpoints come less often. Sync results keep `FULL`.
+        self.with_pragmas(
+            &[
+                ("synchronous", "NORMAL", "FULL"),
+                ("wal_autocheckpoint", "8192", "1000"),
+            ],
+            || self.import_voters_on(source, format, now, allow_removals, batches),
+        )
     }
 
     fn finish_import(&self, source: &str, report_json: &str, now: i64) -> StorageResult<()> {
@@ -435,7 +433,7 @@ impl Organize for SqliteStorage {
         })
     }
     fn refresh_rosters(&self) -> StorageResult<u64> {
-        self.bulk(|| self.write(refresh_on))
+        self.with_pragmas(BULK, || self.write(refresh_on))
     }
 
     fn uncut_doors(&self) -> StorageResult<Vec<Door>> {
@@ -523,7 +521,7 @@ impl Organize for SqliteStorage {
     }
 
     fn add_lists(&self, campaign: &str, kind: ListKind, lists: &[NewList]) -> StorageResult<()> {
-        self.bulk(|| self.add_lists_on(campaign, kind, lists))
+        self.with_pragmas(BULK, || self.add_lists_on(campaign, kind, lists))
     }
 
     fn list_count(&self, campaign: &str, kind: ListKind) -> StorageResult<u64> {
@@ -1000,12 +998,20 @@ impl SqliteStorage {
         })
     }
 
-    /// Runs a bulk write with a page cache big enough for its indexes (64 MB instead of 2),
-    /// then gives the memory back.
-    fn bulk<T>(&self, f: impl FnOnce() -> StorageResult<T>) -> StorageResult<T> {
-        lock(&self.writer).pragma_update(None, "cache_size", -65_536)?;
+    /// Runs `f` with the writer's pragmas set to the values given (name, during, after), and
+    /// sets them back after, whatever `f` returned.
+    fn with_pragmas<T>(
+        &self,
+        pragmas: &[(&str, &str, &str)],
+        f: impl FnOnce() -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        for (name, during, _) in pragmas {
+            lock(&self.writer).pragma_update(None, name, during)?;
+        }
         let out = f();
-        lock(&self.writer).pragma_update(None, "cache_size", -2_000)?;
+        for (name, _, after) in pragmas {
+            lock(&self.writer).pragma_update(None, name, after)?;
+        }
         out
     }
 }
