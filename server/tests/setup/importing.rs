@@ -254,20 +254,47 @@ fn a_cut_off_or_empty_newer_file_is_refused_unless_confirmed() {
 #[test]
 fn a_voter_another_source_holds_is_reported_as_such() {
     let db = Db::default();
-    let (path, facts) = fixture(
+    let (county, county_facts) = fixture(
         db.dir.path(),
-        "voters.txt",
+        "county.txt",
         Layout::Ncvoter,
         &Plan::default(),
     );
-    import(&db, &path, Layout::Ncvoter, "county");
-    let other = db.path("copy.txt");
-    std::fs::copy(&path, &other).unwrap();
+    import(&db, &county, Layout::Ncvoter, "county");
+    // A bigger file listing the same people first (same ids), and more.
+    let dir = db.path("state");
+    std::fs::create_dir(&dir).unwrap();
+    let (state, state_facts) = fixture(
+        &dir,
+        "state.txt",
+        Layout::Ncvoter,
+        &Plan {
+            rows: 800,
+            ..Plan::default()
+        },
+    );
+    let report = import(&db, &state, Layout::Ncvoter, "statewide");
+    let shared = state_facts
+        .voters
+        .intersection(&county_facts.voters)
+        .count() as u64;
+    assert!(shared > 0);
+    assert_eq!(
+        report.skipped.get(&SkipReason::OtherSource),
+        Some(&shared),
+        "{report}"
+    );
+    assert_eq!(
+        report.voters_imported,
+        state_facts.voters.len() as u64 - shared
+    );
+    assert_eq!(report.skipped.get(&SkipReason::DuplicateVoterId), None);
+    // Only people the county file holds: nothing to import, and the error says so.
     let mut opts = options(Layout::Ncvoter);
     opts.allow_removals = true;
     let err = run_import(
         &db.storage,
-        std::fs::File::open(&other).unwrap(),
+        std::fs::File::open(&county).unwrap(),
         &opts,
         "statewide",
         0,
@@ -275,9 +302,7 @@ fn a_voter_another_source_holds_is_reported_as_such() {
     )
     .unwrap_err()
     .to_string();
-    // Every voter is already the county file's: nothing to import, and the error says so.
     assert!(err.contains("no voter"), "{err}");
-    let _ = facts;
 }
 
 #[test]
