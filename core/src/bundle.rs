@@ -1,7 +1,8 @@
 //! Bundles: what a phone holds (documents and rosters) in one file, carried by hand to another
 //! phone when no network is in reach.
 //!
-//! A bundle is `b"DBND"`, a version byte, a flags byte, the body's length (u64, little endian),
+//! A bundle is `b"DBND"`, a version byte (2; version 1, which carried no heads, is still read),
+//! a flags byte, the body's length (u64, little endian),
 //! the SHA-256 of the body, then the body: postcard, deflated when flag bit 0 is set. The
 //! checksum catches a file cut short or damaged on its way; decoding refuses anything over
 //! [`MAX_BUNDLE_BYTES`] before or after inflating, so a hostile file cannot exhaust memory.
@@ -9,7 +10,7 @@
 use crate::DocId;
 use crate::domain::Roster;
 use crate::sync::check_change_chunks;
-use crate::sync::wire::MAX_ID_BYTES;
+use crate::sync::wire::{Hash, MAX_HEADS, MAX_ID_BYTES};
 use flate2::Compression;
 use flate2::read::DeflateDecoder;
 use flate2::write::DeflateEncoder;
@@ -19,8 +20,10 @@ use std::io::{Read, Write};
 
 /// The first four bytes of every bundle.
 pub const BUNDLE_MAGIC: [u8; 4] = *b"DBND";
-/// The bundle format this code writes; it reads this version only.
-pub const BUNDLE_VERSION: u8 = 1;
+/// The bundle format this code writes. It reads every version it ever wrote (1 and 2).
+pub const BUNDLE_VERSION: u8 = 2;
+/// The first bundle format: no heads, no sender's user, no roster list.
+const BUNDLE_V1: u8 = 1;
 /// The largest bundle accepted, before or after inflating its body. A team's bundle (20 turfs
 /// with their rosters and a day's results) is a few megabytes; the limit also bounds what a
 /// hostile file can make the decoder allocate.
@@ -80,11 +83,15 @@ fn checksum(version: u8, flags: u8, body: &[u8]) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// One document in a bundle: every change of it the sender holds, or those since given heads.
+/// One document in a bundle: every change of it the sender holds, or those since the heads the
+/// sender knew the recipient to hold (possibly none), and the sender's heads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BundleDoc {
-    /// `turf:<id>` or `campaign:<id>`.
+    /// `turf:<id>`, `campaign:<id>` or `team:<id>`.
     pub id: String,
+    /// The sender's heads: after importing, the recipient knows the sender holds these.
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_HEADS>")]
+    pub heads: Vec<Hash>,
     /// Automerge change chunks (uncompressed), as [`crate::Store::export_changes`] makes them.
     pub changes: Vec<u8>,
 }
@@ -94,14 +101,62 @@ pub struct BundleDoc {
 pub struct Bundle {
     /// The install that made it (its device id).
     pub from_device: String,
+    /// The user signed in on it, if any.
+    pub from_user: Option<String>,
     /// When it was made, by that phone's clock (milliseconds).
     pub created_at: i64,
+    /// Every roster the sender holds, with its version (those the recipient lacks are in
+    /// `rosters`).
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_BUNDLE_ENTRIES>")]
+    pub holds: Vec<(String, u64)>,
     /// Rosters, applied before documents.
     #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_BUNDLE_ENTRIES>")]
     pub rosters: Vec<Roster>,
     /// Documents.
     #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_BUNDLE_ENTRIES>")]
     pub docs: Vec<BundleDoc>,
+}
+
+/// Version 1's body.
+#[derive(Deserialize)]
+struct BundleV1 {
+    from_device: String,
+    created_at: i64,
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_BUNDLE_ENTRIES>")]
+    rosters: Vec<Roster>,
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_BUNDLE_ENTRIES>")]
+    docs: Vec<BundleDocV1>,
+}
+
+#[derive(Deserialize)]
+struct BundleDocV1 {
+    id: String,
+    changes: Vec<u8>,
+}
+
+impl From<BundleV1> for Bundle {
+    fn from(v1: BundleV1) -> Self {
+        Bundle {
+            from_device: v1.from_device,
+            from_user: None,
+            created_at: v1.created_at,
+            holds: v1
+                .rosters
+                .iter()
+                .map(|r| (r.turf.0.clone(), r.version))
+                .collect(),
+            rosters: v1.rosters,
+            docs: v1
+                .docs
+                .into_iter()
+                .map(|d| BundleDoc {
+                    id: d.id,
+                    heads: Vec::new(),
+                    changes: d.changes,
+                })
+                .collect(),
+        }
+    }
 }
 
 impl Bundle {
@@ -151,8 +206,9 @@ impl Bundle {
         }
         // Before the checksum: a newer app may checksum differently, and "update the app" is
         // what a canvasser handed a newer bundle needs to hear.
-        if bytes[4] != BUNDLE_VERSION {
-            return Err(BundleError::TooNew(bytes[4]));
+        let version = bytes[4];
+        if version != BUNDLE_VERSION && version != BUNDLE_V1 {
+            return Err(BundleError::TooNew(version));
         }
         let flags = bytes[5];
         let mut len = [0u8; 8];
@@ -197,8 +253,13 @@ impl Bundle {
         } else {
             body
         };
-        let (bundle, rest): (Bundle, _) = postcard::take_from_bytes(body)
-            .map_err(|e| BundleError::Malformed(format!("body does not decode: {e}")))?;
+        let not_decoded = |e: postcard::Error| BundleError::Malformed(format!("body does not decode: {e}"));
+        let (bundle, rest): (Bundle, _) = if version == BUNDLE_V1 {
+            let (v1, rest): (BundleV1, _) = postcard::take_from_bytes(body).map_err(not_decoded)?;
+            (v1.into(), rest)
+        } else {
+            postcard::take_from_bytes(body).map_err(not_decoded)?
+        };
         if !rest.is_empty() {
             return Err(BundleError::Malformed(format!(
                 "{} bytes follow the body",
@@ -225,6 +286,12 @@ impl Bundle {
             check_change_chunks(&doc.changes)
                 .map_err(|reason| BundleError::Malformed(format!("{}: {reason}", doc.id)))?;
         }
+        if let Some((turf, _)) = self.holds.iter().find(|(t, _)| t.len() > MAX_ID_BYTES) {
+            return Err(BundleError::Malformed(format!(
+                "a roster id of {} bytes is over the limit",
+                turf.len()
+            )));
+        }
         for roster in &self.rosters {
             roster.validate().map_err(|reason| {
                 BundleError::Malformed(format!("roster {}: {reason}", roster.turf))
@@ -243,6 +310,8 @@ pub struct BundleReport {
     pub docs_unchanged: usize,
     /// Rosters stored (new or newer versions).
     pub rosters_applied: usize,
+    /// Attempts and voids this phone did not hold before.
+    pub records_added: usize,
     /// Documents and rosters left out, with the reason (ids only).
     pub refused: Vec<(String, String)>,
 }
@@ -254,10 +323,13 @@ mod tests {
     fn sample() -> Bundle {
         Bundle {
             from_device: "ab".into(),
+            from_user: Some("cv-1".into()),
             created_at: 7,
+            holds: vec![("t1".into(), 3)],
             rosters: vec![],
             docs: vec![BundleDoc {
                 id: "turf:t1".into(),
+                heads: vec![[7; 32]],
                 changes: vec![],
             }],
         }
@@ -312,10 +384,30 @@ mod tests {
 
     #[test]
     fn a_length_prefix_claiming_millions_of_entries_is_refused_before_allocating() {
-        // from_device "", created_at 0, then four billion rosters.
-        let body = [0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
+        // from_device "", no from_user, created_at 0, no holds, then four billion rosters.
+        let body = [0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f];
         let err = Bundle::decode(&framed(&body, 0)).unwrap_err();
         assert!(matches!(err, BundleError::Malformed(_)), "{err}");
+    }
+
+    #[test]
+    fn a_version_1_bundle_is_still_read() {
+        // from_device "ab", created_at 7, no rosters, one document `turf:t1` with no changes.
+        let mut body = vec![2, b'a', b'b', 14, 0, 1, 7];
+        body.extend_from_slice(b"turf:t1");
+        body.push(0);
+        let mut bytes = BUNDLE_MAGIC.to_vec();
+        bytes.push(BUNDLE_V1);
+        bytes.push(0);
+        bytes.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&checksum(BUNDLE_V1, 0, &body));
+        bytes.extend_from_slice(&body);
+        let bundle = Bundle::decode(&bytes).unwrap();
+        assert_eq!(bundle.from_device, "ab");
+        assert_eq!(bundle.from_user, None);
+        assert_eq!(bundle.docs.len(), 1);
+        assert_eq!(bundle.docs[0].id, "turf:t1");
+        assert!(bundle.docs[0].heads.is_empty());
     }
 
     #[test]

@@ -173,6 +173,17 @@ pub enum Error {
         /// What was attempted.
         action: &'static str,
     },
+    /// A change this phone made or was handed breaks the write rules.
+    #[error("{doc}: {reason}; nothing was changed")]
+    Refused {
+        /// The document.
+        doc: String,
+        /// Which rule, with ids only.
+        reason: String,
+    },
+    /// The phone holds no team document (it has not synced as a team member yet).
+    #[error("this phone holds no team yet; sync with the server or your captain first")]
+    NoTeam,
     /// A sync message from the other side could not be used.
     #[error("the sync message from {peer} could not be read ({reason}); nothing of it was applied")]
     Protocol {

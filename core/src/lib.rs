@@ -18,5 +18,6 @@ pub use error::{Error, Result};
 
 pub use automerge::{ActorId, ChangeHash};
 pub use store::{
-    LendStore, MergeOutcome, NewAttempt, NewPerson, Store, SyncError, SyncReport, sync_rounds,
+    LendStore, LocalReport, LocalSyncError, MergeOutcome, NewAttempt, NewPerson, Peer, Store,
+    SyncError, SyncReport, TeamProgress, local_sync, sync_rounds,
 };

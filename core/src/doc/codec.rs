@@ -3,7 +3,7 @@
 //! Each value is one Automerge bytes scalar: a version byte, then postcard. One operation per
 //! attempt instead of one per field (see DESIGN.md: ~30 us against ~200 us for a map).
 
-use crate::domain::{AddedPerson, Campaign, Entry};
+use crate::domain::{AddedPerson, Assignment, Campaign, Entry, Member};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// Version byte of the values written by this code. Readers accept every version ever written.
@@ -83,6 +83,26 @@ pub fn encode_person(person: &AddedPerson) -> Vec<u8> {
 
 /// Decodes a person added at the door.
 pub fn decode_person(bytes: &[u8]) -> Result<AddedPerson, DecodeError> {
+    decode(bytes)
+}
+
+/// Encodes a team member.
+pub fn encode_member(member: &Member) -> Vec<u8> {
+    encode(member)
+}
+
+/// Decodes a team member.
+pub fn decode_member(bytes: &[u8]) -> Result<Member, DecodeError> {
+    decode(bytes)
+}
+
+/// Encodes who holds a turf.
+pub fn encode_assignment(assignment: &Assignment) -> Vec<u8> {
+    encode(assignment)
+}
+
+/// Decodes who holds a turf.
+pub fn decode_assignment(bytes: &[u8]) -> Result<Assignment, DecodeError> {
     decode(bytes)
 }
 

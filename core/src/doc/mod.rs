@@ -3,9 +3,11 @@
 
 mod campaign;
 pub mod codec;
+mod team;
 mod turf;
 
 pub use campaign::{CAMPAIGN_SCHEMA, CampaignDoc};
+pub use team::{TEAM_SCHEMA, TeamDoc};
 pub use turf::{TURF_SCHEMA, TurfDoc, TurfLog};
 
 use crate::error::{Error, Result};
@@ -19,6 +21,8 @@ pub enum DocKind {
     Turf,
     /// A campaign's outcome codes, questions, scripts and audiences.
     Campaign,
+    /// A team's members and who holds each of its turfs.
+    Team,
 }
 
 impl DocKind {
@@ -27,6 +31,7 @@ impl DocKind {
         match self {
             DocKind::Turf => "turf",
             DocKind::Campaign => "campaign",
+            DocKind::Team => "team",
         }
     }
 
@@ -35,6 +40,7 @@ impl DocKind {
         match s {
             "turf" => Some(DocKind::Turf),
             "campaign" => Some(DocKind::Campaign),
+            "team" => Some(DocKind::Team),
             _ => None,
         }
     }
@@ -45,7 +51,7 @@ impl DocKind {
 pub struct DocId {
     /// What it holds.
     pub kind: DocKind,
-    /// The turf or campaign id.
+    /// The turf, campaign or team id.
     pub id: String,
 }
 
@@ -63,6 +69,14 @@ impl DocId {
         Self {
             kind: DocKind::Campaign,
             id: campaign.0.clone(),
+        }
+    }
+
+    /// The team document of `team`.
+    pub fn team(team: &str) -> Self {
+        Self {
+            kind: DocKind::Team,
+            id: team.to_owned(),
         }
     }
 

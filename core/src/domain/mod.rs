@@ -1,10 +1,11 @@
-//! Domain types: campaigns, rosters, attempts. Plain data, no storage.
+//! Domain types: campaigns, rosters, attempts, teams. Plain data, no storage.
 
 mod attempt;
 pub(crate) mod bounded;
 mod campaign;
 mod ids;
 mod roster;
+mod team;
 
 pub use attempt::{AddedPerson, Answer, Attempt, Entry, Location, Target, Void};
 pub use campaign::{
@@ -16,6 +17,7 @@ pub use ids::{
     ScriptId, Timestamp, TurfId, VoterId,
 };
 pub use roster::{Address, Household, Roster, Voter};
+pub use team::{Assignment, Member, ORGANIZER, Role, Team};
 
 /// Longest note on an attempt, a household or an added person, in bytes.
 pub const MAX_NOTE_BYTES: usize = 2_000;

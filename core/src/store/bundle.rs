@@ -1,137 +1,274 @@
-//! Bundles on the phone: export what this phone holds, import what another phone made.
+//! Bundles on the phone: export what this phone holds (all of it, or what a known peer lacks),
+//! import what another phone made. What another phone hands over, by bundle or local sync, is
+//! taken by [`Store::take_from_peer`]: entitlement, trial on copies, then the writes.
 
 use super::Store;
 use super::queries::address_at;
 use crate::bundle::{Bundle, BundleDoc, BundleError, BundleReport};
-use crate::doc::{DocId, DocKind, check_parses};
+use crate::doc::{DocId, DocKind, check_parses, heads_from_bytes, heads_to_bytes};
 use crate::domain::{
-    CampaignId, Household, HouseholdId, ListKind, Roster, Timestamp, TurfId, Voter, VoterId,
+    CampaignId, Household, HouseholdId, ListKind, Role, Roster, Team, Timestamp, TurfId, Voter,
+    VoterId,
 };
 use crate::error::{Error, Result};
-use crate::sync::{Rights, Role, check_turf_update};
-use rusqlite::OptionalExtension;
-use std::collections::HashSet;
+use crate::sync::{Rights, change_hashes, check_turf_update, hashes};
+use automerge::ChangeHash;
+use rusqlite::{OptionalExtension, params};
+use std::collections::{HashMap, HashSet};
+
+/// The `peer_state` key of another phone.
+pub(crate) fn phone_peer(device: &str) -> String {
+    format!("phone:{device}")
+}
+
+/// A document handed over by another phone.
+pub(crate) struct Offered<'a> {
+    /// The document.
+    pub id: DocId,
+    /// Its changes.
+    pub changes: &'a [u8],
+}
 
 impl Store {
     /// Everything this phone holds (every document in full, every roster) as a bundle file's
     /// bytes, for another phone to import. `now` is the phone's clock, in milliseconds.
     pub fn export_bundle(&mut self, now: Timestamp) -> Result<Vec<u8>> {
+        self.make_bundle(None, now)
+    }
+
+    /// A bundle of what `peer` (another phone's device id, from [`Store::peers`]) lacks as far
+    /// as this phone knows: changes since the heads it last saw that phone hold (from a bundle
+    /// it made, or a local sync with it) and rosters newer than the ones it holds. Smaller than
+    /// [`Store::export_bundle`] after the first exchange; a phone never met gets everything.
+    pub fn export_bundle_for(&mut self, peer: &str, now: Timestamp) -> Result<Vec<u8>> {
+        self.make_bundle(Some(&phone_peer(peer)), now)
+    }
+
+    fn make_bundle(&mut self, peer: Option<&str>, now: Timestamp) -> Result<Vec<u8>> {
+        let known = match peer {
+            Some(peer) => self.peer_heads(peer)?,
+            None => HashMap::new(),
+        };
+        let known_rosters = match peer {
+            Some(peer) => self.peer_rosters(peer)?,
+            None => HashMap::new(),
+        };
         let mut docs = Vec::new();
         for id in self.documents()? {
-            let changes = self.export_changes(&id, &[])?;
+            let since = known.get(&id.to_string()).cloned().unwrap_or_default();
+            let changes = self.export_changes(&id, &since)?;
+            let heads = self.heads(&id)?;
             docs.push(BundleDoc {
                 id: id.to_string(),
+                heads: hashes(&heads),
                 changes,
             });
         }
+        let mut holds = Vec::new();
         let mut rosters = Vec::new();
         for turf in self.turfs()? {
+            holds.push((turf.turf.0.clone(), turf.roster_version));
+            if known_rosters
+                .get(turf.turf.as_str())
+                .is_some_and(|v| *v >= turf.roster_version)
+            {
+                continue;
+            }
             if let Some(roster) = self.roster(&turf.turf)? {
                 rosters.push(roster);
             }
         }
         let bundle = Bundle {
             from_device: self.device.to_string(),
+            from_user: self.canvasser.as_ref().map(|c| c.0.clone()),
             created_at: now,
+            holds,
             rosters,
             docs,
         };
         Ok(bundle.encode()?)
     }
 
-    /// Imports a bundle made by [`Store::export_bundle`] on another phone. A damaged, cut-off
-    /// or oversized file, or one holding a document this phone cannot use, is refused whole and
-    /// changes nothing; importing the same bundle twice changes nothing the second time.
-    ///
-    /// A phone that has synced with a server keeps the rosters the server gave it (a bundle's
-    /// copy of a turf it holds is ignored). A canvasser's phone takes only the turfs it already
-    /// holds, and in them only what it could itself send to the server (its own results, or
-    /// results the documents already hold): anything else is left out and reported, so that no
-    /// bundle can leave the phone with changes the server would refuse.
-    pub fn import_bundle(&mut self, bytes: &[u8]) -> Result<BundleReport> {
+    /// Imports a bundle made by another phone. A damaged, cut-off or oversized file, or one
+    /// holding a document this phone cannot use, is refused whole and changes nothing;
+    /// importing the same bundle twice changes nothing the second time. Documents this phone
+    /// may not hold are left out and reported (see [`Store::take_from_peer`]). Afterwards this
+    /// phone knows what the sender holds, so that [`Store::export_bundle_for`] sends it only
+    /// what is new. `now` is this phone's clock.
+    pub fn import_bundle(&mut self, bytes: &[u8], now: Timestamp) -> Result<BundleReport> {
         let bundle = Bundle::decode(bytes)?;
-        let mut report = BundleReport::default();
-        let role = self.role()?;
-        let entitled = self.bundle_entitlement(role.as_deref())?;
-        let allowed = |id: &DocId| match (&entitled, id.kind) {
-            (None, _) => true,
-            (Some((turfs, _)), DocKind::Turf) => turfs.contains(&id.id),
-            (Some((_, campaigns)), DocKind::Campaign) => campaigns.contains(&id.id),
-        };
-        // A canvasser's phone judges what it takes by that canvasser's rights.
-        let canvasser = match (role.as_deref(), &self.canvasser) {
-            (Some("canvasser"), Some(user)) => Some(Rights {
-                role: Role::Canvasser,
-                user: user.0.clone(),
-                team: HashSet::new(),
-            }),
-            (Some("canvasser"), None) => return Err(Error::NotSignedIn),
-            _ => None,
-        };
+        let mut offered = Vec::with_capacity(bundle.docs.len());
+        for doc in &bundle.docs {
+            let id = DocId::parse(&doc.id).ok_or_else(|| {
+                Error::Bundle(BundleError::Document {
+                    doc: doc.id.clone(),
+                    reason: "not a document id".into(),
+                })
+            })?;
+            offered.push(Offered {
+                id,
+                changes: &doc.changes,
+            });
+        }
+        let report = self.take_from_peer(&bundle.rosters, &offered)?;
+        if bundle.from_device != self.device.0 {
+            let peer = phone_peer(&bundle.from_device);
+            let refused: HashSet<&str> = report.refused.iter().map(|(d, _)| d.as_str()).collect();
+            let heads: Vec<(DocId, Vec<ChangeHash>)> = bundle
+                .docs
+                .iter()
+                .filter(|d| !refused.contains(d.id.as_str()) && !d.heads.is_empty())
+                .filter_map(|d| DocId::parse(&d.id).map(|id| (id, change_hashes(&d.heads))))
+                .collect();
+            self.met_peer(
+                &peer,
+                bundle.from_user.as_deref(),
+                now,
+                &heads,
+                &bundle.holds,
+            )?;
+        }
+        Ok(report)
+    }
 
-        let mut rosters = Vec::new();
-        for roster in &bundle.rosters {
+    /// Takes what another phone hands over (a bundle, or a round of local sync): team
+    /// documents first (their assignments say which turfs this phone may take), then rosters,
+    /// then the other documents. Every document is tried on a copy before anything is written:
+    /// one whose bytes this phone cannot use refuses the whole offer, which changes nothing.
+    ///
+    /// What this phone may not take is left out and reported, never an error:
+    /// - a canvasser's phone takes its own team's document, the turfs it holds or its team
+    ///   document assigns to it, and their campaigns; a captain's phone, any of its team's turfs;
+    /// - in a turf, only what this phone could itself pass on to the server: its user's own
+    ///   records and teammates' records in the team's turfs (a captain's reordering of the walk
+    ///   list, say, reaches a canvasser's phone from the server instead);
+    /// - a phone that syncs with a server keeps the rosters the server gave it.
+    pub(crate) fn take_from_peer(
+        &mut self,
+        rosters: &[Roster],
+        offered: &[Offered<'_>],
+    ) -> Result<BundleReport> {
+        let mut report = BundleReport::default();
+        let unusable = |id: &DocId, e: Error| {
+            Error::Bundle(BundleError::Document {
+                doc: id.to_string(),
+                reason: e.to_string(),
+            })
+        };
+        let judge = self.peer_rights()?;
+        let me = self.canvasser.clone();
+        let server_synced = self.role()?.is_some();
+
+        // Team documents.
+        let held_team = self.team()?;
+        let mut team_view: Option<Team> = held_team.clone();
+        let mut teams = Vec::new();
+        for doc in offered.iter().filter(|d| d.id.kind == DocKind::Team) {
+            if judge.is_some()
+                && held_team
+                    .as_ref()
+                    .is_some_and(|t| t.id != doc.id.id)
+            {
+                report.refused.push((doc.id.to_string(), NOT_ENTITLED.into()));
+                continue;
+            }
+            check_parses(&doc.id, doc.changes).map_err(|e| unusable(&doc.id, e))?;
+            match self.prepare_team_merge(&doc.id.id, doc.changes) {
+                Ok(None) => report.docs_unchanged += 1,
+                Ok(Some(prepared)) => {
+                    let team = prepared.after.team();
+                    let member = me.as_ref().is_some_and(|m| team.member(m.as_str()).is_some());
+                    if judge.is_some() && held_team.is_none() && !member {
+                        report.refused.push((doc.id.to_string(), NOT_ENTITLED.into()));
+                        continue;
+                    }
+                    team_view = Some(team);
+                    teams.push(prepared);
+                }
+                Err(e @ Error::MissingDependencies { .. }) => {
+                    report.refused.push((doc.id.to_string(), e.to_string()))
+                }
+                Err(e) => return Err(unusable(&doc.id, e)),
+            }
+        }
+
+        // Which turfs and campaigns this phone may hold.
+        let judge = judge.map(|rights| with_team(rights, team_view.as_ref()));
+        let (turfs, mut campaigns) = self
+            .entitlement(team_view.as_ref(), judge.as_ref())?
+            .unwrap_or_default();
+        let limited = judge.is_some();
+
+        let mut taken_rosters = Vec::new();
+        for roster in rosters {
             let key = format!("roster:{}", roster.turf);
-            if !allowed(&DocId::turf(&roster.turf)) {
+            if limited && !turfs.contains(roster.turf.as_str()) {
                 report.refused.push((key, NOT_ENTITLED.into()));
                 continue;
             }
             match self.roster_campaign(&roster.turf)? {
                 // The server's roster stands on a phone that syncs with one.
-                Some(_) if role.is_some() => continue,
+                Some(_) if server_synced => continue,
                 Some(held) if held != roster.campaign.0 => {
                     report.refused.push((key, OTHER_CAMPAIGN.into()));
                     continue;
                 }
-                _ => rosters.push(roster),
+                _ => {
+                    campaigns.insert(roster.campaign.0.clone());
+                    taken_rosters.push(roster);
+                }
             }
         }
 
-        // Every document is tried on a copy before anything is written: one this phone cannot
-        // use refuses the bundle.
-        let mut docs = Vec::with_capacity(bundle.docs.len());
-        for doc in &bundle.docs {
-            let unusable = |e: Error| {
-                Error::Bundle(BundleError::Document {
-                    doc: doc.id.clone(),
-                    reason: e.to_string(),
-                })
-            };
-            let Some(id) = DocId::parse(&doc.id) else {
-                return Err(unusable(Error::Empty {
-                    field: "document id",
-                }));
-            };
-            if !allowed(&id) {
-                report.refused.push((doc.id.clone(), NOT_ENTITLED.into()));
+        let mut docs = Vec::with_capacity(offered.len());
+        for doc in offered.iter().filter(|d| d.id.kind != DocKind::Team) {
+            let id = &doc.id;
+            let entitled = !limited
+                || match id.kind {
+                    DocKind::Turf => turfs.contains(&id.id),
+                    DocKind::Campaign => campaigns.contains(&id.id),
+                    DocKind::Team => false,
+                };
+            if !entitled {
+                report.refused.push((id.to_string(), NOT_ENTITLED.into()));
                 continue;
             }
-            check_parses(&id, &doc.changes).map_err(unusable)?;
+            check_parses(id, doc.changes).map_err(|e| unusable(id, e))?;
             let trial = match id.kind {
                 DocKind::Turf => self
-                    .trial_turf_merge(&TurfId(id.id.clone()), &doc.changes)
-                    .map(|(before, after)| match &canvasser {
-                        Some(rights) => check_turf_update(&before, &after, rights).err(),
-                        None => None,
+                    .trial_turf_merge(&TurfId(id.id.clone()), doc.changes)
+                    .map(|(before, after)| {
+                        let added = before.log_values().map(|v| v.len()).unwrap_or(0);
+                        let now = after.log_values().map(|v| v.len()).unwrap_or(0);
+                        match &judge {
+                            Some(rights) => check_turf_update(&before, &after, rights)
+                                .err()
+                                .map_or(Ok(now.saturating_sub(added)), Err),
+                            None => Ok(now.saturating_sub(added)),
+                        }
                     }),
-                DocKind::Campaign => self
-                    .prepare_campaign_merge(&CampaignId(id.id.clone()), &doc.changes)
-                    .map(|_| None),
+                DocKind::Campaign | DocKind::Team => self
+                    .prepare_campaign_merge(&CampaignId(id.id.clone()), doc.changes)
+                    .map(|_| Ok(0)),
             };
             match trial {
-                Ok(None) => docs.push((id, &doc.changes)),
-                Ok(Some(refusal)) => report
+                Ok(Ok(records)) => docs.push((id.clone(), doc.changes, records)),
+                Ok(Err(refusal)) => report
                     .refused
-                    .push((doc.id.clone(), format!("{FORWARD_ONLY}: {refusal}"))),
-                // A partial bundle whose base this phone lacks: the rest still imports.
+                    .push((id.to_string(), format!("{FORWARD_ONLY}: {refusal}"))),
+                // A partial offer whose base this phone lacks: the rest still goes in.
                 Err(e @ Error::MissingDependencies { .. }) => {
-                    report.refused.push((doc.id.clone(), e.to_string()))
+                    report.refused.push((id.to_string(), e.to_string()))
                 }
-                Err(e) => return Err(unusable(e)),
+                Err(e) => return Err(unusable(id, e)),
             }
         }
 
-        for roster in rosters {
+        for prepared in teams {
+            self.write_prepared_team(prepared)?;
+            report.docs_changed += 1;
+        }
+        for roster in taken_rosters {
             match self.apply_roster(roster) {
                 Ok(true) => report.rosters_applied += 1,
                 Ok(false) | Err(Error::StaleRoster { .. }) => {}
@@ -139,10 +276,11 @@ impl Store {
             }
         }
         // Campaigns first: a turf's screens read its campaign.
-        docs.sort_by_key(|(id, _)| id.kind != DocKind::Campaign);
-        for (id, changes) in docs {
+        docs.sort_by_key(|(id, _, _)| id.kind != DocKind::Campaign);
+        for (id, changes, records) in docs {
             if self.merge_changes(&id, changes)?.changed {
                 report.docs_changed += 1;
+                report.records_added += records;
             } else {
                 report.docs_unchanged += 1;
             }
@@ -150,14 +288,29 @@ impl Store {
         Ok(report)
     }
 
-    /// `None` when this phone may take any document; otherwise the turfs and campaigns it may.
-    fn bundle_entitlement(
+    /// Which turfs and campaigns this phone may take from another phone, with `team` as its
+    /// team and `judge` its user's rights: `None` when it may take anything (see
+    /// [`Store::take_from_peer`]).
+    pub(crate) fn entitlement(
         &self,
-        role: Option<&str>,
+        team: Option<&Team>,
+        judge: Option<&Rights>,
     ) -> Result<Option<(HashSet<String>, HashSet<String>)>> {
-        if role != Some("canvasser") {
+        let Some(rights) = judge else {
             return Ok(None);
+        };
+        let (mut turfs, campaigns) = self.held_lists()?;
+        if let Some(team) = team {
+            match rights.role {
+                Role::Captain => turfs.extend(team.assignments.iter().map(|(t, _)| t.clone())),
+                _ => turfs.extend(team.turfs_of(&rights.user).into_iter().map(str::to_owned)),
+            }
         }
+        Ok(Some((turfs, campaigns)))
+    }
+
+    /// The turfs whose rosters this phone holds, and their campaigns.
+    fn held_lists(&self) -> Result<(HashSet<String>, HashSet<String>)> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT turf_id, campaign_id FROM rosters")?;
@@ -169,7 +322,100 @@ impl Store {
             turfs.insert(turf);
             campaigns.insert(campaign);
         }
-        Ok(Some((turfs, campaigns)))
+        Ok((turfs, campaigns))
+    }
+
+    /// Records what another phone was seen to hold: its user, documents' heads and rosters.
+    pub(crate) fn met_peer(
+        &mut self,
+        peer: &str,
+        user: Option<&str>,
+        now: Timestamp,
+        heads: &[(DocId, Vec<ChangeHash>)],
+        rosters: &[(String, u64)],
+    ) -> Result<()> {
+        let mut held = Vec::new();
+        for (id, h) in heads {
+            // Only documents this phone holds can have a peer state (and only heads it knows
+            // say anything about what to send later).
+            if !self.heads(id)?.is_empty() {
+                held.push((id, h));
+            }
+        }
+        let tx = super::storage_tx(&mut self.conn)?;
+        tx.prepare_cached(
+            "INSERT INTO peers (peer, user_id, last_seen_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (peer) DO UPDATE SET user_id = coalesce(?2, user_id), last_seen_at = ?3",
+        )?
+        .execute(params![peer, user, now])?;
+        for (id, h) in held {
+            tx.prepare_cached(
+                "INSERT INTO peer_state (peer, doc_id, acked_heads) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (peer, doc_id) DO UPDATE SET acked_heads = ?3",
+            )?
+            .execute(params![peer, id.to_string(), heads_to_bytes(h)])?;
+        }
+        for (turf, version) in rosters {
+            tx.prepare_cached(
+                "INSERT INTO peer_rosters (peer, turf_id, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (peer, turf_id) DO UPDATE SET version = max(version, ?3)",
+            )?
+            .execute(params![peer, turf, *version as i64])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The heads a peer was last seen to hold, per document.
+    pub(crate) fn peer_heads(&self, peer: &str) -> Result<HashMap<String, Vec<ChangeHash>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, acked_heads FROM peer_state WHERE peer = ?1")?;
+        let rows = stmt.query_map([peer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (doc, bytes) = row?;
+            if let Some(heads) = heads_from_bytes(&bytes) {
+                out.insert(doc, heads);
+            }
+        }
+        Ok(out)
+    }
+
+    fn peer_rosters(&self, peer: &str) -> Result<HashMap<String, u64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT turf_id, version FROM peer_rosters WHERE peer = ?1")?;
+        let rows = stmt.query_map([peer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = HashMap::new();
+        for row in rows {
+            let (turf, version) = row?;
+            out.insert(turf, version as u64);
+        }
+        Ok(out)
+    }
+
+    /// The phones this one has exchanged with (bundle or local sync): device id, user, and when
+    /// last heard from; most recent first.
+    pub fn peers(&self) -> Result<Vec<Peer>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT peer, user_id, last_seen_at FROM peers ORDER BY last_seen_at DESC, peer",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (peer, user, last_seen_at) = row?;
+            if let Some(device) = peer.strip_prefix("phone:") {
+                out.push(Peer {
+                    device: device.to_owned(),
+                    user,
+                    last_seen_at,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The campaign of the roster held for a turf, if any.
@@ -250,9 +496,33 @@ impl Store {
     }
 }
 
-/// Why a bundle's document was left out on a canvasser's phone.
-const NOT_ENTITLED: &str = "not one of this phone's turfs";
-/// Why a bundle's turf document was left out on a canvasser's phone.
+/// `rights` passing on the records of `team`'s members in the team's turfs.
+pub(crate) fn with_team(mut rights: Rights, team: Option<&Team>) -> Rights {
+    if let Some(team) = team {
+        let turfs: HashSet<String> = team.assignments.iter().map(|(t, _)| t.clone()).collect();
+        rights.team = team
+            .members
+            .iter()
+            .map(|m| (m.id.clone(), turfs.clone()))
+            .collect();
+    }
+    rights
+}
+
+/// Another phone this one has exchanged with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Its device id.
+    pub device: String,
+    /// The user signed in on it, when it said.
+    pub user: Option<String>,
+    /// When it was last heard from, by this phone's clock.
+    pub last_seen_at: Timestamp,
+}
+
+/// Why a document was left out: this phone's user may not hold it.
+const NOT_ENTITLED: &str = "not one of this phone's turfs or its team";
+/// Why a turf document was left out.
 const FORWARD_ONLY: &str = "holds results only a captain's phone may carry to the server";
 /// Why a bundle's roster was left out.
 const OTHER_CAMPAIGN: &str = "would move the turf to another campaign";

@@ -9,6 +9,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_projections.sql"),
     include_str!("../../migrations/0003_held_back.sql"),
+    include_str!("../../migrations/0004_teams.sql"),
 ];
 
 /// The schema version this code writes.
@@ -150,6 +151,17 @@ mod tests {
         ids
     }
 
+    /// Fills a version-3 database: version 2's data, plus a document held back from upload.
+    fn fill_v3(conn: &Connection) -> (AttemptId, AttemptId) {
+        let ids = fill_v2(conn);
+        conn.execute(
+            "UPDATE peer_state SET refused = 'revoked' WHERE peer = 'server'",
+            [],
+        )
+        .unwrap();
+        ids
+    }
+
     fn schema(conn: &Connection) -> Vec<(String, String, Option<String>)> {
         conn.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
             .unwrap()
@@ -166,7 +178,7 @@ mod tests {
         drop(Store::open(&fresh_path).unwrap());
         let fresh = schema(&Connection::open(&fresh_path).unwrap());
 
-        let fills: &[(i64, Fill)] = &[(1, fill_v1), (2, fill_v2)];
+        let fills: &[(i64, Fill)] = &[(1, fill_v1), (2, fill_v2), (3, fill_v3)];
         assert_eq!(
             fills.len() as i64,
             SCHEMA_VERSION - 1,
@@ -220,8 +232,9 @@ mod tests {
                 let kept: i64 = conn
                     .query_row(
                         "SELECT count(*) FROM peer_state
-                         WHERE peer = 'server' AND length(acked_heads) = 32 AND refused IS NULL",
-                        [],
+                         WHERE peer = 'server' AND length(acked_heads) = 32
+                           AND (refused IS NULL) = (?1 < 3)",
+                        [version],
                         |r| r.get(0),
                     )
                     .unwrap();

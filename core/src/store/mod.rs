@@ -6,16 +6,21 @@
 
 mod account;
 mod bundle;
+mod local;
 mod migrations;
 mod project;
 mod queries;
 mod sync;
+mod team;
 
 pub use migrations::SCHEMA_VERSION;
 pub use queries::{
     AttemptSummary, OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList,
     WalkVoter,
 };
+pub use bundle::Peer;
+pub use local::{LocalReport, LocalSession, LocalSyncError, MAX_LOCAL_ROUNDS, local_sync};
+pub use team::{MemberProgress, TeamProgress, TurfProgress};
 pub use sync::{LendStore, MAX_SYNC_ROUNDS, REVOKED, SyncError, SyncReport, sync_rounds};
 
 use crate::doc::{
@@ -1012,6 +1017,7 @@ impl Store {
                 DocKind::Campaign => Error::UnknownCampaign {
                     campaign: id.id.clone(),
                 },
+                DocKind::Team => Error::NoTeam,
             });
         };
         let mut doc = load_doc(id, &snapshot, changes.iter().map(Vec::as_slice))?;
@@ -1038,6 +1044,7 @@ impl Store {
         match id.kind {
             DocKind::Turf => self.merge_turf(&TurfId(id.id.clone()), bytes),
             DocKind::Campaign => self.merge_campaign(&CampaignId(id.id.clone()), bytes),
+            DocKind::Team => self.merge_team(&id.id, bytes),
         }
     }
 
@@ -1264,7 +1271,7 @@ impl Store {
         tx.execute("DELETE FROM meta WHERE key = 'projections_stale'", [])?;
         tx.commit()?;
         self.campaigns.clear();
-        Ok(())
+        self.rebuild_teams()
     }
 
     /// Compares the stored projections of a turf with what its document and roster imply.

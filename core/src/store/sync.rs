@@ -388,12 +388,12 @@ impl Store {
     }
 
     /// A copy of a document as committed, or `None` if the phone does not hold it.
-    fn doc_copy(&mut self, id: &DocId) -> Result<Option<AutoCommit>> {
+    pub(crate) fn doc_copy(&mut self, id: &DocId) -> Result<Option<AutoCommit>> {
         match id.kind {
             DocKind::Turf => Ok(self
                 .stored_turf(&TurfId(id.id.clone()))?
                 .map(|mut d| std::mem::take(d.automerge()))),
-            DocKind::Campaign => match self.read_doc(id)? {
+            DocKind::Campaign | DocKind::Team => match self.read_doc(id)? {
                 None => Ok(None),
                 Some((snapshot, changes)) => {
                     load_doc(id, &snapshot, changes.iter().map(Vec::as_slice)).map(Some)

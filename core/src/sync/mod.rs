@@ -7,10 +7,11 @@ mod rules;
 mod untrusted;
 pub mod wire;
 
-pub use rules::{Refusal, Rights, check_turf_update};
+pub use rules::{Refusal, Rights, check_team_update, check_turf_update};
 pub use untrusted::{changes_only, check_change_chunks, check_sync_message};
 pub use wire::{
-    DocDown, DocUp, DownBody, Identity, Request, Response, Role, RosterHave, UpBody, WireError,
+    DocDown, DocUp, DownBody, Hello, Identity, Request, Response, Role, RosterHave, Round, UpBody,
+    WireError,
 };
 
 use automerge::ChangeHash;

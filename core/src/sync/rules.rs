@@ -1,12 +1,11 @@
-//! Write rules: what a change to a turf document may do, judged by who wrote it.
+//! Write rules: what a change to a turf or team document may do, judged by who wrote it.
 //!
 //! A change is judged by what it does to the document (its effect), not by its operations: the
 //! document before and after are compared. Everything outside the rules is refused whole.
 
-use super::wire::Role;
-use crate::doc::TurfDoc;
-use crate::doc::codec::{DecodeError, decode_entry, entry_id};
-use crate::domain::{AttemptId, CanvasserId, Entry, MAX_NOTE_BYTES};
+use crate::doc::codec::{DecodeError, decode_assignment, decode_entry, decode_member, entry_id};
+use crate::doc::{TeamDoc, TurfDoc};
+use crate::domain::{AttemptId, Assignment, CanvasserId, Entry, MAX_NOTE_BYTES, Role};
 use std::collections::{HashMap, HashSet};
 
 /// What a user may write.
@@ -16,17 +15,29 @@ pub struct Rights {
     pub role: Role,
     /// Their user id.
     pub user: String,
-    /// For a captain, the members of their team (the captain included): whose attempts they
-    /// may forward. Empty otherwise.
-    pub team: HashSet<String>,
+    /// Their teammates, each with the turfs that teammate may write in (holds or held): whose
+    /// records this user's phone may pass on. A captain collects the team's results; a
+    /// canvasser handed a turf carries its earlier results. Each record is judged by its
+    /// author's rights: a teammate's attempt counts only in a turf that teammate may write in.
+    pub team: HashMap<String, HashSet<String>>,
 }
 
 impl Rights {
-    fn may_author(&self, who: &str) -> bool {
+    /// Rights that pass on nobody's records but the user's own.
+    pub fn alone(role: Role, user: &str) -> Self {
+        Self {
+            role,
+            user: user.to_owned(),
+            team: HashMap::new(),
+        }
+    }
+
+    fn may_author(&self, who: &str, turf: &str) -> bool {
         match self.role {
             Role::Admin => true,
-            Role::Captain => who == self.user || self.team.contains(who),
-            Role::Canvasser => who == self.user,
+            Role::Captain | Role::Canvasser => {
+                who == self.user || self.team.get(who).is_some_and(|t| t.contains(turf))
+            }
         }
     }
 }
@@ -37,7 +48,8 @@ impl Rights {
 pub struct Refusal(pub String);
 
 /// Checks that going from `before` to `after` is something `rights` allows: attempts appended
-/// in their author's name, voids of the author's own attempts, people added, notes and skipped
+/// in their author's name (the user's own, or a teammate's in a turf that teammate may write
+/// in), voids of the author's own attempts, people added, notes and skipped
 /// marks set, and (for captains and admins) the walk list reordered. Nothing already recorded
 /// may change or disappear. Returns the log entries the change added.
 ///
@@ -75,6 +87,7 @@ pub fn check_turf_update(
             "the change edits or removes attempts already recorded".into(),
         ));
     }
+    let turf = before.id().id.as_str();
     let mut added = Vec::with_capacity(added_values.len());
     for (i, v) in added_values.iter().enumerate() {
         match decode_entry(v) {
@@ -96,7 +109,7 @@ pub fn check_turf_update(
         }
         match entry {
             Entry::Attempt(a) => {
-                if !rights.may_author(a.canvasser.as_str()) {
+                if !rights.may_author(a.canvasser.as_str(), turf) {
                     return Err(Refusal(format!(
                         "attempt {id} is recorded in the name of {}, which user {} may not do",
                         shown(a.canvasser.as_str()),
@@ -110,7 +123,7 @@ pub fn check_turf_update(
                 }
             }
             Entry::Void(v) => {
-                if !rights.may_author(v.canvasser.as_str()) {
+                if !rights.may_author(v.canvasser.as_str(), turf) {
                     return Err(Refusal(format!(
                         "void {id} is recorded in the name of {}, which user {} may not do",
                         shown(v.canvasser.as_str()),
@@ -143,7 +156,7 @@ pub fn check_turf_update(
         }
     }
     for p in new_people.iter().filter(|p| !old_people.contains(p)) {
-        if !rights.may_author(p.added_by.as_str()) {
+        if !rights.may_author(p.added_by.as_str(), turf) {
             return Err(Refusal(format!(
                 "person {} is added in the name of {}, which user {} may not do",
                 shown(p.id.as_str()),
@@ -158,6 +171,113 @@ pub fn check_turf_update(
         ));
     }
     Ok(added)
+}
+
+/// Checks that going from `before` to `after` (a team document) is something `rights` allows,
+/// and returns the turfs whose assignment changed, with their new assignment.
+///
+/// An admin (the server itself) may change anything. Anyone else, who must be a member of the
+/// team, may only carry reassignments of the team's own turfs, each made by one of the team's
+/// captains and to members of the team: the change is judged by the captain who made it, so a
+/// canvasser's phone may pass a captain's reassignment on. Members and roles change only on the
+/// server: a captain cannot add or promote anyone.
+pub fn check_team_update(
+    before: &TeamDoc,
+    after: &TeamDoc,
+    rights: &Rights,
+) -> Result<Vec<(String, Assignment)>, Refusal> {
+    if before.structure() != after.structure() {
+        return Err(Refusal(
+            "the change replaces or adds top-level parts of the team document".into(),
+        ));
+    }
+    let admin = rights.role == Role::Admin;
+    let members = before.member_values();
+    let role_of = |user: &str| {
+        members
+            .get(user)
+            .and_then(|v| decode_member(v).ok())
+            .map(|m| m.role)
+    };
+    if !admin {
+        if role_of(&rights.user).is_none() {
+            return Err(Refusal(format!(
+                "user {} is not a member of team {}",
+                shown(&rights.user),
+                shown(&before.id().id)
+            )));
+        }
+        if members != after.member_values() || before.name() != after.name() {
+            return Err(Refusal(
+                "the change adds, removes or promotes team members, which only an organizer may do"
+                    .into(),
+            ));
+        }
+    }
+    let old = before.assignment_values();
+    let new = after.assignment_values();
+    if !admin {
+        if let Some(turf) = old.keys().find(|t| !new.contains_key(*t)) {
+            return Err(Refusal(format!(
+                "the change takes turf {} out of the team, which only an organizer may do",
+                shown(turf)
+            )));
+        }
+        if let Some(turf) = new.keys().find(|t| !old.contains_key(*t)) {
+            return Err(Refusal(format!(
+                "turf {} is not one of team {}'s turfs",
+                shown(turf),
+                shown(&before.id().id)
+            )));
+        }
+    }
+    let mut changed = Vec::new();
+    for (turf, value) in &new {
+        if old.get(turf) == Some(value) {
+            continue;
+        }
+        let assignment = match decode_assignment(value) {
+            Ok(a) => a,
+            Err(DecodeError::NewerVersion(version)) => {
+                return Err(Refusal(format!(
+                    "the assignment of turf {} is in format version {version}, newer than this side reads; update it",
+                    shown(turf)
+                )));
+            }
+            Err(e) => {
+                return Err(Refusal(format!(
+                    "the assignment of turf {} is unreadable: {e}",
+                    shown(turf)
+                )));
+            }
+        };
+        if !admin {
+            if role_of(&assignment.by) != Some(Role::Captain) {
+                return Err(Refusal(format!(
+                    "turf {} is reassigned by {}, who is not a captain of team {}",
+                    shown(turf),
+                    shown(&assignment.by),
+                    shown(&before.id().id)
+                )));
+            }
+            if let Some(outsider) = assignment.users.iter().find(|u| role_of(u).is_none()) {
+                return Err(Refusal(format!(
+                    "turf {} is assigned to {}, who is not a member of team {}",
+                    shown(turf),
+                    shown(outsider),
+                    shown(&before.id().id)
+                )));
+            }
+        }
+        if assignment.users.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Refusal(format!(
+                "the assignment of turf {} lists its members out of order or twice",
+                shown(turf)
+            )));
+        }
+        changed.push((turf.clone(), assignment));
+    }
+    Ok(changed)
 }
 
 /// An id from a peer, quoted, escaped and cut short: it goes into logs and error messages.
@@ -192,7 +312,7 @@ fn voided_author(added: &[Entry], old: &[Vec<u8>], target: AttemptId) -> Option<
 mod tests {
     use super::*;
     use crate::doc::DocId;
-    use crate::domain::{Attempt, AttemptId, Target, TurfId, Void};
+    use crate::domain::{Attempt, AttemptId, Member, ORGANIZER, Target, TurfId, Void};
     use automerge::ActorId;
     use automerge::transaction::Transactable;
 
@@ -211,11 +331,15 @@ mod tests {
         })
     }
 
+    /// Rights whose teammates may each write in turf `t1`.
     fn rights(role: Role, user: &str, team: &[&str]) -> Rights {
         Rights {
             role,
             user: user.into(),
-            team: team.iter().map(|s| (*s).to_owned()).collect(),
+            team: team
+                .iter()
+                .map(|s| ((*s).to_owned(), HashSet::from(["t1".to_owned()])))
+                .collect(),
         }
     }
 
@@ -252,6 +376,18 @@ mod tests {
         assert!(
             check_turf_update(&before, &after, &rights(Role::Captain, "cap", &["ben"])).is_err()
         );
+        // A teammate's attempt is judged by the teammate's rights: only in a turf they may
+        // write in, whoever carries it.
+        assert!(
+            check_turf_update(&before, &after, &rights(Role::Canvasser, "ben", &["ana"])).is_ok()
+        );
+        let elsewhere = Rights {
+            role: Role::Captain,
+            user: "cap".into(),
+            team: [("ana".to_owned(), HashSet::from(["t2".to_owned()]))].into(),
+        };
+        let err = check_turf_update(&before, &after, &elsewhere).unwrap_err();
+        assert!(err.0.contains("in the name of 'ana'"), "{err}");
     }
 
     #[test]
@@ -284,5 +420,100 @@ mod tests {
         let err =
             check_turf_update(&before, &after, &rights(Role::Canvasser, "ben", &[])).unwrap_err();
         assert!(err.0.contains("not its author's own"), "{err}");
+    }
+
+    /// A team with captain `cap`, canvassers `ana` and `ben`, turfs `t1` (ana's) and `t2`; and
+    /// a copy of it to edit.
+    fn teams() -> (TeamDoc, TeamDoc) {
+        let mut before = TeamDoc::new("north", "North", ActorId::random()).unwrap();
+        for (id, role) in [
+            ("cap", Role::Captain),
+            ("ana", Role::Canvasser),
+            ("ben", Role::Canvasser),
+        ] {
+            before
+                .set_member(&Member {
+                    id: id.into(),
+                    name: id.into(),
+                    role,
+                })
+                .unwrap();
+        }
+        for (turf, users) in [("t1", vec!["ana".to_owned()]), ("t2", vec![])] {
+            let a = Assignment {
+                users,
+                by: ORGANIZER.into(),
+                at: 1,
+            };
+            before.set_assignment(turf, &a).unwrap();
+        }
+        let copy = before.automerge().fork();
+        let after = TeamDoc::wrap(copy, "north").unwrap();
+        (before, after)
+    }
+
+    fn handed(turf_to: &[&str], by: &str) -> Assignment {
+        Assignment {
+            users: turf_to.iter().map(|s| (*s).to_owned()).collect(),
+            by: by.into(),
+            at: 2,
+        }
+    }
+
+    #[test]
+    fn a_captains_reassignment_passes_whoever_carries_it() {
+        let (before, mut after) = teams();
+        after.set_assignment("t1", &handed(&["ben"], "cap")).unwrap();
+        for carrier in ["cap", "ben", "ana"] {
+            let role = if carrier == "cap" {
+                Role::Captain
+            } else {
+                Role::Canvasser
+            };
+            let changed =
+                check_team_update(&before, &after, &Rights::alone(role, carrier)).unwrap();
+            assert_eq!(changed, vec![("t1".to_owned(), handed(&["ben"], "cap"))]);
+        }
+        let err =
+            check_team_update(&before, &after, &Rights::alone(Role::Captain, "zed")).unwrap_err();
+        assert!(err.0.contains("not a member"), "{err}");
+    }
+
+    #[test]
+    fn a_canvassers_own_reassignment_and_one_to_an_outsider_are_refused() {
+        let (before, mut after) = teams();
+        after.set_assignment("t2", &handed(&["ana"], "ana")).unwrap();
+        let err = check_team_update(&before, &after, &Rights::alone(Role::Canvasser, "ana"))
+            .unwrap_err();
+        assert!(err.0.contains("not a captain"), "{err}");
+
+        let (before, mut after) = teams();
+        after.set_assignment("t2", &handed(&["zed"], "cap")).unwrap();
+        let err =
+            check_team_update(&before, &after, &Rights::alone(Role::Captain, "cap")).unwrap_err();
+        assert!(err.0.contains("'zed', who is not a member"), "{err}");
+    }
+
+    #[test]
+    fn a_captain_cannot_take_another_teams_turf_nor_promote_anyone() {
+        let (before, mut after) = teams();
+        after.set_assignment("t9", &handed(&["ana"], "cap")).unwrap();
+        let err =
+            check_team_update(&before, &after, &Rights::alone(Role::Captain, "cap")).unwrap_err();
+        assert!(err.0.contains("'t9' is not one of team"), "{err}");
+
+        let (before, mut after) = teams();
+        after
+            .set_member(&Member {
+                id: "ana".into(),
+                name: "ana".into(),
+                role: Role::Captain,
+            })
+            .unwrap();
+        let err =
+            check_team_update(&before, &after, &Rights::alone(Role::Captain, "cap")).unwrap_err();
+        assert!(err.0.contains("promotes"), "{err}");
+        // The server may.
+        assert!(check_team_update(&before, &after, &Rights::alone(Role::Admin, "org")).is_ok());
     }
 }

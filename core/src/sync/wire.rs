@@ -4,6 +4,7 @@
 //! the body in postcard encoding (deflated when flag bit 0 is set). `docs/PROTOCOL.md` describes
 //! every byte; keep it in step with this file.
 
+pub use crate::domain::Role;
 use crate::domain::Roster;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -25,6 +26,8 @@ const DEFLATE_FROM: usize = 256;
 
 const KIND_REQUEST: u8 = 1;
 const KIND_RESPONSE: u8 = 2;
+const KIND_HELLO: u8 = 3;
+const KIND_ROUND: u8 = 4;
 const FLAG_DEFLATE: u8 = 1;
 const HEADER_BYTES: usize = 7;
 
@@ -107,38 +110,6 @@ pub struct Identity {
     pub user: String,
     /// Their role.
     pub role: Role,
-}
-
-/// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Role {
-    /// Records attempts in their assigned turfs.
-    Canvasser,
-    /// Leads a team: may also reorder the team's walk lists.
-    Captain,
-    /// Runs the campaign.
-    Admin,
-}
-
-impl Role {
-    /// The role's name in configuration and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Canvasser => "canvasser",
-            Role::Captain => "captain",
-            Role::Admin => "admin",
-        }
-    }
-
-    /// Parses [`Role::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "canvasser" => Some(Role::Canvasser),
-            "captain" => Some(Role::Captain),
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
-    }
 }
 
 /// One document in a response.
@@ -236,6 +207,85 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, WireError> {
         check_count("heads of one document", doc.heads.len(), MAX_HEADS)?;
     }
     Ok(response)
+}
+
+/// The first message of a local sync between two phones: who is speaking and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The phone's install (its Automerge actor id), 1 to 32 bytes.
+    pub device: Vec<u8>,
+    /// The user signed in on it, if any.
+    pub user: Option<String>,
+    /// The documents it holds.
+    pub docs: Vec<String>,
+    /// The rosters it holds, with their versions.
+    pub rosters: Vec<RosterHave>,
+}
+
+/// One turn of a local sync: the phones take turns until neither has anything to say.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Round {
+    /// Rosters the other phone asked for.
+    pub rosters: Vec<Roster>,
+    /// Turfs whose rosters this phone asks for.
+    pub want: Vec<String>,
+    /// Automerge sync protocol messages, per document.
+    pub docs: Vec<(String, Vec<u8>)>,
+}
+
+impl Round {
+    /// Whether this turn says nothing.
+    pub fn is_empty(&self) -> bool {
+        self.rosters.is_empty() && self.want.is_empty() && self.docs.is_empty()
+    }
+}
+
+/// Encodes a local sync greeting.
+pub fn encode_hello(hello: &Hello) -> Vec<u8> {
+    frame(KIND_HELLO, hello)
+}
+
+/// Decodes a local sync greeting from untrusted bytes.
+pub fn decode_hello(bytes: &[u8]) -> Result<Hello, WireError> {
+    let hello: Hello = unframe(bytes, KIND_HELLO, "local sync greeting")?;
+    check_device(&hello.device)?;
+    check_count("documents in a greeting", hello.docs.len(), MAX_DOCS)?;
+    check_count("rosters in a greeting", hello.rosters.len(), MAX_DOCS)?;
+    for doc in &hello.docs {
+        check_id(doc)?;
+    }
+    for roster in &hello.rosters {
+        check_id(&roster.turf)?;
+    }
+    if let Some(user) = &hello.user {
+        check_id(user)?;
+    }
+    Ok(hello)
+}
+
+/// Encodes a local sync turn.
+pub fn encode_round(round: &Round) -> Vec<u8> {
+    frame(KIND_ROUND, round)
+}
+
+/// Decodes a local sync turn from untrusted bytes.
+pub fn decode_round(bytes: &[u8]) -> Result<Round, WireError> {
+    let round: Round = unframe(bytes, KIND_ROUND, "local sync turn")?;
+    check_count("rosters in a turn", round.rosters.len(), MAX_DOCS)?;
+    check_count("roster requests in a turn", round.want.len(), MAX_DOCS)?;
+    check_count("documents in a turn", round.docs.len(), MAX_DOCS)?;
+    for turf in &round.want {
+        check_id(turf)?;
+    }
+    for (doc, _) in &round.docs {
+        check_id(doc)?;
+    }
+    for roster in &round.rosters {
+        roster
+            .validate()
+            .map_err(|reason| WireError::Body(format!("roster {}: {reason}", roster.turf)))?;
+    }
+    Ok(round)
 }
 
 fn frame<T: Serialize>(kind: u8, body: &T) -> Vec<u8> {
