@@ -218,10 +218,11 @@ impl Store {
         session
             .owed
             .extend(round.want.into_iter().filter(|t| held.contains(t)));
-        let allowed: HashSet<DocId> = self.local_docs(session)?.into_iter().collect();
         let mut messages = Vec::with_capacity(round.docs.len());
+        let mut changes: Vec<(DocId, Vec<u8>)> = Vec::new();
         for (doc, bytes) in &round.docs {
-            let id = DocId::parse(doc).ok_or_else(|| protocol(format!("'{doc}' is not a document id")))?;
+            let id = DocId::parse(doc)
+                .ok_or_else(|| protocol(format!("'{doc}' is not a document id")))?;
             let message = Message::decode(bytes)
                 .map_err(|e| protocol(format!("Automerge sync message for {id}: {e}")))?;
             check_sync_message(&message)
@@ -229,32 +230,16 @@ impl Store {
             if session.dropped.contains(&id) {
                 continue;
             }
-            if !allowed.contains(&id) && !session.peer_docs.contains(&id) {
-                // Not listed in its greeting: it holds it now (a document that arrived from
-                // this phone), so it may sync.
-                session.peer_docs.insert(id.clone());
-            }
-            messages.push((id, message));
-        }
-        // Entitlement may have grown (a team document, a roster), so judge afresh.
-        let allowed: HashSet<DocId> = self.local_docs(session)?.into_iter().collect();
-        let mut changes: Vec<(DocId, Vec<u8>)> = Vec::new();
-        let mut keep = Vec::with_capacity(messages.len());
-        for (id, message) in messages {
-            if !allowed.contains(&id) {
-                session
-                    .report
-                    .refused
-                    .push((id.to_string(), "not one of this phone's turfs or its team".into()));
-                session.dropped.insert(id);
-                continue;
-            }
+            // It holds the document now, whether or not its greeting listed it.
+            session.peer_docs.insert(id.clone());
             let bytes: Vec<u8> = message.changes.iter().flatten().copied().collect();
             if !bytes.is_empty() {
                 changes.push((id.clone(), bytes));
             }
-            keep.push((id, message));
+            messages.push((id, message));
         }
+        // Changes are judged (entitlement, write rules) where they are taken, team documents
+        // first: a reassignment in this very turn can make its turf this phone's.
         let offered: Vec<Offered<'_>> = changes
             .iter()
             .map(|(id, bytes)| Offered {
@@ -277,16 +262,15 @@ impl Store {
             }
             session.report.refused.push((doc, reason));
         }
-        let tx_states = keep
-            .into_iter()
-            .filter(|(id, _)| !refused.contains(id))
-            .map(|(id, mut message)| {
-                // What was taken is in the document now; what was not must not count as held.
-                message.changes = Vec::<Vec<u8>>::new().into();
-                (id, message)
-            })
-            .collect::<Vec<_>>();
-        for (id, message) in tx_states {
+        // A document this phone may not sync (yet: its roster may come next turn) gets no
+        // answer; the peer does not ask again until this phone speaks of it.
+        let allowed: HashSet<DocId> = self.local_docs(session)?.into_iter().collect();
+        for (id, mut message) in messages {
+            if refused.contains(&id) || !allowed.contains(&id) {
+                continue;
+            }
+            // What was taken is in the document now; what was not must not count as held.
+            message.changes = Vec::<Vec<u8>>::new().into();
             let mut state = match session.states.remove(&id) {
                 Some(state) => state,
                 None => self.peer_sync_state(&session.peer, &id)?,

@@ -32,7 +32,7 @@ fn a_bundle_carries_every_knock_and_roster_and_twice_changes_nothing() {
 
     let path = dir.path().join("b.db");
     let mut b = Store::open(&path).unwrap();
-    let report = b.import_bundle(&bytes).unwrap();
+    let report = b.import_bundle(&bytes, 1).unwrap();
     assert_eq!(report.rosters_applied, 2);
     assert_eq!(report.docs_changed, 3, "two turfs and the campaign");
     assert!(report.refused.is_empty());
@@ -45,7 +45,7 @@ fn a_bundle_carries_every_knock_and_roster_and_twice_changes_nothing() {
     }
 
     let before = dump(&path);
-    let again = b.import_bundle(&bytes).unwrap();
+    let again = b.import_bundle(&bytes, 1).unwrap();
     assert_eq!((again.docs_changed, again.rosters_applied), (0, 0));
     assert_eq!(again.docs_unchanged, 3);
     assert_eq!(dump(&path), before, "the same bundle twice changes nothing");
@@ -62,8 +62,8 @@ fn bundles_both_ways_merge_two_canvassers_at_the_same_door() {
     let kb = b
         .record_attempt(knock("t1", "t1-v0000", "refused", 11))
         .unwrap();
-    b.import_bundle(&a.export_bundle(20).unwrap()).unwrap();
-    a.import_bundle(&b.export_bundle(21).unwrap()).unwrap();
+    b.import_bundle(&a.export_bundle(20).unwrap(), 1).unwrap();
+    a.import_bundle(&b.export_bundle(21).unwrap(), 1).unwrap();
     let turf = TurfId::from("t1");
     for store in [&mut a, &mut b] {
         let mut ids = doc_attempt_ids(store, &turf);
@@ -101,7 +101,7 @@ fn a_damaged_cut_or_foreign_file_is_refused_whole_and_changes_nothing() {
         }),
     ];
     for (name, bad) in cases {
-        let err = b.import_bundle(&bad).unwrap_err();
+        let err = b.import_bundle(&bad, 1).unwrap_err();
         assert!(matches!(err, Error::Bundle(_)), "{name}: {err}");
         assert!(
             err.to_string().contains("nothing was imported"),
@@ -109,7 +109,7 @@ fn a_damaged_cut_or_foreign_file_is_refused_whole_and_changes_nothing() {
         );
         assert_eq!(dump(&path), before, "{name}: nothing changed");
     }
-    let err = b.import_bundle(&bytes[..bytes.len() - 1]).unwrap_err();
+    let err = b.import_bundle(&bytes[..bytes.len() - 1], 1).unwrap_err();
     assert!(
         matches!(err, Error::Bundle(BundleError::Truncated { .. })),
         "{err}"
@@ -123,11 +123,11 @@ fn a_newer_roster_in_a_bundle_replaces_an_older_one_and_an_older_is_ignored() {
     a.apply_roster(&roster("t1", 5, 2)).unwrap();
     let newer = a.export_bundle(1).unwrap();
     let mut b = phone_at(&dir.path().join("b.db"), "ben", &["t1"], 4);
-    assert_eq!(b.import_bundle(&newer).unwrap().rosters_applied, 1);
+    assert_eq!(b.import_bundle(&newer, 1).unwrap().rosters_applied, 1);
     assert_eq!(b.walk_list(&"t1".into()).unwrap().households.len(), 5);
 
     let mut c = phone_at(&dir.path().join("c.db"), "cy", &["t1"], 4);
     c.apply_roster(&roster("t1", 6, 3)).unwrap();
-    assert_eq!(c.import_bundle(&newer).unwrap().rosters_applied, 0);
+    assert_eq!(c.import_bundle(&newer, 1).unwrap().rosters_applied, 0);
     assert_eq!(c.walk_list(&"t1".into()).unwrap().households.len(), 6);
 }

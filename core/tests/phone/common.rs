@@ -213,3 +213,46 @@ pub fn doc_attempt_ids(store: &mut Store, turf: &TurfId) -> Vec<AttemptId> {
         })
         .collect()
 }
+
+/// Sets the role a server would have reported for the phone at `path` (tests only: a phone
+/// learns its role from the server's answer to its first sync).
+pub fn set_role(path: &Path, role: &str) {
+    let conn = rusqlite::Connection::open(path).expect("open for role");
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('role', ?1)",
+        [role],
+    )
+    .expect("set role");
+}
+
+/// Team `north` as the server would write it: captain `cap`, canvassers `ana` and `ben`, and
+/// the given turfs with their holders.
+pub fn team_doc_bytes(turfs: &[(&str, &[&str])]) -> Vec<u8> {
+    let mut doc = doorstep_core::doc::TeamDoc::new("north", "North", ActorId::random()).unwrap();
+    for (id, name, role) in [
+        ("cap", "Cora", Role::Captain),
+        ("ana", "Ana", Role::Canvasser),
+        ("ben", "Ben", Role::Canvasser),
+    ] {
+        doc.set_member(&Member {
+            id: id.into(),
+            name: name.into(),
+            role,
+        })
+        .unwrap();
+    }
+    for (turf, users) in turfs {
+        let mut users: Vec<String> = users.iter().map(|u| (*u).to_owned()).collect();
+        users.sort();
+        doc.set_assignment(
+            turf,
+            &Assignment {
+                users,
+                by: ORGANIZER.into(),
+                at: 1,
+            },
+        )
+        .unwrap();
+    }
+    doc.automerge().save()
+}

@@ -8,3 +8,4 @@ mod bundles;
 mod common;
 mod convergence;
 mod crash;
+mod local;
