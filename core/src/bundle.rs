@@ -253,7 +253,8 @@ impl Bundle {
         } else {
             body
         };
-        let not_decoded = |e: postcard::Error| BundleError::Malformed(format!("body does not decode: {e}"));
+        let not_decoded =
+            |e: postcard::Error| BundleError::Malformed(format!("body does not decode: {e}"));
         let (bundle, rest): (Bundle, _) = if version == BUNDLE_V1 {
             let (v1, rest): (BundleV1, _) = postcard::take_from_bytes(body).map_err(not_decoded)?;
             (v1.into(), rest)

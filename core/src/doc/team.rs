@@ -11,7 +11,8 @@ use crate::domain::{Assignment, Member, Team};
 use crate::error::{Error, Result};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef,
+    ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, ScalarValueRef, Value,
+    ValueRef,
 };
 use std::collections::BTreeMap;
 

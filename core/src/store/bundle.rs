@@ -164,12 +164,10 @@ impl Store {
         let mut team_view: Option<Team> = held_team.clone();
         let mut teams = Vec::new();
         for doc in offered.iter().filter(|d| d.id.kind == DocKind::Team) {
-            if judge.is_some()
-                && held_team
-                    .as_ref()
-                    .is_some_and(|t| t.id != doc.id.id)
-            {
-                report.refused.push((doc.id.to_string(), NOT_ENTITLED.into()));
+            if judge.is_some() && held_team.as_ref().is_some_and(|t| t.id != doc.id.id) {
+                report
+                    .refused
+                    .push((doc.id.to_string(), NOT_ENTITLED.into()));
                 continue;
             }
             check_parses(&doc.id, doc.changes).map_err(|e| unusable(&doc.id, e))?;
@@ -177,9 +175,13 @@ impl Store {
                 Ok(None) => report.docs_unchanged += 1,
                 Ok(Some(prepared)) => {
                     let team = prepared.after.team();
-                    let member = me.as_ref().is_some_and(|m| team.member(m.as_str()).is_some());
+                    let member = me
+                        .as_ref()
+                        .is_some_and(|m| team.member(m.as_str()).is_some());
                     if judge.is_some() && held_team.is_none() && !member {
-                        report.refused.push((doc.id.to_string(), NOT_ENTITLED.into()));
+                        report
+                            .refused
+                            .push((doc.id.to_string(), NOT_ENTITLED.into()));
                         continue;
                     }
                     team_view = Some(team);
@@ -371,7 +373,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT doc_id, acked_heads FROM peer_state WHERE peer = ?1")?;
-        let rows = stmt.query_map([peer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        let rows = stmt.query_map([peer], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
         let mut out = HashMap::new();
         for row in rows {
             let (doc, bytes) = row?;
@@ -386,7 +390,9 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT turf_id, version FROM peer_rosters WHERE peer = ?1")?;
-        let rows = stmt.query_map([peer], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let rows = stmt.query_map([peer], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
         let mut out = HashMap::new();
         for row in rows {
             let (turf, version) = row?;
@@ -401,9 +407,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT peer, user_id, last_seen_at FROM peers ORDER BY last_seen_at DESC, peer",
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
-        })?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (peer, user, last_seen_at) = row?;

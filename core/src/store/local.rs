@@ -17,12 +17,12 @@ use crate::doc::{DocId, DocKind, heads_to_bytes};
 use crate::domain::Timestamp;
 use crate::error::{Error, Result};
 use crate::sync::wire::{
-    Hello, MAX_MESSAGE_BYTES, Round, RosterHave, decode_hello, decode_round, encode_hello,
+    Hello, MAX_MESSAGE_BYTES, RosterHave, Round, decode_hello, decode_round, encode_hello,
     encode_round,
 };
 use crate::sync::{changes_only, check_sync_message};
-use automerge::sync::{Message, State, SyncDoc};
 use automerge::ChangeHash;
+use automerge::sync::{Message, State, SyncDoc};
 use rusqlite::{OptionalExtension, params};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io::{Read, Write};
@@ -328,7 +328,11 @@ impl Store {
             if session.dropped.contains(id) || self.heads(id)?.is_empty() {
                 continue;
             }
-            rows.push((id.to_string(), heads_to_bytes(&state.shared_heads), state.encode()));
+            rows.push((
+                id.to_string(),
+                heads_to_bytes(&state.shared_heads),
+                state.encode(),
+            ));
         }
         let tx = storage_tx(&mut self.conn)?;
         for (doc, heads, state) in rows {
@@ -355,8 +359,8 @@ pub enum LocalSyncError {
 }
 
 fn write_frame(stream: &mut impl Write, bytes: &[u8], sent: &mut u64) -> std::io::Result<()> {
-    let len = u32::try_from(bytes.len())
-        .map_err(|_| std::io::Error::other("a message over 4 GiB"))?;
+    let len =
+        u32::try_from(bytes.len()).map_err(|_| std::io::Error::other("a message over 4 GiB"))?;
     stream.write_all(&len.to_le_bytes())?;
     stream.write_all(bytes)?;
     stream.flush()?;
@@ -364,7 +368,10 @@ fn write_frame(stream: &mut impl Write, bytes: &[u8], sent: &mut u64) -> std::io
     Ok(())
 }
 
-fn read_frame(stream: &mut impl Read, received: &mut u64) -> std::result::Result<Vec<u8>, LocalSyncError> {
+fn read_frame(
+    stream: &mut impl Read,
+    received: &mut u64,
+) -> std::result::Result<Vec<u8>, LocalSyncError> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len)?;
     let len = u32::from_le_bytes(len) as usize;

@@ -13,15 +13,15 @@ mod queries;
 mod sync;
 mod team;
 
+pub use bundle::Peer;
+pub use local::{LocalReport, LocalSession, LocalSyncError, MAX_LOCAL_ROUNDS, local_sync};
 pub use migrations::SCHEMA_VERSION;
 pub use queries::{
     AttemptSummary, OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList,
     WalkVoter,
 };
-pub use bundle::Peer;
-pub use local::{LocalReport, LocalSession, LocalSyncError, MAX_LOCAL_ROUNDS, local_sync};
-pub use team::{MemberProgress, TeamProgress, TurfProgress};
 pub use sync::{LendStore, MAX_SYNC_ROUNDS, REVOKED, SyncError, SyncReport, sync_rounds};
+pub use team::{MemberProgress, TeamProgress, TurfProgress};
 
 use crate::doc::{
     CampaignDoc, DocId, DocKind, TurfDoc, apply_incoming, check_parses, heads_from_bytes,

@@ -4,9 +4,7 @@
 use super::queries::Progress;
 use super::{LogPosition, Store, persist, storage_tx};
 use crate::doc::{DocId, TeamDoc, apply_incoming, load_doc};
-use crate::domain::{
-    Assignment, CanvasserId, Member, OutcomeCode, Role, Team, Timestamp, TurfId,
-};
+use crate::domain::{Assignment, CanvasserId, Member, OutcomeCode, Role, Team, Timestamp, TurfId};
 use crate::error::{Error, Result};
 use crate::store::MergeOutcome;
 use crate::sync::{Rights, check_team_update};
@@ -168,7 +166,11 @@ impl Store {
 
     /// The team of the user signed in (or, on a phone of nobody's team, the first team held).
     pub fn team(&self) -> Result<Option<Team>> {
-        let me = self.canvasser.as_ref().map(|c| c.0.clone()).unwrap_or_default();
+        let me = self
+            .canvasser
+            .as_ref()
+            .map(|c| c.0.clone())
+            .unwrap_or_default();
         let id: Option<String> = self
             .conn
             .prepare_cached(
@@ -216,7 +218,10 @@ impl Store {
         let before = TeamDoc::wrap(doc.automerge().fork(), &team.id)?;
         let start = doc.heads();
         if !doc.set_assignment(turf.as_str(), &assignment)? {
-            return Ok(team.assignment(turf.as_str()).cloned().unwrap_or(assignment));
+            return Ok(team
+                .assignment(turf.as_str())
+                .cloned()
+                .unwrap_or(assignment));
         }
         check_team_update(&before, &doc, &Rights::alone(Role::Captain, me.as_str())).map_err(
             |r| Error::Refused {

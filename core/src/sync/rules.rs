@@ -5,7 +5,7 @@
 
 use crate::doc::codec::{DecodeError, decode_assignment, decode_entry, decode_member, entry_id};
 use crate::doc::{TeamDoc, TurfDoc};
-use crate::domain::{AttemptId, Assignment, CanvasserId, Entry, MAX_NOTE_BYTES, Role};
+use crate::domain::{Assignment, AttemptId, CanvasserId, Entry, MAX_NOTE_BYTES, Role};
 use std::collections::{HashMap, HashSet};
 
 /// What a user may write.
@@ -463,7 +463,9 @@ mod tests {
     #[test]
     fn a_captains_reassignment_passes_whoever_carries_it() {
         let (before, mut after) = teams();
-        after.set_assignment("t1", &handed(&["ben"], "cap")).unwrap();
+        after
+            .set_assignment("t1", &handed(&["ben"], "cap"))
+            .unwrap();
         for carrier in ["cap", "ben", "ana"] {
             let role = if carrier == "cap" {
                 Role::Captain
@@ -482,13 +484,17 @@ mod tests {
     #[test]
     fn a_canvassers_own_reassignment_and_one_to_an_outsider_are_refused() {
         let (before, mut after) = teams();
-        after.set_assignment("t2", &handed(&["ana"], "ana")).unwrap();
-        let err = check_team_update(&before, &after, &Rights::alone(Role::Canvasser, "ana"))
-            .unwrap_err();
+        after
+            .set_assignment("t2", &handed(&["ana"], "ana"))
+            .unwrap();
+        let err =
+            check_team_update(&before, &after, &Rights::alone(Role::Canvasser, "ana")).unwrap_err();
         assert!(err.0.contains("not a captain"), "{err}");
 
         let (before, mut after) = teams();
-        after.set_assignment("t2", &handed(&["zed"], "cap")).unwrap();
+        after
+            .set_assignment("t2", &handed(&["zed"], "cap"))
+            .unwrap();
         let err =
             check_team_update(&before, &after, &Rights::alone(Role::Captain, "cap")).unwrap_err();
         assert!(err.0.contains("'zed', who is not a member"), "{err}");
@@ -497,7 +503,9 @@ mod tests {
     #[test]
     fn a_captain_cannot_take_another_teams_turf_nor_promote_anyone() {
         let (before, mut after) = teams();
-        after.set_assignment("t9", &handed(&["ana"], "cap")).unwrap();
+        after
+            .set_assignment("t9", &handed(&["ana"], "cap"))
+            .unwrap();
         let err =
             check_team_update(&before, &after, &Rights::alone(Role::Captain, "cap")).unwrap_err();
         assert!(err.0.contains("'t9' is not one of team"), "{err}");
