@@ -1,7 +1,7 @@
 //! The one error type an app sees, converted from core's in one place.
 
 use crate::transport::TransportError;
-use doorstep_core::{Error, SyncError};
+use doorstep_core::{Error, LocalSyncError, SyncError};
 
 /// What went wrong, sorted by what a screen does about it. Messages name ids and sizes, never
 /// names, addresses, phone numbers or notes. (The text field is `detail`, not `message`: Kotlin
@@ -81,7 +81,8 @@ impl From<Error> for PhoneError {
             | Error::UnknownCampaign { .. }
             | Error::UnknownVoter { .. }
             | Error::UnknownHousehold { .. }
-            | Error::UnknownAttempt { .. } => PhoneError::NotFound { detail: message },
+            | Error::UnknownAttempt { .. }
+            | Error::NoTeam => PhoneError::NotFound { detail: message },
             Error::UnknownOutcome { .. }
             | Error::OutcomeTarget { .. }
             | Error::InvalidAnswer { .. }
@@ -89,6 +90,7 @@ impl From<Error> for PhoneError {
             | Error::TooLong { .. }
             | Error::Empty { .. }
             | Error::InvalidServer { .. }
+            | Error::Refused { .. }
             | Error::Bundle(_) => PhoneError::InvalidInput { detail: message },
             Error::NotPermitted { .. } => PhoneError::RefusedByServer {
                 code: "not_permitted".into(),
@@ -147,6 +149,17 @@ impl From<std::io::Error> for PhoneError {
             },
             _ => PhoneError::Storage {
                 detail: format!("reading or writing the file failed: {e}"),
+            },
+        }
+    }
+}
+
+impl From<LocalSyncError> for PhoneError {
+    fn from(e: LocalSyncError) -> Self {
+        match e {
+            LocalSyncError::Store(e) => e.into(),
+            LocalSyncError::Link(_) => PhoneError::Network {
+                detail: e.to_string(),
             },
         }
     }

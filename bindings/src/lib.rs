@@ -14,7 +14,7 @@ pub use transport::{NetworkSettings, SyncEvent, SyncProgress};
 
 use doorstep_core::bundle::MAX_BUNDLE_BYTES;
 use doorstep_core::domain::{AttemptId, HouseholdId, Target, TurfId, VoterId};
-use doorstep_core::{DocId, NewAttempt, NewPerson, Store, sync_rounds};
+use doorstep_core::{DocId, NewAttempt, NewPerson, Store, local_sync, sync_rounds};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use transport::HttpTransport;
@@ -321,7 +321,140 @@ impl Phone {
         std::fs::File::open(&path)?
             .take(MAX_BUNDLE_BYTES as u64 + 1)
             .read_to_end(&mut bytes)?;
-        Ok(BundleSummary::from(self.store().import_bundle(&bytes)?))
+        Ok(BundleSummary::from(
+            self.store().import_bundle(&bytes, now_ms())?,
+        ))
+    }
+
+    /// Writes a bundle for a phone this one has met (`device` from `peers()`): only what that
+    /// phone lacks as far as this one knows, so much smaller after the first exchange. Returns
+    /// its size in bytes.
+    pub fn export_bundle_for(&self, device: String, path: String) -> Result<u64> {
+        let bytes = self.store().export_bundle_for(&device, now_ms())?;
+        write_atomically(&path, &bytes)?;
+        Ok(bytes.len() as u64)
+    }
+
+    /// The phones this one has exchanged with, most recent first.
+    pub fn peers(&self) -> Result<Vec<PeerInfo>> {
+        Ok(self
+            .store()
+            .peers()?
+            .into_iter()
+            .map(PeerInfo::from)
+            .collect())
+    }
+
+    /// Syncs with another phone listening at `address` (`host:port`, from its
+    /// `listen_local`), both directions in one session. Everything that arrived before a
+    /// dropped link is kept.
+    pub fn sync_local(&self, address: String) -> Result<LocalSyncSummary> {
+        use std::net::ToSocketAddrs;
+        let target = address
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| PhoneError::InvalidInput {
+                detail: format!("'{address}' is not a host:port address"),
+            })?;
+        let mut stream = std::net::TcpStream::connect_timeout(&target, LOCAL_CONNECT_TIMEOUT)?;
+        local_link(&stream)?;
+        let report = local_sync(&mut &self.store, &mut stream, true, now_ms())?;
+        Ok(report.into())
+    }
+
+    /// Listens for another phone's `sync_local` at `address` (`0.0.0.0:0` on the staging
+    /// location's Wi-Fi picks a free port: show `port()` to the other phone).
+    pub fn listen_local(self: Arc<Self>, address: String) -> Result<Arc<LocalListener>> {
+        let listener = std::net::TcpListener::bind(&address).map_err(|e| PhoneError::Network {
+            detail: format!("cannot listen on {address}: {e}"),
+        })?;
+        Ok(Arc::new(LocalListener {
+            phone: self,
+            listener,
+        }))
+    }
+
+    /// The team this phone's user belongs to, as the phone holds it (members and who holds
+    /// which turf), or none before the first sync with the server or the captain.
+    pub fn team(&self) -> Result<Option<TeamInfo>> {
+        Ok(self.store().team()?.map(TeamInfo::from))
+    }
+
+    /// A captain hands a turf of the team to `to` (member ids; empty takes it from everyone),
+    /// offline. The canvassers' phones learn it at their next sync with the captain or the
+    /// server; the server turns it into access when this phone syncs.
+    pub fn reassign_turf(&self, turf: String, to: Vec<String>) -> Result<()> {
+        let to: Vec<_> = to.into_iter().map(Into::into).collect();
+        self.store()
+            .reassign_turf(&TurfId(turf), &to, now_ms())?;
+        Ok(())
+    }
+
+    /// The team's progress per member and per turf, from what this phone holds: no server
+    /// needed.
+    pub fn team_progress(&self) -> Result<TeamProgressView> {
+        Ok(self.store().team_progress()?.into())
+    }
+}
+
+/// How long connecting to another phone may take.
+const LOCAL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a local sync waits for the other phone's next message before giving up.
+const LOCAL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+fn local_link(stream: &std::net::TcpStream) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(LOCAL_IDLE_TIMEOUT))?;
+    stream.set_write_timeout(Some(LOCAL_IDLE_TIMEOUT))?;
+    stream.set_nodelay(true)
+}
+
+/// A phone waiting for another phone's local sync.
+#[derive(uniffi::Object)]
+pub struct LocalListener {
+    phone: Arc<Phone>,
+    listener: std::net::TcpListener,
+}
+
+impl std::fmt::Debug for LocalListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalListener").finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl LocalListener {
+    /// The port it listens on.
+    pub fn port(&self) -> Result<u16> {
+        Ok(self.listener.local_addr()?.port())
+    }
+
+    /// Waits up to `timeout_seconds` for one phone to connect, then syncs with it (both
+    /// directions). Call again for the next phone.
+    pub fn accept(&self, timeout_seconds: u32) -> Result<LocalSyncSummary> {
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs(timeout_seconds.into());
+        self.listener.set_nonblocking(true)?;
+        let mut stream = loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => break stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(PhoneError::Network {
+                            detail: format!(
+                                "no phone connected within {timeout_seconds} s; check that both are on the same network"
+                            ),
+                        });
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        local_link(&stream)?;
+        let report = local_sync(&mut &self.phone.store, &mut stream, false, now_ms())?;
+        Ok(report.into())
     }
 }
 

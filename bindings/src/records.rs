@@ -8,7 +8,8 @@ use doorstep_core::domain::{
     Timestamp, TurfId,
 };
 use doorstep_core::store::{Progress, Status, TurfSummary, WalkHousehold, WalkVoter};
-use doorstep_core::{DocId, NewAttempt, SyncReport};
+use doorstep_core::domain::Team;
+use doorstep_core::{DocId, LocalReport, NewAttempt, Peer, SyncReport, TeamProgress};
 
 /// A turf on the phone, with progress.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -427,6 +428,8 @@ pub struct BundleSummary {
     pub docs_unchanged: u32,
     /// Rosters stored.
     pub rosters_applied: u32,
+    /// Attempts and voids this phone did not hold before.
+    pub records_added: u32,
     /// Documents and rosters left out, with the reason.
     pub refused: Vec<String>,
 }
@@ -437,10 +440,274 @@ impl From<BundleReport> for BundleSummary {
             docs_changed: r.docs_changed as u32,
             docs_unchanged: r.docs_unchanged as u32,
             rosters_applied: r.rosters_applied as u32,
+            records_added: r.records_added as u32,
             refused: r
                 .refused
                 .into_iter()
                 .map(|(id, reason)| format!("{id}: {reason}"))
+                .collect(),
+        }
+    }
+}
+
+/// Another phone this one exchanged with (bundle or local sync).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct PeerInfo {
+    /// Its device id: pass it to `export_bundle_for`.
+    pub device: String,
+    /// The user signed in on it, when it said.
+    pub user: Option<String>,
+    /// When it was last heard from (milliseconds, this phone's clock).
+    pub last_seen_at: i64,
+}
+
+impl From<Peer> for PeerInfo {
+    fn from(p: Peer) -> Self {
+        Self {
+            device: p.device,
+            user: p.user,
+            last_seen_at: p.last_seen_at,
+        }
+    }
+}
+
+/// What a local sync with another phone did on this one.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LocalSyncSummary {
+    /// The other phone's device id.
+    pub peer_device: String,
+    /// The user signed in on it.
+    pub peer_user: Option<String>,
+    /// Documents that received changes here.
+    pub docs_changed: u32,
+    /// Rosters stored here.
+    pub rosters_applied: u32,
+    /// Attempts and voids this phone did not hold before.
+    pub records_added: u32,
+    /// Documents this phone did not take, with the reason.
+    pub refused: Vec<String>,
+    /// Bytes sent.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+}
+
+impl From<LocalReport> for LocalSyncSummary {
+    fn from(r: LocalReport) -> Self {
+        Self {
+            peer_device: r.peer_device,
+            peer_user: r.peer_user,
+            docs_changed: r.docs_changed as u32,
+            rosters_applied: r.rosters_applied as u32,
+            records_added: r.records_added as u32,
+            refused: r
+                .refused
+                .into_iter()
+                .map(|(id, reason)| format!("{id}: {reason}"))
+                .collect(),
+            bytes_sent: r.bytes_sent,
+            bytes_received: r.bytes_received,
+        }
+    }
+}
+
+/// A member of the team.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TeamMember {
+    /// Their user id.
+    pub id: String,
+    /// Their name.
+    pub name: String,
+    /// `captain` or `canvasser`.
+    pub role: String,
+}
+
+/// One of the team's turfs and who holds it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TeamTurf {
+    /// The turf.
+    pub turf: String,
+    /// Who holds it (user ids); empty when nobody does.
+    pub holders: Vec<String>,
+    /// Who assigned it: a captain's user id, or empty for the organizer.
+    pub assigned_by: String,
+    /// When (milliseconds, by the assigner's clock).
+    pub assigned_at: i64,
+}
+
+/// The team as the phone holds it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TeamInfo {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its members.
+    pub members: Vec<TeamMember>,
+    /// Its turfs.
+    pub turfs: Vec<TeamTurf>,
+}
+
+impl From<Team> for TeamInfo {
+    fn from(t: Team) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            members: t
+                .members
+                .into_iter()
+                .map(|m| TeamMember {
+                    id: m.id,
+                    name: m.name,
+                    role: m.role.as_str().into(),
+                })
+                .collect(),
+            turfs: t
+                .assignments
+                .into_iter()
+                .map(|(turf, a)| TeamTurf {
+                    turf,
+                    holders: a.users,
+                    assigned_by: a.by,
+                    assigned_at: a.at,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How many attempts had an outcome.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct OutcomeCount {
+    /// The outcome code.
+    pub outcome: String,
+    /// How many.
+    pub count: u32,
+}
+
+/// How many had a support level.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SupportCount {
+    /// The level, 1 (strong support) to 5.
+    pub level: u8,
+    /// How many.
+    pub count: u32,
+}
+
+fn outcome_counts(m: &std::collections::BTreeMap<doorstep_core::domain::OutcomeCode, u32>) -> Vec<OutcomeCount> {
+    m.iter()
+        .map(|(o, n)| OutcomeCount {
+            outcome: o.0.clone(),
+            count: *n,
+        })
+        .collect()
+}
+
+fn support_counts(m: &std::collections::BTreeMap<u8, u32>) -> Vec<SupportCount> {
+    m.iter()
+        .map(|(l, n)| SupportCount {
+            level: *l,
+            count: *n,
+        })
+        .collect()
+}
+
+/// One member's results, from what the phone holds.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct MemberStats {
+    /// Their user id.
+    pub user: String,
+    /// Their name (their id when they are not in the team).
+    pub name: String,
+    /// `captain`, `canvasser`, or none for someone outside the team.
+    pub role: Option<String>,
+    /// The turfs they hold now.
+    pub turfs: Vec<String>,
+    /// Attempts, voided ones left out.
+    pub attempts: u32,
+    /// Doors they knocked.
+    pub doors_knocked: u32,
+    /// Voters they talked to.
+    pub contacts: u32,
+    /// Attempts by outcome.
+    pub outcomes: Vec<OutcomeCount>,
+    /// Attempts with a support answer, by level.
+    pub support: Vec<SupportCount>,
+    /// Their latest result (milliseconds).
+    pub last_result_at: Option<i64>,
+}
+
+/// One turf's results, from what the phone holds.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TurfStats {
+    /// The turf.
+    pub turf: String,
+    /// Its name.
+    pub name: String,
+    /// Who holds it.
+    pub holders: Vec<String>,
+    /// Doors on its list (0 when this phone lacks the list).
+    pub doors: u32,
+    /// Doors knocked.
+    pub doors_knocked: u32,
+    /// Voters talked to.
+    pub contacts: u32,
+    /// Attempts, voided ones left out.
+    pub attempts: u32,
+    /// Attempts by outcome.
+    pub outcomes: Vec<OutcomeCount>,
+    /// Voters by their latest support level.
+    pub support: Vec<SupportCount>,
+    /// Its latest result (milliseconds).
+    pub last_result_at: Option<i64>,
+}
+
+/// A team's progress, counted on the phone with no server: the captain's view.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TeamProgressView {
+    /// The team, when the phone holds its document.
+    pub team: Option<TeamInfo>,
+    /// Per member.
+    pub members: Vec<MemberStats>,
+    /// Per turf.
+    pub turfs: Vec<TurfStats>,
+}
+
+impl From<TeamProgress> for TeamProgressView {
+    fn from(p: TeamProgress) -> Self {
+        Self {
+            team: p.team.map(TeamInfo::from),
+            members: p
+                .members
+                .into_iter()
+                .map(|m| MemberStats {
+                    user: m.user.0,
+                    name: m.name,
+                    role: m.role.map(|r| r.as_str().to_owned()),
+                    turfs: m.turfs.into_iter().map(|t| t.0).collect(),
+                    attempts: m.attempts,
+                    doors_knocked: m.doors_knocked,
+                    contacts: m.contacts,
+                    outcomes: outcome_counts(&m.by_outcome),
+                    support: support_counts(&m.by_support),
+                    last_result_at: m.last_result_at,
+                })
+                .collect(),
+            turfs: p
+                .turfs
+                .into_iter()
+                .map(|t| TurfStats {
+                    turf: t.turf.0,
+                    name: t.name,
+                    holders: t.holders.into_iter().map(|h| h.0).collect(),
+                    doors: t.progress.doors,
+                    doors_knocked: t.progress.doors_knocked,
+                    contacts: t.progress.contacts,
+                    attempts: t.progress.attempts,
+                    outcomes: outcome_counts(&t.progress.by_outcome),
+                    support: support_counts(&t.progress.by_support),
+                    last_result_at: t.last_result_at,
+                })
                 .collect(),
         }
     }

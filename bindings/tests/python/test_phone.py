@@ -264,6 +264,87 @@ class PhoneTest(unittest.TestCase):
             c.import_bundle(self.path("missing.bundle"))
         self.assertEqual(len(ids), 4)
 
+    def test_a_captain_collects_results_phone_to_phone_and_hands_a_turf_over(self):
+        def signed_in(name, user):
+            phone = Phone.open(self.path(name))
+            phone.sign_in(self.server.url, self.server.tokens[user][1], None)
+            return phone
+
+        captain = signed_in("captain.db", "captain-1")
+        ana = signed_in("ana.db", "canvasser-1-1")
+        ben = signed_in("ben.db", "canvasser-1-2")
+        team = captain.team()
+        self.assertEqual(team.id, "team-1")
+        self.assertEqual({m.id: m.role for m in team.members}["captain-1"], "captain")
+        self.assertEqual(ana.team().id, "team-1", "a canvasser's phone holds its team too")
+        ana_turf = ana.turfs()[0].id
+        ben_turf = next(t.id for t in ben.turfs() if t.id != ana_turf)
+        # A day offline: nothing below reaches the server until the captain syncs.
+        port = self.server.port
+        self.server.stop()
+        ana_ids = [knock(ana, ana_turf, d, n) for n, d in enumerate(ana.walk_list(ana_turf)[:5])]
+        ben_ids = [knock(ben, ben_turf, d, n) for n, d in enumerate(ben.walk_list(ben_turf)[:3])]
+
+        # Ana syncs with the captain's phone directly.
+        listener = captain.listen_local("127.0.0.1:0")
+        answered = {}
+        worker = threading.Thread(target=lambda: answered.update(summary=listener.accept(20)), daemon=True)
+        worker.start()
+        asked = ana.sync_local(f"127.0.0.1:{listener.port()}")
+        worker.join(timeout=30)
+        self.assertEqual(answered["summary"].records_added, 5, "the captain's phone took ana's knocks")
+        self.assertEqual(answered["summary"].peer_user, "canvasser-1-1")
+        self.assertEqual(asked.refused, [])
+
+        # Ben hands over a bundle file.
+        ben.export_bundle(self.path("ben.bundle"))
+        self.assertEqual(captain.import_bundle(self.path("ben.bundle")).records_added, 3)
+
+        progress = captain.team_progress()
+        by_user = {m.user: m for m in progress.members}
+        self.assertEqual(by_user["canvasser-1-1"].attempts, 5)
+        self.assertEqual(by_user["canvasser-1-2"].attempts, 3)
+        self.assertEqual(by_user["canvasser-1-2"].doors_knocked, 3)
+        self.assertIsNotNone(by_user["canvasser-1-2"].last_result_at)
+        turf_stats = {t.turf: t for t in progress.turfs}
+        self.assertEqual(turf_stats[ana_turf].attempts, 5)
+
+        # The captain hands ben's unfinished turf to ana; her next local sync brings it, with
+        # ben's knocks on it.
+        captain.reassign_turf(ben_turf, ["canvasser-1-1"])
+        with self.assertRaises(PhoneError.InvalidInput):
+            captain.reassign_turf(ben_turf, ["canvasser-2-1"])  # another team's member
+        with self.assertRaises(PhoneError.RefusedByServer):
+            ana.reassign_turf(ana_turf, ["canvasser-1-2"])  # a canvasser may not
+        worker = threading.Thread(target=lambda: answered.update(summary=listener.accept(20)), daemon=True)
+        worker.start()
+        took = ana.sync_local(f"127.0.0.1:{listener.port()}")
+        worker.join(timeout=30)
+        self.assertIn(ben_turf, [t.id for t in ana.turfs()])
+        self.assertEqual(took.records_added, 3)
+        holders = {t.turf: t.holders for t in ana.team().turfs}
+        self.assertEqual(holders[ben_turf], ["canvasser-1-1"])
+
+        # A bundle for a phone already met carries only what it lacks.
+        self.assertIn(ana.peers()[0].device, [p.device for p in captain.peers()])
+        ana_device = answered["summary"].peer_device
+        knock(captain, ana_turf, captain.walk_list(ana_turf)[7], 1)
+        small = captain.export_bundle_for(ana_device, self.path("for-ana.bundle"))
+        full = captain.export_bundle(self.path("all.bundle"))
+        self.assertLess(small * 3, full, "a bundle for a known phone is a fraction of everything")
+        self.assertEqual(ana.import_bundle(self.path("for-ana.bundle")).records_added, 1)
+
+        # Back in signal: the captain forwards everything; each attempt reaches the server once,
+        # still in the name of the canvasser who recorded it.
+        self.server = LocalServer(self.path("server.db"), port=port)
+        captain.sync_now(None)
+        held = server_results(self.path("server.db"))
+        self.assertEqual([held.get(i) for i in ana_ids + ben_ids], [1] * 8)
+        with sqlite3.connect(self.path("server.db")) as conn:
+            authors = dict(conn.execute("SELECT attempt_id, canvasser_id FROM results"))
+        self.assertEqual({authors[i] for i in ana_ids}, {"canvasser-1-1"})
+        self.assertEqual({authors[i] for i in ben_ids}, {"canvasser-1-2"})
+
     def test_a_sync_can_be_cancelled_while_it_waits_to_retry(self):
         phone = Phone.open(self.path("phone.db"))
         phone.sign_in(self.server.url, self.token, None)
