@@ -2,7 +2,8 @@
 
 Interactive: sign in with a token printed by `doorstep serve --demo`, pick a turf, walk the doors
 in order, read each voter's script, record outcomes and survey answers, switch airplane mode on
-and off, sync, export or import a bundle.
+and off, sync, export or import a bundle. A field captain also sees the team's progress with no
+server, syncs phone to phone (one listens, the other connects) and hands turfs around.
 
     cargo run -p xtask -- demo                 # interactive
     cargo run -p xtask -- demo --scenario      # a shift played by itself, signal dropping in and out
@@ -11,11 +12,13 @@ Everything goes through the `Phone` object of the bindings: this file only draws
 """
 
 import argparse
+import datetime
 import os
 import random
 import sqlite3
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.environ.get("DOORSTEP_BINDINGS", os.path.join(HERE, "..", "target", "bindings", "debug", "python")))
@@ -206,6 +209,67 @@ def walk(app, turf):
                 print(f"  not recorded: {e.detail}")
 
 
+def when(ms):
+    return "-" if ms is None else datetime.datetime.fromtimestamp(ms / 1000).strftime("%H:%M")
+
+
+def team_view(app):
+    """The captain's screen: the team's progress from what this phone holds, no server needed."""
+    progress = app.phone.team_progress()
+    team = progress.team
+    print(f"\n  team {team.name if team else '(none on this phone yet)'}")
+    print(f"  {'canvasser':<24}{'doors':>6}{'contacts':>9}{'support 1-5':>16}  last result  turfs")
+    for m in progress.members:
+        support = "/".join(str(next((c.count for c in m.support if c.level == lvl), 0)) for lvl in range(1, 6))
+        print(f"  {m.name[:23]:<24}{m.doors_knocked:>6}{m.contacts:>9}{support:>16}  {when(m.last_result_at):>11}  "
+              f"{', '.join(m.turfs) or '-'}")
+    print(f"\n  {'turf':<28}{'knocked':>12}{'contacts':>9}  held by")
+    names = {m.user: m.name for m in progress.members}
+    for t in progress.turfs:
+        knocked = f"{t.doors_knocked}/{t.doors}" if t.doors else f"{t.attempts} att."
+        holders = ", ".join(names.get(h, h) for h in t.holders) or "nobody"
+        print(f"  {t.name[:27]:<28}{knocked:>12}{t.contacts:>9}  {holders}")
+    return progress
+
+
+def local_sync(app, listen):
+    """Phone to phone: one phone listens, the other connects to the address it shows."""
+    try:
+        if listen:
+            listener = app.phone.listen_local(ask("listen on", "0.0.0.0:0"))
+            print(f"  waiting on port {listener.port()}: on the other phone choose c and enter this phone's address and port")
+            result = listener.accept(120)
+        else:
+            result = app.phone.sync_local(ask("other phone's address", "127.0.0.1:7000"))
+    except PhoneError as e:
+        print(f"  local sync failed: {e.detail}")
+        return
+    who = result.peer_user or result.peer_device[:8]
+    print(f"  synced with {who}: {result.records_added} new result(s), {result.rosters_applied} new turf(s), "
+          f"{result.bytes_sent + result.bytes_received} bytes")
+    for refusal in result.refused:
+        print(f"  left out: {refusal}")
+
+
+def reassign(app):
+    progress = team_view(app)
+    if not progress.team:
+        return
+    turfs = progress.turfs
+    pick = choose("turf to hand over", [t.name for t in turfs])
+    if pick is None:
+        return
+    members = [m for m in progress.members if m.role]
+    to = choose("to", [m.name for m in members])
+    if to is None:
+        return
+    try:
+        app.phone.reassign_turf(turfs[pick].turf, [members[to].user])
+        print(f"  {turfs[pick].name} now goes to {members[to].name}; phones learn it at their next sync")
+    except PhoneError as e:
+        print(f"  not reassigned: {e.detail}")
+
+
 def interactive(app):
     sign_in(app)
     while True:
@@ -213,7 +277,8 @@ def interactive(app):
         print(f"\n{app.phone.signed_in_as()} | {app.unsynced()} | airplane mode {'ON' if app.airplane else 'off'}")
         for i, t in enumerate(turfs, 1):
             print(f"  {i}. {t.name}: {t.doors_knocked}/{t.doors} doors knocked, {t.contacts} contacts")
-        cmd = ask("number = walk that turf, s = sync, a = airplane mode, e = export bundle, i = import bundle, q = quit")
+        cmd = ask("number = walk that turf, s = sync, a = airplane mode, e = export bundle, i = import bundle, "
+                  "t = team, l = listen for a phone, c = connect to a phone, r = reassign a turf, q = quit")
         if cmd == "q":
             return
         if cmd == "s":
@@ -229,11 +294,18 @@ def interactive(app):
         elif cmd == "i":
             try:
                 result = app.phone.import_bundle(ask("bundle file", "shift.bundle"))
-                print(f"  imported: {result.docs_changed} list(s) updated, {result.rosters_applied} new turf(s)")
+                print(f"  imported: {result.records_added} new result(s), {result.docs_changed} list(s) updated, "
+                      f"{result.rosters_applied} new turf(s)")
                 for refusal in result.refused:
                     print(f"  left out: {refusal}")
             except PhoneError as e:
                 print(f"  {e.detail}")
+        elif cmd == "t":
+            team_view(app)
+        elif cmd in ("l", "c"):
+            local_sync(app, listen=cmd == "l")
+        elif cmd == "r":
+            reassign(app)
         elif cmd.isdigit() and 1 <= int(cmd) <= len(turfs):
             walk(app, turfs[int(cmd) - 1])
 
@@ -251,6 +323,7 @@ def scenario(args):
     work = tempfile.mkdtemp(prefix="doorstep-demo-")
     server_db = os.path.join(work, "server.db")
     server = LocalServer(server_db, demo=True)
+    tokens = dict(server.tokens)
     print(f"server: {server.url} (database {server_db})")
     app = App(os.path.join(work, "canvasser.db"))
     app.phone.set_network(NetworkSettings(connect_timeout_ms=1000, request_timeout_ms=5000, retries=1, backoff_ms=100))
@@ -285,14 +358,23 @@ def scenario(args):
         print(f"        signal: {'none' if app.airplane else 'yes'}")
         app.sync()
 
-    print("\nend of shift: handing results to the captain as a bundle")
-    bundle = os.path.join(work, "shift.bundle")
-    size = app.phone.export_bundle(bundle)
+    print("\nend of shift at the staging location, no signal: the captain collects results")
     captain = App(os.path.join(work, "captain.db"))
+    captain.phone.sign_in(server.url, tokens["captain-1"][1], None)
+    listener = captain.phone.listen_local("127.0.0.1:0")
+    collected = {}
+    waiter = threading.Thread(target=lambda: collected.update(summary=listener.accept(30)), daemon=True)
+    waiter.start()
+    direct = app.phone.sync_local(f"127.0.0.1:{listener.port()}")
+    waiter.join(timeout=60)
+    print(f"  phone to phone: {direct.bytes_sent + direct.bytes_received} bytes, the captain's phone took "
+          f"{collected['summary'].records_added} result(s)")
+    bundle = os.path.join(work, "shift.bundle")
+    size = app.phone.export_bundle_for(collected["summary"].peer_device, bundle)
     imported = captain.phone.import_bundle(bundle)
-    theirs = next(t for t in captain.phone.turfs() if t.id == turf.id)
-    print(f"  bundle {size} bytes; captain's phone: {imported.docs_changed} list(s) updated, "
-          f"'{theirs.name}' shows {theirs.doors_knocked}/{theirs.doors} doors knocked")
+    print(f"  and a bundle for it: {size} bytes, {imported.records_added} result(s) it lacked")
+    print("  the captain's view:")
+    team_view(captain)
 
     print("\nback in signal:")
     app.airplane = False

@@ -25,6 +25,8 @@ class DemoTest(unittest.TestCase):
         self.assertIn("airplane mode is on", run.stdout)
         self.assertIn("no connection", run.stdout, "the outage is met with signal")
         self.assertIn("the server holds 12 of 12 attempts", run.stdout)
+        self.assertIn("the captain's phone took 12 result(s)", run.stdout, "collected phone to phone")
+        self.assertIn("the captain's view:", run.stdout)
 
     def test_interactive_sign_in_walk_record_airplane_sync_export(self):
         with tempfile.TemporaryDirectory() as work, LocalServer(os.path.join(work, "server.db"), demo=True) as server:
