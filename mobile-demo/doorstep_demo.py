@@ -330,6 +330,9 @@ def scenario(args):
     summary = app.phone.sign_in(server.url, server.token("canvasser"), None)
     turfs = app.phone.turfs()
     print(f"signed in as {summary.user}: {len(turfs)} turfs downloaded")
+    # The captain's phone signs in at the morning briefing and is offline all day after.
+    captain = App(os.path.join(work, "captain.db"))
+    captain.phone.sign_in(server.url, tokens["captain-1"][1], None)
     turf = turfs[0]
     doors = app.phone.walk_list(turf.id)[: args.doors]
     print(f"walking '{turf.name}': {len(doors)} doors\n")
@@ -359,8 +362,6 @@ def scenario(args):
         app.sync()
 
     print("\nend of shift at the staging location, no signal: the captain collects results")
-    captain = App(os.path.join(work, "captain.db"))
-    captain.phone.sign_in(server.url, tokens["captain-1"][1], None)
     listener = captain.phone.listen_local("127.0.0.1:0")
     collected = {}
     waiter = threading.Thread(target=lambda: collected.update(summary=listener.accept(30)), daemon=True)
