@@ -456,6 +456,29 @@ impl Phone {
     }
 }
 
+/// Syncs two phones face to face over a real TCP connection on loopback: `answering` listens,
+/// `asking` connects. Returns each side's report (asking first).
+pub fn sync_phones(
+    asking: &mut Phone,
+    answering: &mut Phone,
+    now: i64,
+) -> (doorstep_core::LocalReport, doorstep_core::LocalReport) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen on loopback");
+    let addr = listener.local_addr().expect("local address");
+    let answerer = &mut answering.store;
+    std::thread::scope(|scope| {
+        let answer = scope.spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            doorstep_core::local_sync(answerer, &mut stream, false, now)
+                .expect("local sync (answering side)")
+        });
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        let asked = doorstep_core::local_sync(&mut asking.store, &mut stream, true, now)
+            .expect("local sync (asking side)");
+        (asked, answer.join().expect("answering thread"))
+    })
+}
+
 /// Reads the seed of a random test from `DOORSTEP_SEED`, or makes one; prints it so a failure
 /// can be replayed.
 pub fn seed_from_env() -> u64 {

@@ -64,6 +64,12 @@ impl LendStore for LentStore<'_> {
     }
 }
 
+impl LendStore for Store {
+    fn lend<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(self)
+    }
+}
+
 impl LendStore for &std::sync::Mutex<Store> {
     fn lend<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
         // A panic elsewhere while holding the lock leaves SQLite consistent (every write is a

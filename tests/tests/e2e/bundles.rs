@@ -38,7 +38,7 @@ fn a_canvasser_phone_takes_only_its_own_turfs_from_a_captains_bundle() {
     canvasser.sync(&server.url).unwrap();
     let mine = canvasser.turfs();
     assert_eq!(mine.len(), 2);
-    let report = canvasser.store.import_bundle(&bundle).unwrap();
+    let report = canvasser.store.import_bundle(&bundle, 1).unwrap();
     let is_mine = |id: &str| mine.iter().any(|t| id.ends_with(&format!(":{t}")));
     let others: Vec<&str> = report
         .refused
@@ -78,7 +78,7 @@ fn a_canvasser_phone_takes_only_its_own_turfs_from_a_captains_bundle() {
     captain.sync(&server.url).unwrap();
     let later = captain.store.export_bundle(200).unwrap();
     canvasser.sync(&server.url).unwrap();
-    let report = canvasser.store.import_bundle(&later).unwrap();
+    let report = canvasser.store.import_bundle(&later, 1).unwrap();
     assert!(
         report.refused.iter().all(|(id, _)| !is_mine(id)),
         "{:?}",
@@ -101,7 +101,7 @@ fn a_canvasser_phone_takes_only_its_own_turfs_from_a_captains_bundle() {
     // Signed out, a canvasser's phone takes no bundle until someone signs in again.
     canvasser.store.sign_out().unwrap();
     assert!(matches!(
-        canvasser.store.import_bundle(&later),
+        canvasser.store.import_bundle(&later, 1),
         Err(doorstep_core::Error::NotSignedIn)
     ));
 }

@@ -5,6 +5,7 @@
 mod auth;
 mod basics;
 mod bundles;
+mod captains;
 mod fallback;
 mod faults;
 mod setup;
