@@ -6,14 +6,16 @@ use crate::storage::{
 };
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
-use doorstep_core::doc::{DocId, DocKind, TurfDoc, apply_incoming, check_parses, load_doc};
+use doorstep_core::doc::{
+    DocId, DocKind, TeamDoc, TurfDoc, apply_incoming, check_parses, load_doc,
+};
 use doorstep_core::domain::{Entry, TurfId};
 use doorstep_core::sync::wire::{
-    self, DocDown, DownBody, Identity, Request, Response, UpBody, WireError,
+    self, DocDown, DocUp, DownBody, Identity, Request, Response, UpBody, WireError,
 };
 use doorstep_core::sync::{
-    Rights, Role, change_hashes, check_change_chunks, check_sync_message, check_turf_update,
-    hashes, quiet_digest, same_heads,
+    Rights, Role, change_hashes, check_change_chunks, check_sync_message, check_team_update,
+    check_turf_update, hashes, quiet_digest, same_heads,
 };
 use lru::LruCache;
 use std::collections::{HashMap, HashSet};
@@ -148,6 +150,36 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// The changes one named document carries up (a sync message's are decoded, and the message
+    /// kept in `messages` for the answer), checked and added to `commit` by [`Self::ingest_one`].
+    fn ingest_upload(
+        &self,
+        d: &DocUp,
+        rights: &Rights,
+        commit: &mut Commit,
+        messages: &mut HashMap<String, Message>,
+    ) -> Result<Option<AutoCommit>, SyncFailure> {
+        let bytes = match &d.body {
+            UpBody::Changes(c) if !c.is_empty() => c.clone(),
+            UpBody::Sync(m) => {
+                let message = Message::decode(m).map_err(|e| {
+                    SyncFailure::Malformed(format!("Automerge sync message for {}: {e}", d.id))
+                })?;
+                check_sync_message(&message).map_err(|e| {
+                    SyncFailure::Malformed(format!("Automerge sync message for {}: {e}", d.id))
+                })?;
+                let changes = message.changes.iter().flatten().copied().collect();
+                messages.insert(d.id.clone(), message);
+                changes
+            }
+            _ => return Ok(None),
+        };
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        self.ingest_one(&d.id, &bytes, rights, commit)
+    }
+
     /// Checks one document's uploaded changes against the rules on a copy, and adds what they
     /// bring to `commit`. Returns the document with them, or `None` when they add nothing or
     /// build on changes this server lacks (the sync protocol finds those).
@@ -206,6 +238,20 @@ impl<S: Storage> Engine<S> {
                     return Err(refused("only an admin may change a campaign".into()));
                 }
             }
+            DocKind::Team => {
+                let team = doc_id.id.as_str();
+                let old = TeamDoc::wrap(std::mem::take(&mut before), team)
+                    .map_err(|e| SyncFailure::Storage(StorageError::Corrupt(e.to_string())))?;
+                let mut new = TeamDoc::wrap(std::mem::take(&mut after), team)
+                    .map_err(|e| refused(e.to_string()))?;
+                let changed = check_team_update(&old, &new, rights).map_err(|r| refused(r.0))?;
+                after = std::mem::take(new.automerge());
+                for (turf, assignment) in changed {
+                    commit
+                        .assignments
+                        .push((team.to_owned(), turf, assignment.users));
+                }
+            }
         }
         let changes = after
             .get_changes(&before_heads)
@@ -216,6 +262,7 @@ impl<S: Storage> Engine<S> {
             id: id.to_owned(),
             changes,
             heads: after.get_heads(),
+            before: before_heads,
         });
         Ok(Some(after))
     }
@@ -355,8 +402,9 @@ impl<S: Storage> Engine<S> {
         Ok((who, outcome))
     }
 
-    /// Drops every cached document when a command changed documents outside a sync (a
-    /// campaign applied), which the admin epoch tells; read only when the counter moved.
+    /// Drops the cached campaign and team documents when a command changed documents outside
+    /// a sync (a campaign applied, a team changed), which the admin epoch tells; read only when
+    /// the counter moved.
     fn drop_documents_changed_elsewhere(&self, counter: u64) -> Result<(), SyncFailure> {
         let mut seen = lock(&self.admin_seen);
         if seen.0 == counter {
@@ -364,8 +412,9 @@ impl<S: Storage> Engine<S> {
         }
         let epoch = self.storage.admin_epoch()?;
         if seen.0 != u64::MAX && epoch != seen.1 {
-            // Commands change campaign documents only (`campaign apply`); turf documents stay.
-            let changed = |id: &str| id.starts_with("campaign:");
+            // Commands change campaign documents (`campaign apply`) and team documents (people
+            // and turfs handed around); turf documents stay.
+            let changed = |id: &str| id.starts_with("campaign:") || id.starts_with("team:");
             self.flushes
                 .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
             let mut docs = lock(&self.docs);
@@ -384,7 +433,7 @@ impl<S: Storage> Engine<S> {
                 .retain(|id, _| !changed(id));
             tracing::info!(
                 epoch,
-                "campaign documents changed by a command: dropped from the cache"
+                "campaign and team documents changed by a command: dropped from the cache"
             );
         }
         *seen = (counter, epoch);
@@ -471,7 +520,7 @@ impl<S: Storage> Engine<S> {
         let who = &principal;
         let device_key = (who.user.clone(), request.device.clone());
         let device_state = self.device_state(&device_key)?;
-        let granted = granted_docs(&grants);
+        let mut granted = granted_docs(&grants);
         let mut seen = HashSet::new();
         for d in &request.docs {
             if !seen.insert(d.id.as_str()) {
@@ -480,18 +529,16 @@ impl<S: Storage> Engine<S> {
                     d.id
                 )));
             }
-            // A grant withdrawn since the last sync is not an error: the phone is told below.
-            if !granted.contains(&d.id) && !device_state.docs.contains_key(&d.id) {
-                return Err(SyncFailure::NotGranted { doc: d.id.clone() });
-            }
         }
-        let rights = Rights {
+        // A teammate's records are judged by that teammate's rights (the turfs they hold or
+        // held); an admin's by nothing.
+        let mut rights = Rights {
             role: who.role,
             user: who.user.clone(),
-            team: if who.role == Role::Captain {
-                grants.team.clone()
+            team: if who.role == Role::Admin {
+                HashMap::new()
             } else {
-                HashSet::new()
+                grants.team.clone()
             },
         };
         let mut commit = Commit {
@@ -507,29 +554,50 @@ impl<S: Storage> Engine<S> {
         });
         let _ingest = uploads.then(|| lock(&self.ingest));
 
-        // Ingest: every upload checked against the rules on a copy; nothing is stored unless all pass.
+        // Ingest: every upload checked against the rules on a copy; nothing is stored unless all
+        // pass. Team documents first: a captain who handed a turf on offline, and then collected
+        // the new holder's results there, sends both in one sync, and the results are judged by
+        // the assignment that came with them.
         let mut updated: HashMap<String, AutoCommit> = HashMap::new();
         let mut messages: HashMap<String, Message> = HashMap::new();
-        for d in request.docs.iter().filter(|d| granted.contains(&d.id)) {
-            let bytes = match &d.body {
-                UpBody::Changes(c) if !c.is_empty() => c.clone(),
-                UpBody::Sync(m) => {
-                    let message = Message::decode(m).map_err(|e| {
-                        SyncFailure::Malformed(format!("Automerge sync message for {}: {e}", d.id))
-                    })?;
-                    check_sync_message(&message).map_err(|e| {
-                        SyncFailure::Malformed(format!("Automerge sync message for {}: {e}", d.id))
-                    })?;
-                    let changes = message.changes.iter().flatten().copied().collect();
-                    messages.insert(d.id.clone(), message);
-                    changes
-                }
-                _ => continue,
-            };
-            if bytes.is_empty() {
-                continue;
+        let is_team = |d: &&DocUp| d.id.starts_with("team:");
+        for d in request
+            .docs
+            .iter()
+            .filter(is_team)
+            .filter(|d| granted.contains(&d.id))
+        {
+            if let Some(after) = self.ingest_upload(d, &rights, &mut commit, &mut messages)? {
+                updated.insert(d.id.clone(), after);
             }
-            if let Some(after) = self.ingest_one(&d.id, &bytes, &rights, &mut commit)? {
+        }
+        for (_, turf, users) in &commit.assignments {
+            for user in users {
+                rights
+                    .team
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(turf.clone());
+            }
+            if users.contains(&who.user) {
+                // Handed to this user by the assignment just accepted: their phone may send the
+                // turf's document now (its roster follows from the stored grant next time).
+                granted.insert(format!("turf:{turf}"));
+            }
+        }
+        for d in &request.docs {
+            // A grant withdrawn since the last sync is not an error: the phone is told below.
+            if !granted.contains(&d.id) && !device_state.docs.contains_key(&d.id) {
+                return Err(SyncFailure::NotGranted { doc: d.id.clone() });
+            }
+        }
+        for d in request
+            .docs
+            .iter()
+            .filter(|d| !is_team(d))
+            .filter(|d| granted.contains(&d.id))
+        {
+            if let Some(after) = self.ingest_upload(d, &rights, &mut commit, &mut messages)? {
                 updated.insert(d.id.clone(), after);
             }
         }
@@ -697,8 +765,18 @@ impl<S: Storage> Engine<S> {
                 .iter()
                 .filter(|id| !named.contains(id.as_str()))
                 .collect();
-            // Campaign documents first: a phone needs the campaign to use any turf.
-            ids.sort_by_key(|id| (!id.starts_with("campaign:"), (*id).clone()));
+            // Campaign documents first: a phone needs the campaign to use any turf. Then the
+            // team's, which says who holds what.
+            ids.sort_by_key(|id| {
+                let rank = if id.starts_with("campaign:") {
+                    0
+                } else if id.starts_with("team:") {
+                    1
+                } else {
+                    2
+                };
+                (rank, (*id).clone())
+            });
             for id in ids {
                 if response.more || size > RESPONSE_BUDGET || response.docs.len() >= wire::MAX_DOCS
                 {
@@ -745,7 +823,11 @@ impl<S: Storage> Engine<S> {
         if !commit.is_empty() {
             if let Err(e) = self.storage.commit(&commit) {
                 lock(&self.devices).pop(&device_key);
-                return Err(e.into());
+                return Err(match e {
+                    // The database judged a reassignment the document's rules let through.
+                    StorageError::Refused { doc, reason } => SyncFailure::Refused { doc, reason },
+                    e => e.into(),
+                });
             }
             self.remember_sent(&device_key, &commit);
         }
@@ -838,12 +920,15 @@ fn unreachable_message() -> Message {
     }
 }
 
-/// Every document a grant covers: its turfs' documents and their campaigns'.
+/// Every document a grant covers: its turfs' documents, their campaigns', and its teams'.
 fn granted_docs(grants: &Grants) -> HashSet<String> {
     let mut out = HashSet::new();
     for (turf, campaign) in &grants.turfs {
         out.insert(format!("turf:{turf}"));
         out.insert(format!("campaign:{campaign}"));
+    }
+    for team in &grants.teams {
+        out.insert(format!("team:{team}"));
     }
     out
 }

@@ -63,6 +63,7 @@ fn write(
                 id: doc.into(),
                 changes,
                 heads,
+                before: Vec::new(),
             }],
             ..Commit::default()
         })
@@ -177,6 +178,7 @@ fn results_are_written_with_their_chunks(storage: &impl Storage) {
                 id: "turf:t01-001".into(),
                 changes: c,
                 heads,
+                before: Vec::new(),
             }],
             attempts: vec![("t01-001".into(), attempt.clone())],
             voids: vec![("t01-001".into(), attempt.id.to_string(), "void-1".into())],

@@ -11,7 +11,7 @@ pub use sqlite::SqliteStorage;
 use automerge::ChangeHash;
 use doorstep_core::domain::{Attempt, Campaign, Roster};
 use doorstep_core::sync::Role;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A storage failure. Never carries personal data.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,15 @@ pub enum StorageError {
     /// The input being stored failed part way; nothing of it was stored.
     #[error("{0}; nothing was stored")]
     Input(String),
+    /// A sync's write breaks what the database says (an assignment of another team's turf, or
+    /// to someone outside the team); nothing of the sync was stored. Ids only.
+    #[error("the change to {doc} was refused: {reason}")]
+    Refused {
+        /// The document whose change is refused.
+        doc: String,
+        /// Why.
+        reason: String,
+    },
     /// A named thing does not exist.
     #[error("{what} '{id}' does not exist")]
     NotFound {
@@ -59,15 +68,22 @@ pub struct Principal {
     pub team: Option<String>,
 }
 
-/// What a user may sync: turf id to campaign id, plus their team's members.
+/// What a user may sync: turf id to campaign id, their team's document, and whose records
+/// they may pass on.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     /// Granted turfs and the campaign of each.
     pub turfs: BTreeMap<String, String>,
     /// The current roster version of each granted turf.
     pub rosters: HashMap<String, u64>,
-    /// Members of a captain's team (captains forward their attempts); empty for others.
-    pub team: HashSet<String>,
+    /// Teams whose document (`team:<id>`) is granted: a member's own team; every team for an
+    /// admin.
+    pub teams: BTreeSet<String>,
+    /// For a captain or canvasser on a team: each member of the team (revoked ones included,
+    /// whose earlier records may still be on their teammates' phones) to the turfs that member
+    /// may write in: the turfs they hold or held, and for a captain every turf of the team.
+    /// A teammate's phone may pass on records judged by these rights. Empty for others.
+    pub team: HashMap<String, HashSet<String>>,
 }
 
 /// A document as stored.
@@ -109,12 +125,18 @@ pub struct Commit {
     pub sync_states: Vec<(String, Option<Vec<u8>>)>,
     /// Roster versions now sent to the device.
     pub rosters: Vec<(String, u64)>,
+    /// Reassignments carried by team documents: team, turf, and the users who hold the turf
+    /// from now on (sorted). The turf's assignments become exactly these users, and each is
+    /// remembered as having held it. Refused unless the turf is the team's and every user is
+    /// a live captain or canvasser of the team.
+    pub assignments: Vec<(String, String, Vec<String>)>,
 }
 
 impl Commit {
     /// Whether there is anything to write.
     pub fn is_empty(&self) -> bool {
         self.docs.is_empty()
+            && self.assignments.is_empty()
             && self.acked.is_empty()
             && self.sync_states.is_empty()
             && self.rosters.is_empty()
@@ -130,6 +152,10 @@ pub struct DocWrite {
     pub changes: Vec<(ChangeHash, Vec<u8>)>,
     /// Heads after them.
     pub heads: Vec<ChangeHash>,
+    /// The heads of the writer's copy before them. Stored heads that the writer never knew of
+    /// (another writer's, made meanwhile) stay heads beside `heads`: nobody's write hides
+    /// another's.
+    pub before: Vec<ChangeHash>,
 }
 
 /// A user to create.
@@ -201,19 +227,23 @@ pub trait Storage: Send + Sync + 'static {
     fn load_document(&self, id: &str) -> StorageResult<Option<StoredDocument>>;
     /// A turf's current roster.
     fn roster(&self, turf: &str) -> StorageResult<Option<Roster>>;
-    /// Writes one sync's results in one transaction: chunks insert-if-absent, heads, results
-    /// rows, what the device was sent.
+    /// Writes one sync's results in one transaction: reassignments (refused whole with
+    /// [`StorageError::Refused`] unless each turf is the team's and each user a live member of
+    /// it), chunks insert-if-absent, heads (merged with any another writer stored meanwhile),
+    /// results rows, what the device was sent.
     fn commit(&self, commit: &Commit) -> StorageResult<()>;
     /// Replaces a document's snapshot and deletes exactly the chunks it folded in.
     fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize>;
     /// Chunk hashes of a document not yet folded into its snapshot.
     fn chunk_hashes(&self, doc: &str) -> StorageResult<Vec<ChangeHash>>;
 
-    /// Creates a team.
+    /// Creates a team (or renames one) and its document.
     fn add_team(&self, id: &str, name: &str) -> StorageResult<()>;
-    /// Creates a user.
+    /// Creates a user (or changes one); their team's document follows (and their former
+    /// team's).
     fn add_user(&self, user: &NewUser) -> StorageResult<()>;
-    /// Stores a token's hash under a public id.
+    /// Stores a token's hash under a public id. A revoked user given a token is back on their
+    /// team.
     fn add_token(&self, user: &str, id: &str, hash: &[u8; 32], now: i64) -> StorageResult<()>;
     /// Revokes a token by its public id; false if there is no such live token.
     fn revoke_token(&self, id: &str, now: i64) -> StorageResult<bool>;
@@ -225,6 +255,7 @@ pub trait Storage: Send + Sync + 'static {
         heads: &[ChangeHash],
     ) -> StorageResult<()>;
     /// Creates a turf, or stores a newer roster version of it; creates its document if new.
+    /// The documents of its team (and of a team it left) follow.
     fn put_turf(
         &self,
         roster: &Roster,
@@ -232,7 +263,8 @@ pub trait Storage: Send + Sync + 'static {
         doc: &[u8],
         heads: &[ChangeHash],
     ) -> StorageResult<()>;
-    /// Assigns a turf to a canvasser.
+    /// Assigns a turf to a canvasser (who is remembered as having held it); the turf's team's
+    /// document follows.
     fn assign(&self, turf: &str, user: &str) -> StorageResult<()>;
     /// Whether any campaign exists.
     fn is_empty(&self) -> StorageResult<bool>;

@@ -170,11 +170,17 @@ pub trait Organize: Storage {
     fn user(&self, id: &str) -> StorageResult<Option<UserInfo>>;
     /// A turf.
     fn turf(&self, id: &str) -> StorageResult<Option<TurfInfo>>;
-    /// Gives a turf to a team (its captain holds it from then on).
+    /// Gives a turf to a team (its captain holds it from then on); both teams' documents
+    /// follow.
     fn set_turf_team(&self, turf: &str, team: &str) -> StorageResult<()>;
-    /// Revokes every token of a user and withdraws their assignments; returns (tokens,
-    /// assignments).
+    /// Revokes every token of a user, takes them off their team's document and withdraws their
+    /// assignments; returns (tokens, assignments).
     fn revoke_user(&self, user: &str, now: i64) -> StorageResult<(u64, u64)>;
+    /// Brings a team's document in step with the database: its name, its live members (id,
+    /// name, role), and who holds each of its turfs; writes only what differs, and returns
+    /// whether anything did. Every operation that changes a team already does this in its own
+    /// transaction; this is for a document that fell behind (written by an older server).
+    fn sync_team(&self, team: &str, now: i64) -> StorageResult<bool>;
     /// Every attempt in the results projection, in recorded order.
     fn attempt_rows(&self) -> StorageResult<Vec<AttemptRow>>;
     /// Voter ids living in each of these households.

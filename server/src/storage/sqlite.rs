@@ -11,12 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_voter_file.sql"),
+    include_str!("../../migrations/0003_teams.sql"),
 ];
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const READERS: usize = 4;
 
 mod organize;
+mod teams;
 
 /// SQLite storage in one file.
 pub struct SqliteStorage {
@@ -52,6 +54,7 @@ impl SqliteStorage {
         let mut writer = Connection::open(path)?;
         configure(&writer)?;
         migrate(&mut writer)?;
+        create_missing_team_docs(&mut writer)?;
         let mut readers = Vec::new();
         for _ in 0..READERS {
             let r = Connection::open_with_flags(
@@ -139,6 +142,22 @@ fn migrate(conn: &mut Connection) -> StorageResult<()> {
     Ok(())
 }
 
+/// Teams made before team documents existed get theirs. Read first: a database whose teams all
+/// have one (every open but the first after an upgrade) takes no write lock.
+fn create_missing_team_docs(conn: &mut Connection) -> StorageResult<()> {
+    let missing: i64 = conn.query_row(
+        "SELECT count(*) FROM teams WHERE 'team:' || id NOT IN (SELECT id FROM documents)",
+        [],
+        |r| r.get(0),
+    )?;
+    if missing > 0 {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        teams::create_missing_team_docs(&tx)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 fn encode_roster(roster: &Roster) -> Vec<u8> {
     postcard::to_stdvec(roster).unwrap_or_default()
 }
@@ -189,13 +208,77 @@ fn grants_on(c: &Connection, who: &Principal) -> StorageResult<Grants> {
         grants.rosters.insert(turf.clone(), version as u64);
         grants.turfs.insert(turf, campaign);
     }
-    if let (Role::Captain, Some(team)) = (who.role, &who.team) {
-        let mut stmt = c.prepare_cached("SELECT id FROM users WHERE team_id = ?1")?;
-        for id in stmt.query_map([team], |r| r.get(0))? {
-            grants.team.insert(id?);
+    match (who.role, &who.team) {
+        (Role::Admin, _) => {
+            let mut stmt = c.prepare_cached("SELECT id FROM teams")?;
+            for id in stmt.query_map([], |r| r.get(0))? {
+                grants.teams.insert(id?);
+            }
         }
+        (Role::Captain | Role::Canvasser, Some(team)) => {
+            grants.teams.insert(team.clone());
+            // Each member and every turf they hold or held (history includes what they hold;
+            // the union keeps a row written by anything else counted).
+            let mut stmt = c.prepare_cached(
+                "SELECT u.id, u.role, h.turf_id FROM users u
+                 LEFT JOIN assignment_history h ON h.user_id = u.id
+                 WHERE u.team_id = ?1 AND u.role IN ('captain', 'canvasser')
+                 UNION ALL
+                 SELECT u.id, u.role, a.turf_id FROM users u
+                 JOIN assignments a ON a.user_id = u.id
+                 WHERE u.team_id = ?1 AND u.role IN ('captain', 'canvasser')",
+            )?;
+            let rows = stmt.query_map([team], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
+            })?;
+            let mut captains = Vec::new();
+            for row in rows {
+                let (user, role, turf) = row?;
+                grants.team.entry(user.clone()).or_default().extend(turf);
+                if role == Role::Captain.as_str() {
+                    captains.push(user);
+                }
+            }
+            captains.sort();
+            captains.dedup();
+            if !captains.is_empty() {
+                // A captain may write in every turf of the team.
+                let team_turfs: Vec<String> = c
+                    .prepare_cached("SELECT id FROM turfs WHERE team_id = ?1")?
+                    .query_map([team], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for captain in captains {
+                    grants
+                        .team
+                        .entry(captain)
+                        .or_default()
+                        .extend(team_turfs.iter().cloned());
+                }
+            }
+        }
+        _ => {}
     }
     Ok(grants)
+}
+
+/// The heads to store after a write: the writer's, plus any stored head the writer never knew
+/// of (neither its heads before nor one of its changes): another writer's, made meanwhile.
+fn merged_heads(doc: &DocWrite, stored: Option<Vec<ChangeHash>>) -> Vec<ChangeHash> {
+    let mut out = doc.heads.clone();
+    for h in stored.unwrap_or_default() {
+        let known = doc.before.contains(&h)
+            || doc.heads.contains(&h)
+            || doc.changes.iter().any(|(c, _)| *c == h);
+        if !known {
+            out.push(h);
+        }
+    }
+    out.sort();
+    out
 }
 
 fn device_state_on(c: &Connection, user: &str, device: &[u8]) -> StorageResult<DeviceState> {
@@ -312,6 +395,8 @@ impl Storage for SqliteStorage {
 
     fn commit(&self, commit: &Commit) -> StorageResult<()> {
         self.write(|tx| {
+            // First: a refused reassignment leaves nothing of the sync stored.
+            teams::apply_assignments(tx, &commit.assignments)?;
             for doc in &commit.docs {
                 let mut ins = tx.prepare_cached(
                     "INSERT OR IGNORE INTO chunks (doc_id, hash, data) VALUES (?1, ?2, ?3)",
@@ -319,8 +404,13 @@ impl Storage for SqliteStorage {
                 for (hash, data) in &doc.changes {
                     ins.execute(params![doc.id, &hash.0[..], data])?;
                 }
+                let stored: Option<Vec<u8>> = tx
+                    .prepare_cached("SELECT heads FROM documents WHERE id = ?1")?
+                    .query_row([&doc.id], |r| r.get(0))
+                    .optional()?;
+                let heads = merged_heads(doc, stored.as_deref().map(heads).transpose()?);
                 tx.prepare_cached("UPDATE documents SET heads = ?2 WHERE id = ?1")?
-                    .execute(params![doc.id, heads_to_bytes(&doc.heads)])?;
+                    .execute(params![doc.id, heads_to_bytes(&heads)])?;
             }
             for (turf, a) in &commit.attempts {
                 let answers: serde_json::Map<String, serde_json::Value> = a
@@ -422,18 +512,24 @@ impl Storage for SqliteStorage {
                  ON CONFLICT (id) DO UPDATE SET name = ?2",
                 params![id, name],
             )?;
+            teams::team_doc_in_step(tx, id, crate::handlers::sync::now_ms())?;
             Ok(())
         })
     }
 
     fn add_user(&self, user: &NewUser) -> StorageResult<()> {
         self.write(|tx| {
+            let before = teams::user_team(tx, &user.id)?;
             tx.execute(
                 "INSERT INTO users (id, name, role, team_id) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (id) DO UPDATE SET name = ?2, role = ?3, team_id = ?4",
                 params![user.id, user.name, user.role.as_str(), user.team],
             )?;
-            Ok(())
+            teams::teams_in_step(
+                tx,
+                [before.as_deref(), user.team.as_deref()],
+                crate::handlers::sync::now_ms(),
+            )
         })
     }
 
@@ -452,6 +548,14 @@ impl Storage for SqliteStorage {
                 "INSERT INTO tokens (hash, id, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
                 params![&hash[..], id, user, now],
             )?;
+            // A revoked user given a token again is back on their team.
+            let reinstated = tx.execute(
+                "UPDATE users SET revoked_at = NULL WHERE id = ?1 AND revoked_at IS NOT NULL",
+                [user],
+            )?;
+            if reinstated > 0 {
+                teams::teams_in_step(tx, [teams::user_team(tx, user)?.as_deref()], now)?;
+            }
             Ok(())
         })
     }
@@ -497,6 +601,7 @@ impl Storage for SqliteStorage {
     ) -> StorageResult<()> {
         let doc_id = format!("turf:{}", roster.turf);
         self.write(|tx| {
+            let before = teams::turf_team(tx, roster.turf.as_str())?;
             tx.execute(
                 "INSERT INTO turfs (id, campaign_id, team_id, name, roster_version)
                  VALUES (?1, ?2, ?3, ?4, ?5)
@@ -518,7 +623,11 @@ impl Storage for SqliteStorage {
                 "INSERT OR IGNORE INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)",
                 params![doc_id, heads_to_bytes(heads), doc],
             )?;
-            Ok(())
+            teams::teams_in_step(
+                tx,
+                [before.as_deref(), team],
+                crate::handlers::sync::now_ms(),
+            )
         })
     }
 
@@ -528,7 +637,15 @@ impl Storage for SqliteStorage {
                 "INSERT OR IGNORE INTO assignments (turf_id, user_id) VALUES (?1, ?2)",
                 params![turf, user],
             )?;
-            Ok(())
+            tx.execute(
+                "INSERT OR IGNORE INTO assignment_history (turf_id, user_id) VALUES (?1, ?2)",
+                params![turf, user],
+            )?;
+            teams::teams_in_step(
+                tx,
+                [teams::turf_team(tx, turf)?.as_deref()],
+                crate::handlers::sync::now_ms(),
+            )
         })
     }
 
@@ -602,7 +719,9 @@ mod tests {
             };
             {
                 // The schema and rows as that version wrote them: a campaign, a turf with its
-                // roster, a user with a token.
+                // roster, a user with a token; a team (no document before schema 3) with its
+                // captain, a canvasser holding a turf, and one revoked (every token revoked,
+                // turfs withdrawn).
                 let conn = Connection::open(&path).unwrap();
                 for sql in &MIGRATIONS[..version as usize] {
                     conn.execute_batch(sql).unwrap();
@@ -612,7 +731,17 @@ mod tests {
                     "INSERT INTO campaigns (id, name) VALUES ('c', 'C');
                      INSERT INTO turfs (id, campaign_id, team_id, name, roster_version)
                          VALUES ('t1', 'c', NULL, 'Turf t1', 1);
-                     INSERT INTO users (id, name, role, team_id) VALUES ('u', 'U', 'canvasser', NULL);",
+                     INSERT INTO users (id, name, role, team_id) VALUES ('u', 'U', 'canvasser', NULL);
+                     INSERT INTO teams (id, name) VALUES ('n', 'North');
+                     INSERT INTO turfs (id, campaign_id, team_id, name, roster_version)
+                         VALUES ('t2', 'c', 'n', 'Turf t2', 1);
+                     INSERT INTO users (id, name, role, team_id) VALUES
+                         ('cap', 'Cap', 'captain', 'n'),
+                         ('ana', 'Ana', 'canvasser', 'n'),
+                         ('rev', 'Rev', 'canvasser', 'n');
+                     INSERT INTO assignments (turf_id, user_id) VALUES ('t2', 'ana');
+                     INSERT INTO tokens (hash, id, user_id, created_at, revoked_at)
+                         VALUES (x'01', 'tok-rev', 'rev', 0, 5);",
                 )
                 .unwrap();
                 conn.execute(
@@ -636,6 +765,33 @@ mod tests {
                 upgraded.authenticate(&[7; 32]).unwrap().map(|p| p.user),
                 Some("u".to_owned())
             );
+            // The turf Ana holds is one she held; the revoked user is off the team's document,
+            // which the server wrote when it opened the database.
+            let grants = upgraded
+                .grants(&Principal {
+                    user: "ana".into(),
+                    role: Role::Canvasser,
+                    team: Some("n".into()),
+                })
+                .unwrap();
+            assert_eq!(grants.turfs.keys().collect::<Vec<_>>(), ["t2"]);
+            assert_eq!(grants.teams.iter().collect::<Vec<_>>(), ["n"]);
+            assert_eq!(grants.team["ana"], HashSet::from(["t2".to_owned()]));
+            assert_eq!(grants.team["cap"], HashSet::from(["t2".to_owned()]));
+            assert!(grants.team["rev"].is_empty());
+            let stored = upgraded.load_document("team:n").unwrap().unwrap();
+            let team = doorstep_core::doc::TeamDoc::load(
+                "n",
+                stored.snapshot.as_deref().unwrap_or_default(),
+                stored.chunks.iter().map(Vec::as_slice),
+                doorstep_core::ActorId::random(),
+            )
+            .unwrap()
+            .team();
+            assert_eq!(team.name, "North");
+            let members: Vec<&str> = team.members.iter().map(|m| m.id.as_str()).collect();
+            assert_eq!(members, ["ana", "cap"]);
+            assert_eq!(team.assignment("t2").unwrap().users, ["ana"]);
             drop(upgraded);
             assert_eq!(schema(&path), schema(&fresh), "from version {version}");
         }

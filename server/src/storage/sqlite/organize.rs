@@ -660,11 +660,16 @@ impl Organize for SqliteStorage {
 
     fn set_turf_team(&self, turf: &str, team: &str) -> StorageResult<()> {
         self.write(|tx| {
+            let before = super::teams::turf_team(tx, turf)?;
             tx.execute(
                 "UPDATE turfs SET team_id = ?2 WHERE id = ?1",
                 params![turf, team],
             )?;
-            Ok(())
+            super::teams::teams_in_step(
+                tx,
+                [before.as_deref(), Some(team)],
+                crate::handlers::sync::now_ms(),
+            )
         })
     }
 
@@ -674,8 +679,37 @@ impl Organize for SqliteStorage {
                 "UPDATE tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL",
                 params![user, now],
             )?;
+            tx.execute(
+                "UPDATE users SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![user, now],
+            )?;
+            // Their own team loses them; every team whose turf they held loses the assignment.
+            let mut touched: Vec<Option<String>> = tx
+                .prepare(
+                    "SELECT DISTINCT t.team_id FROM assignments a JOIN turfs t ON t.id = a.turf_id
+                     WHERE a.user_id = ?1",
+                )?
+                .query_map([user], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            touched.push(super::teams::user_team(tx, user)?);
             let assignments = tx.execute("DELETE FROM assignments WHERE user_id = ?1", [user])?;
+            super::teams::teams_in_step(tx, touched.iter().map(Option::as_deref), now)?;
             Ok((tokens as u64, assignments as u64))
+        })
+    }
+
+    fn sync_team(&self, team: &str, now: i64) -> StorageResult<bool> {
+        self.write(|tx| {
+            let known = tx
+                .query_row("SELECT 1 FROM teams WHERE id = ?1", [team], |_| Ok(()))
+                .optional()?;
+            if known.is_none() {
+                return Err(StorageError::NotFound {
+                    what: "team",
+                    id: team.into(),
+                });
+            }
+            super::teams::team_doc_in_step(tx, team, now)
         })
     }
 

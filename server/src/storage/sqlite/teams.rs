@@ -1,0 +1,291 @@
+//! Team documents written by the server: every organizer's change to a team (created, renamed,
+//! members added or revoked, turfs assigned or moved) brings the team's document in step with
+//! the database in the same transaction, and a captain's reassignment carried by a sync comes
+//! back the other way ([`apply_assignments`]).
+
+use super::*;
+use doorstep_core::ActorId;
+use doorstep_core::doc::TeamDoc;
+use doorstep_core::domain::{Assignment, Member, ORGANIZER, Team};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Chunks a team document may gather from commands before they fold it into a snapshot. A
+/// command writes a few changes; seeding a big team writes hundreds, each loaded by the next.
+const FOLD_AFTER: usize = 64;
+
+fn corrupt(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(e.to_string())
+}
+
+/// An id from a phone, quoted, escaped and cut short: it goes into logs and error messages.
+fn shown(id: &str) -> String {
+    let cut: String = id.chars().take(64).collect();
+    format!("'{}'", cut.escape_debug())
+}
+
+/// The team a turf belongs to.
+pub(super) fn turf_team(c: &Connection, turf: &str) -> StorageResult<Option<String>> {
+    Ok(c.prepare_cached("SELECT team_id FROM turfs WHERE id = ?1")?
+        .query_row([turf], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// The team a user is on.
+pub(super) fn user_team(c: &Connection, user: &str) -> StorageResult<Option<String>> {
+    Ok(c.prepare_cached("SELECT team_id FROM users WHERE id = ?1")?
+        .query_row([user], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+/// What the database says a team is: its name, its live members, and who holds each of its
+/// turfs. `None` if there is no such team.
+fn team_in_sql(c: &Connection, team: &str) -> StorageResult<Option<Team>> {
+    let name: Option<String> = c
+        .prepare_cached("SELECT name FROM teams WHERE id = ?1")?
+        .query_row([team], |r| r.get(0))
+        .optional()?;
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let mut members = Vec::new();
+    let mut stmt = c.prepare_cached(
+        "SELECT id, name, role FROM users
+         WHERE team_id = ?1 AND role IN ('captain', 'canvasser') AND revoked_at IS NULL
+         ORDER BY id",
+    )?;
+    let rows = stmt.query_map([team], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, name, role) = row?;
+        let role =
+            Role::parse(&role).ok_or_else(|| corrupt(format!("user {id} has role '{role}'")))?;
+        members.push(Member { id, name, role });
+    }
+    let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut stmt = c.prepare_cached(
+        "SELECT t.id, a.user_id FROM turfs t LEFT JOIN assignments a ON a.turf_id = t.id
+         WHERE t.team_id = ?1",
+    )?;
+    let rows = stmt.query_map([team], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+    })?;
+    for row in rows {
+        let (turf, user) = row?;
+        let users = held.entry(turf).or_default();
+        users.extend(user);
+    }
+    let assignments = held
+        .into_iter()
+        .map(|(turf, mut users)| {
+            users.sort();
+            users.dedup();
+            (
+                turf,
+                Assignment {
+                    users,
+                    by: ORGANIZER.into(),
+                    at: 0,
+                },
+            )
+        })
+        .collect();
+    Ok(Some(Team {
+        id: team.to_owned(),
+        name,
+        members,
+        assignments,
+    }))
+}
+
+/// Brings `team`'s document in step with the database, creating it if missing: the team's
+/// name, its live members (revoked ones leave), and for each of its turfs who holds it (turfs
+/// that left the team leave it). Only what differs is written, as new changes by a new actor
+/// (like a campaign applied), so a phone merges them with its captain's reassignments. Returns
+/// whether the document changed; a change bumps the admin epoch, so that running servers drop
+/// their cached copy.
+///
+/// Runs inside the writer's transaction, which loads every stored chunk: the heads it stores
+/// are those of everything stored, whichever server wrote it.
+pub(super) fn team_doc_in_step(
+    tx: &rusqlite::Transaction<'_>,
+    team: &str,
+    now: i64,
+) -> StorageResult<bool> {
+    let Some(want) = team_in_sql(tx, team)? else {
+        return Ok(false);
+    };
+    let doc_id = format!("team:{team}");
+    let stored: Option<Option<Vec<u8>>> = tx
+        .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
+        .query_row([&doc_id], |r| r.get(0))
+        .optional()?;
+    let chunks: Vec<Vec<u8>> = tx
+        .prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1")?
+        .query_map([&doc_id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let (mut doc, before, created) = match &stored {
+        Some(snapshot) => {
+            let mut doc = TeamDoc::load(
+                team,
+                snapshot.as_deref().unwrap_or_default(),
+                chunks.iter().map(Vec::as_slice),
+                ActorId::random(),
+            )
+            .map_err(corrupt)?;
+            let before = doc.heads();
+            (doc, before, false)
+        }
+        None => (
+            TeamDoc::new(team, &want.name, ActorId::random()).map_err(corrupt)?,
+            Vec::new(),
+            true,
+        ),
+    };
+    let mut changed = created;
+    if doc.name().as_deref() != Some(want.name.as_str()) {
+        doc.set_name(&want.name).map_err(corrupt)?;
+        changed = true;
+    }
+    let members: BTreeSet<&str> = want.members.iter().map(|m| m.id.as_str()).collect();
+    for gone in doc
+        .member_values()
+        .into_keys()
+        .filter(|id| !members.contains(id.as_str()))
+    {
+        changed |= doc.remove_member(&gone).map_err(corrupt)?;
+    }
+    for m in &want.members {
+        changed |= doc.set_member(m).map_err(corrupt)?;
+    }
+    let turfs: BTreeSet<&str> = want.assignments.iter().map(|(t, _)| t.as_str()).collect();
+    for gone in doc
+        .assignment_values()
+        .into_keys()
+        .filter(|t| !turfs.contains(t.as_str()))
+    {
+        changed |= doc.remove_turf(&gone).map_err(corrupt)?;
+    }
+    for (turf, assignment) in &want.assignments {
+        let assignment = Assignment {
+            at: now,
+            ..assignment.clone()
+        };
+        changed |= doc.set_assignment(turf, &assignment).map_err(corrupt)?;
+    }
+    if !changed {
+        return Ok(false);
+    }
+    let heads = doc.heads();
+    let am = doc.automerge();
+    if created {
+        tx.prepare_cached("INSERT INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)")?
+            .execute(params![doc_id, heads_to_bytes(&heads), am.save()])?;
+    } else if chunks.len() >= FOLD_AFTER {
+        // Everything stored is in this copy (one transaction): its snapshot folds it all in.
+        tx.prepare_cached("UPDATE documents SET heads = ?2, snapshot = ?3 WHERE id = ?1")?
+            .execute(params![doc_id, heads_to_bytes(&heads), am.save()])?;
+        tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+            .execute([&doc_id])?;
+    } else {
+        let mut ins = tx.prepare_cached(
+            "INSERT OR IGNORE INTO chunks (doc_id, hash, data) VALUES (?1, ?2, ?3)",
+        )?;
+        for change in am.get_changes(&before) {
+            ins.execute(params![doc_id, &change.hash().0[..], change.raw_bytes()])?;
+        }
+        tx.prepare_cached("UPDATE documents SET heads = ?2 WHERE id = ?1")?
+            .execute(params![doc_id, heads_to_bytes(&heads)])?;
+    }
+    tx.prepare_cached("UPDATE admin_epoch SET value = value + 1 WHERE id = 1")?
+        .execute([])?;
+    Ok(true)
+}
+
+/// Brings the documents of these teams in step (each once, skipping `None`).
+pub(super) fn teams_in_step<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    teams: impl IntoIterator<Item = Option<&'a str>>,
+    now: i64,
+) -> StorageResult<()> {
+    let teams: BTreeSet<&str> = teams.into_iter().flatten().collect();
+    for team in teams {
+        team_doc_in_step(tx, team, now)?;
+    }
+    Ok(())
+}
+
+/// Creates the document of every team that has none (teams made by a server older than team
+/// documents).
+pub(super) fn create_missing_team_docs(tx: &rusqlite::Transaction<'_>) -> StorageResult<usize> {
+    let missing: Vec<String> = tx
+        .prepare(
+            "SELECT id FROM teams WHERE 'team:' || id NOT IN (SELECT id FROM documents)
+             ORDER BY id",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let now = crate::handlers::sync::now_ms();
+    for team in &missing {
+        team_doc_in_step(tx, team, now)?;
+    }
+    Ok(missing.len())
+}
+
+/// Applies a sync's reassignments (team, turf, users): the turf's assignments become exactly
+/// these users, and each is remembered as having held it. Refuses, naming the team's document,
+/// a turf that is not the team's or a user who is not a live captain or canvasser of it: the
+/// write rules judged the document against its members, this judges against the database.
+pub(super) fn apply_assignments(
+    tx: &rusqlite::Transaction<'_>,
+    assignments: &[(String, String, Vec<String>)],
+) -> StorageResult<()> {
+    for (team, turf, users) in assignments {
+        let refused = |reason: String| StorageError::Refused {
+            doc: format!("team:{team}"),
+            reason,
+        };
+        if turf_team(tx, turf)?.as_deref() != Some(team.as_str()) {
+            return Err(refused(format!(
+                "turf {} is not one of the team's turfs",
+                shown(turf)
+            )));
+        }
+        for user in users {
+            let member: Option<(Option<String>, String, Option<i64>)> = tx
+                .prepare_cached("SELECT team_id, role, revoked_at FROM users WHERE id = ?1")?
+                .query_row([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            match member {
+                Some((Some(t), role, None))
+                    if &t == team && (role == "captain" || role == "canvasser") => {}
+                _ => {
+                    return Err(refused(format!(
+                        "turf {} is assigned to {}, who is not a live member of the team",
+                        shown(turf),
+                        shown(user)
+                    )));
+                }
+            }
+        }
+        tx.prepare_cached("DELETE FROM assignments WHERE turf_id = ?1")?
+            .execute([turf])?;
+        for user in users {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO assignments (turf_id, user_id) VALUES (?1, ?2)",
+            )?
+            .execute(params![turf, user])?;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO assignment_history (turf_id, user_id) VALUES (?1, ?2)",
+            )?
+            .execute(params![turf, user])?;
+        }
+    }
+    Ok(())
+}
