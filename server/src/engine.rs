@@ -516,7 +516,10 @@ impl<S: Storage> Engine<S> {
         request: Request,
         now: i64,
     ) -> Result<(SyncOutcome, bool), SyncFailure> {
-        let SyncContext { principal, grants } = context;
+        let SyncContext {
+            principal,
+            mut grants,
+        } = context;
         let who = &principal;
         let device_key = (who.user.clone(), request.device.clone());
         let device_state = self.device_state(&device_key)?;
@@ -541,6 +544,17 @@ impl<S: Storage> Engine<S> {
                 grants.team.clone()
             },
         };
+        // Turfs this user held and no longer does (handed on by their captain, say): what they
+        // recorded there before they knew is still taken, judged like any upload, and
+        // acknowledged; nothing else of the turf goes back to them.
+        let held: HashSet<String> = grants
+            .team
+            .get(&who.user)
+            .into_iter()
+            .flatten()
+            .map(|turf| format!("turf:{turf}"))
+            .filter(|id| !granted.contains(id))
+            .collect();
         let mut commit = Commit {
             user: who.user.clone(),
             device: request.device.clone(),
@@ -579,15 +593,26 @@ impl<S: Storage> Engine<S> {
                     .or_default()
                     .insert(turf.clone());
             }
-            if users.contains(&who.user) {
-                // Handed to this user by the assignment just accepted: their phone may send the
-                // turf's document now (its roster follows from the stored grant next time).
+            if users.contains(&who.user) && !grants.turfs.contains_key(turf) {
+                // Handed to this user by the assignment just accepted (their phone carried the
+                // captain's change): the turf is theirs in this sync already, so that the turf's
+                // document it carries too is taken, and its roster sent.
                 granted.insert(format!("turf:{turf}"));
+                if let Some(roster) = self.storage.roster(turf)? {
+                    granted.insert(format!("campaign:{}", roster.campaign));
+                    grants.rosters.insert(turf.clone(), roster.version);
+                    grants
+                        .turfs
+                        .insert(turf.clone(), roster.campaign.to_string());
+                }
             }
         }
         for d in &request.docs {
             // A grant withdrawn since the last sync is not an error: the phone is told below.
-            if !granted.contains(&d.id) && !device_state.docs.contains_key(&d.id) {
+            if !granted.contains(&d.id)
+                && !device_state.docs.contains_key(&d.id)
+                && !held.contains(&d.id)
+            {
                 return Err(SyncFailure::NotGranted { doc: d.id.clone() });
             }
         }
@@ -595,7 +620,7 @@ impl<S: Storage> Engine<S> {
             .docs
             .iter()
             .filter(|d| !is_team(d))
-            .filter(|d| granted.contains(&d.id))
+            .filter(|d| granted.contains(&d.id) || held.contains(&d.id))
         {
             if let Some(after) = self.ingest_upload(d, &rights, &mut commit, &mut messages)? {
                 updated.insert(d.id.clone(), after);
@@ -704,6 +729,47 @@ impl<S: Storage> Engine<S> {
                     body: DownBody::Sync(reply),
                 });
             }
+        }
+
+        // A turf held before: its uploads are acknowledged at the phone's own heads once all of
+        // them are stored, with none of the server's news. (Telling the phone it lost the turf
+        // comes with them: it stops sending the turf once nothing of it is unacknowledged.)
+        for d in request
+            .docs
+            .iter()
+            .filter(|d| held.contains(&d.id) && !granted.contains(&d.id))
+        {
+            if !matches!(&d.body, UpBody::Changes(c) if !c.is_empty())
+                && !matches!(&d.body, UpBody::Sync(_))
+            {
+                continue;
+            }
+            let phone_heads = change_hashes(&d.heads);
+            let stored = match updated.get_mut(&d.id) {
+                Some(doc) => phone_heads
+                    .iter()
+                    .all(|h| doc.get_change_by_hash(h).is_some()),
+                None => {
+                    let shared = self.doc(&d.id)?;
+                    let mut loaded = lock(&shared);
+                    phone_heads
+                        .iter()
+                        .all(|h| loaded.doc.get_change_by_hash(h).is_some())
+                }
+            };
+            if phone_heads.is_empty() || !stored {
+                continue;
+            }
+            commit.acked.push((d.id.clone(), phone_heads));
+            if matches!(d.body, UpBody::Sync(_)) {
+                commit.sync_states.push((d.id.clone(), None));
+                lock(&self.sessions).pop(&(who.user.clone(), request.device.clone(), d.id.clone()));
+            }
+            response.docs.push(DocDown {
+                id: d.id.clone(),
+                heads: d.heads.clone(),
+                body: DownBody::Changes(Vec::new()),
+            });
         }
 
         let (phone_docs, phone_rosters): (HashMap<String, Vec<ChangeHash>>, HashMap<String, u64>) =
