@@ -7,7 +7,8 @@ use super::*;
 use crate::auth::{issue_token, token_hash};
 use crate::demo;
 use doorstep_core::ActorId;
-use doorstep_core::domain::{AttemptId, Target};
+use doorstep_core::doc::TeamDoc;
+use doorstep_core::domain::{AttemptId, Target, Team};
 
 /// Runs every check against fresh storages made by `make`.
 pub fn check_all<S: Storage>(make: impl Fn() -> S) {
@@ -17,6 +18,8 @@ pub fn check_all<S: Storage>(make: impl Fn() -> S) {
     grants_follow_roles(&make());
     results_are_written_with_their_chunks(&make());
     device_state_round_trips(&make());
+    team_documents_and_grants_follow_the_team(&make());
+    reassignments_are_judged_against_the_database(&make());
 }
 
 fn seeded<S: Storage>(storage: &S) -> Vec<demo::DemoUser> {
@@ -236,4 +239,189 @@ fn device_state_round_trips(storage: &impl Storage) {
             .docs
             .is_empty()
     );
+}
+
+fn principal(user: &str, role: Role, team: Option<&str>) -> Principal {
+    Principal {
+        user: user.into(),
+        role,
+        team: team.map(str::to_owned),
+    }
+}
+
+fn canvasser(user: &str, team: &str) -> Principal {
+    principal(user, Role::Canvasser, Some(team))
+}
+
+fn set(turfs: &[&str]) -> HashSet<String> {
+    turfs.iter().map(|t| (*t).to_owned()).collect()
+}
+
+fn team_doc(storage: &impl Storage, team: &str) -> Team {
+    let stored = storage
+        .load_document(&format!("team:{team}"))
+        .unwrap()
+        .expect("every team has its document");
+    TeamDoc::load(
+        team,
+        stored.snapshot.as_deref().unwrap_or_default(),
+        stored.chunks.iter().map(Vec::as_slice),
+        ActorId::random(),
+    )
+    .unwrap()
+    .team()
+}
+
+fn holders(team: &Team, turf: &str) -> Vec<String> {
+    team.assignment(turf)
+        .expect("the team's turf")
+        .users
+        .clone()
+}
+
+fn team_documents_and_grants_follow_the_team(storage: &impl Storage) {
+    seeded(storage);
+    let doc = team_doc(storage, "team-1");
+    let members: Vec<(&str, Role)> = doc
+        .members
+        .iter()
+        .map(|m| (m.id.as_str(), m.role))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("canvasser-1-1", Role::Canvasser),
+            ("canvasser-1-2", Role::Canvasser),
+            ("captain-1", Role::Captain)
+        ]
+    );
+    assert_eq!(holders(&doc, "t01-001"), ["canvasser-1-1"]);
+    assert_eq!(holders(&doc, "t01-002"), ["canvasser-1-2"]);
+    assert!(doc.assignment("t02-001").is_none());
+
+    // Every member gets the team's document and each teammate's turfs; an admin every team's.
+    let expected = HashMap::from([
+        ("captain-1".to_owned(), set(&["t01-001", "t01-002"])),
+        ("canvasser-1-1".to_owned(), set(&["t01-001"])),
+        ("canvasser-1-2".to_owned(), set(&["t01-002"])),
+    ]);
+    for who in [
+        canvasser("canvasser-1-1", "team-1"),
+        principal("captain-1", Role::Captain, Some("team-1")),
+    ] {
+        let grants = storage.grants(&who).unwrap();
+        assert_eq!(grants.teams, BTreeSet::from(["team-1".to_owned()]));
+        assert_eq!(grants.team, expected, "{}", who.user);
+    }
+    let admin = storage
+        .grants(&principal("organizer", Role::Admin, None))
+        .unwrap();
+    assert_eq!(
+        admin.teams,
+        BTreeSet::from(["team-1".to_owned(), "team-2".to_owned()])
+    );
+    assert!(admin.team.is_empty());
+
+    // An organizer's assignment and a user moved to another team reach both documents.
+    storage.assign("t01-002", "canvasser-1-1").unwrap();
+    assert_eq!(
+        holders(&team_doc(storage, "team-1"), "t01-002"),
+        ["canvasser-1-1", "canvasser-1-2"]
+    );
+    let grants = storage
+        .grants(&canvasser("canvasser-1-2", "team-1"))
+        .unwrap();
+    assert_eq!(grants.team["canvasser-1-1"], set(&["t01-001", "t01-002"]));
+    storage
+        .add_user(&NewUser {
+            id: "canvasser-1-2".into(),
+            name: "Moved".into(),
+            role: Role::Canvasser,
+            team: Some("team-2".into()),
+        })
+        .unwrap();
+    assert!(
+        team_doc(storage, "team-1")
+            .member("canvasser-1-2")
+            .is_none()
+    );
+    assert_eq!(
+        team_doc(storage, "team-2")
+            .member("canvasser-1-2")
+            .map(|m| m.name.as_str()),
+        Some("Moved")
+    );
+    storage.add_team("team-3", "Team 3").unwrap();
+    let doc = team_doc(storage, "team-3");
+    assert_eq!(doc.name, "Team 3");
+    assert!(doc.members.is_empty() && doc.assignments.is_empty());
+}
+
+fn reassignments_are_judged_against_the_database(storage: &impl Storage) {
+    seeded(storage);
+    let reassign = |turf: &str, users: &[&str], attempt: Option<doorstep_core::domain::Attempt>| {
+        storage.commit(&Commit {
+            user: "captain-1".into(),
+            device: vec![5; 16],
+            now: 1,
+            attempts: attempt.into_iter().map(|a| ("t01-001".into(), a)).collect(),
+            assignments: vec![(
+                "team-1".into(),
+                turf.into(),
+                users.iter().map(|u| (*u).to_owned()).collect(),
+            )],
+            ..Commit::default()
+        })
+    };
+    let turfs = |user: &str, team: &str| -> Vec<String> {
+        storage
+            .grants(&canvasser(user, team))
+            .unwrap()
+            .turfs
+            .into_keys()
+            .collect()
+    };
+    reassign("t01-001", &["canvasser-1-2"], None).unwrap();
+    assert_eq!(turfs("canvasser-1-2", "team-1"), ["t01-001", "t01-002"]);
+    assert!(turfs("canvasser-1-1", "team-1").is_empty());
+    let grants = storage
+        .grants(&canvasser("canvasser-1-1", "team-1"))
+        .unwrap();
+    assert_eq!(
+        grants.team["canvasser-1-1"],
+        set(&["t01-001"]),
+        "a turf once held stays one its holder may have written in"
+    );
+    assert_eq!(grants.team["canvasser-1-2"], set(&["t01-001", "t01-002"]));
+
+    let attempt = doorstep_core::domain::Attempt {
+        id: AttemptId([9; 16]),
+        target: Target::Household("t01-001-h000".into()),
+        household: "t01-001-h000".into(),
+        outcome: "not_home".into(),
+        answers: vec![],
+        note: None,
+        canvasser: "canvasser-1-2".into(),
+        device: "d".into(),
+        recorded_at: 1,
+        location: None,
+    };
+    for (turf, users) in [
+        ("t02-001", &["canvasser-1-2"][..]),
+        ("t01-002", &["canvasser-2-1"][..]),
+        ("t01-002", &["nobody"][..]),
+        ("t01-002", &["organizer"][..]),
+    ] {
+        let err = reassign(turf, users, Some(attempt.clone())).unwrap_err();
+        match err {
+            StorageError::Refused { doc, .. } => assert_eq!(doc, "team:team-1"),
+            other => panic!("{turf} to {users:?}: expected a refusal, got {other}"),
+        }
+        assert!(
+            storage.results(None).unwrap().is_empty(),
+            "nothing of a refused commit is stored"
+        );
+    }
+    assert_eq!(turfs("canvasser-2-1", "team-2"), ["t02-001"]);
+    assert_eq!(turfs("canvasser-1-2", "team-1"), ["t01-001", "t01-002"]);
 }

@@ -798,6 +798,77 @@ mod tests {
     }
 
     #[test]
+    fn a_syncs_heads_keep_a_change_a_command_made_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let storage = SqliteStorage::open(&path).unwrap();
+        crate::demo::seed(
+            &storage,
+            &crate::demo::Plan {
+                teams: 1,
+                canvassers_per_team: 2,
+                turfs_per_team: 2,
+                doors: 3,
+                turfs_per_canvasser: 1,
+                seed: 1,
+            },
+            0,
+        )
+        .unwrap();
+        let id = "team:team-1";
+        let loaded = |storage: &SqliteStorage| {
+            let stored = storage.load_document(id).unwrap().unwrap();
+            doorstep_core::doc::load_doc(
+                &doorstep_core::DocId::team("team-1"),
+                stored.snapshot.as_deref().unwrap_or_default(),
+                stored.chunks.iter().map(Vec::as_slice),
+            )
+            .unwrap()
+        };
+        // A server holds the document; a command changes the team meanwhile; the server then
+        // stores a captain's change built on what it held.
+        let mut held = loaded(&storage);
+        let before = held.get_heads();
+        storage.assign("t01-002", "canvasser-1-1").unwrap();
+        let mut team = doorstep_core::doc::TeamDoc::wrap(held, "team-1").unwrap();
+        let handed = doorstep_core::domain::Assignment {
+            users: vec!["canvasser-1-2".into()],
+            by: "captain-1".into(),
+            at: 1,
+        };
+        assert!(team.set_assignment("t01-001", &handed).unwrap());
+        let changes = team
+            .automerge()
+            .get_changes(&before)
+            .into_iter()
+            .map(|c| (c.hash(), c.raw_bytes().to_vec()))
+            .collect();
+        storage
+            .commit(&Commit {
+                user: "captain-1".into(),
+                device: vec![1; 16],
+                docs: vec![DocWrite {
+                    id: id.into(),
+                    changes,
+                    heads: team.heads(),
+                    before,
+                }],
+                ..Commit::default()
+            })
+            .unwrap();
+        let mut everything = loaded(&storage).get_heads();
+        everything.sort();
+        assert_eq!(everything.len(), 2, "two writers' concurrent changes");
+        let conn = Connection::open(&path).unwrap();
+        let stored: Vec<u8> = conn
+            .query_row("SELECT heads FROM documents WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(heads(&stored).unwrap(), everything);
+    }
+
+    #[test]
     fn a_database_from_a_newer_server_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");

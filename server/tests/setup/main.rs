@@ -1,11 +1,13 @@
-//! The organizer's commands as a library: voter files in, lists cut, people, results out.
-//! Fixtures are fictional files the tests write themselves.
+//! The organizer's commands as a library: voter files in, lists cut, people, results out; and
+//! teams, driven through the sync engine with real phone stores. Fixtures are fictional files
+//! the tests write themselves.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod exporting;
 mod importing;
 mod lists;
+mod teams;
 
 use doorstep_server::setup::fixtures::{self, Facts, Layout, Plan};
 use doorstep_server::setup::import::{
