@@ -949,6 +949,10 @@ impl<S: Storage> Engine<S> {
 
     /// Folds a document's chunks into a new snapshot, deleting exactly the chunks it holds.
     fn compact(&self, id: &str, loaded: &mut Loaded) -> Result<(), StorageError> {
+        // The chunks to fold, read before the document: if another writer folds the document
+        // after this (a command writing a team's document does), some of them are gone and the
+        // storage writes nothing, instead of a snapshot that lacks what that writer folded.
+        let chunks = self.storage.chunk_hashes(id)?;
         // The snapshot replaces the stored one: it must hold everything storage holds, whatever
         // this copy missed.
         if let Some(stored) = self.storage.load_document(id)? {
@@ -959,13 +963,14 @@ impl<S: Storage> Engine<S> {
                     .map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
             }
         }
-        let snapshot = loaded.doc.save();
-        let folded: Vec<ChangeHash> = self
-            .storage
-            .chunk_hashes(id)?
+        let folded: Vec<ChangeHash> = chunks
             .into_iter()
             .filter(|h| loaded.doc.get_change_by_hash(h).is_some())
             .collect();
+        if folded.is_empty() {
+            return Ok(());
+        }
+        let snapshot = loaded.doc.save();
         let deleted = self.storage.compact(id, &snapshot, &folded)?;
         loaded.chunks = loaded.chunks.saturating_sub(deleted);
         tracing::debug!(doc = id, folded = deleted, "compacted");

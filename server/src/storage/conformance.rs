@@ -106,6 +106,17 @@ fn compaction_deletes_only_what_it_folded_in(storage: &impl Storage) {
     let stored = storage.load_document(doc).unwrap().unwrap();
     assert_eq!(stored.snapshot.as_deref(), Some(&b"snapshot"[..]));
     assert_eq!(stored.chunks.len(), 2);
+
+    // A compaction whose chunks another writer folded meanwhile writes nothing: that writer's
+    // snapshot may hold what this one lacks.
+    let stale = storage.compact(doc, b"stale", &[c[0].0, c[2].0]).unwrap();
+    assert_eq!(stale, 0);
+    let stored = storage.load_document(doc).unwrap().unwrap();
+    assert_eq!(stored.snapshot.as_deref(), Some(&b"snapshot"[..]));
+    assert_eq!(stored.chunks.len(), 2);
+    assert_eq!(storage.compact(doc, b"nothing", &[]).unwrap(), 0);
+    let stored = storage.load_document(doc).unwrap().unwrap();
+    assert_eq!(stored.snapshot.as_deref(), Some(&b"snapshot"[..]));
 }
 
 fn tokens_authenticate_until_revoked(storage: &impl Storage) {

@@ -232,7 +232,10 @@ pub trait Storage: Send + Sync + 'static {
     /// it), chunks insert-if-absent, heads (merged with any another writer stored meanwhile),
     /// results rows, what the device was sent.
     fn commit(&self, commit: &Commit) -> StorageResult<()>;
-    /// Replaces a document's snapshot and deletes exactly the chunks it folded in.
+    /// Replaces a document's snapshot and deletes exactly the chunks it folded in, returning
+    /// how many. Writes nothing and returns 0 when `folded` is empty, or when any of them is no
+    /// longer stored: another writer folded the document meanwhile, into a snapshot that may
+    /// hold what this one lacks.
     fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize>;
     /// Chunk hashes of a document not yet folded into its snapshot.
     fn chunk_hashes(&self, doc: &str) -> StorageResult<Vec<ChangeHash>>;

@@ -480,16 +480,31 @@ impl Storage for SqliteStorage {
     }
 
     fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize> {
+        if folded.is_empty() {
+            return Ok(0);
+        }
         self.write(|tx| {
+            let mut stored =
+                tx.prepare_cached("SELECT 1 FROM chunks WHERE doc_id = ?1 AND hash = ?2")?;
+            for h in folded {
+                if stored
+                    .query_row(params![doc, &h.0[..]], |_| Ok(()))
+                    .optional()?
+                    .is_none()
+                {
+                    // Folded by another writer meanwhile, into a snapshot that may hold what
+                    // this one lacks: that one stays.
+                    return Ok(0);
+                }
+            }
             tx.prepare_cached("UPDATE documents SET snapshot = ?2 WHERE id = ?1")?
                 .execute(params![doc, snapshot])?;
             let mut del =
                 tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1 AND hash = ?2")?;
-            let mut deleted = 0;
             for h in folded {
-                deleted += del.execute(params![doc, &h.0[..]])?;
+                del.execute(params![doc, &h.0[..]])?;
             }
-            Ok(deleted)
+            Ok(folded.len())
         })
     }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Chunks a team document may gather from commands before they fold it into a snapshot. A
 /// command writes a few changes; seeding a big team writes hundreds, each loaded by the next.
-const FOLD_AFTER: usize = 64;
+const FOLD_AFTER: usize = 16;
 
 fn corrupt(e: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(e.to_string())
