@@ -100,7 +100,8 @@ enum Command {
         #[arg(long = "move")]
         move_team: bool,
     },
-    /// Revoke a canvasser: every token stops working at once and their turfs are withdrawn.
+    /// Revoke a canvasser: every token stops working at once, their turfs are withdrawn and
+    /// they leave their team (a new token brings them back, with no turfs).
     Revoke {
         /// The canvasser's id.
         canvasser: String,
@@ -409,7 +410,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let storage = open(&db)?;
             people::assign(&storage, &turf, &canvasser, move_team).map_err(err)?;
             println!(
-                "turf '{turf}' assigned to '{canvasser}': their phone gets it at its next sync"
+                "turf '{turf}' assigned to '{canvasser}': their phone gets it at its next sync, and their team's phones learn it"
             );
             Ok(())
         }
@@ -417,7 +418,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let storage = open(&db)?;
             let (tokens, turfs) = people::revoke(&storage, &canvasser, now).map_err(err)?;
             println!(
-                "'{canvasser}' revoked: {tokens} token(s) stopped, {turfs} turf assignment(s) withdrawn"
+                "'{canvasser}' revoked: {tokens} token(s) stopped, {turfs} turf assignment(s) withdrawn, off their team; issuing them a token brings them back"
             );
             Ok(())
         }

@@ -1,4 +1,7 @@
-//! `team add`, `canvasser add`, `assign`, `revoke`.
+//! `team add`, `canvasser add`, `assign`, `revoke`. Every storage operation they call brings
+//! the documents of the teams it touches in step in its own transaction (members, who holds
+//! which turf), so the teams' phones learn of it at their next sync, through a running server
+//! too.
 
 use super::SetupError;
 use crate::auth::{IssuedToken, issue_token};
@@ -112,7 +115,8 @@ pub fn add_canvasser(
 }
 
 /// Assigns a turf (or call list) to a canvasser. A turf no team holds goes to the canvasser's
-/// team; one held by another team moves only with `move_team`.
+/// team; one held by another team moves only with `move_team`. The team documents involved
+/// follow in the same transactions, so the team's phones learn it at their next sync.
 pub fn assign(
     storage: &impl Organize,
     turf: &str,
@@ -129,6 +133,11 @@ pub fn assign(
             "there is no canvasser '{user}'; add one with `doorstep canvasser add NAME --team T`"
         )));
     };
+    if u.revoked {
+        return Err(SetupError::Refused(format!(
+            "'{user}' was revoked; to bring them back, issue them a token first (`doorstep token issue --user {user}`)"
+        )));
+    }
     match (&t.team, &u.team) {
         (_, None) => {
             return Err(SetupError::Refused(format!(
@@ -150,8 +159,9 @@ pub fn assign(
     Ok(())
 }
 
-/// Revokes every token of a user and withdraws their turfs. Their phone keeps what it
-/// recorded and is told at its next sync.
+/// Revokes every token of a user, takes them off their team's document and withdraws their
+/// turfs. Their phone keeps what it recorded and is told at its next sync; what they recorded
+/// before may still reach the server through a teammate.
 pub fn revoke(storage: &impl Organize, user: &str, now: i64) -> Result<(u64, u64), SetupError> {
     if storage.user(user)?.is_none() {
         return Err(SetupError::Refused(format!("there is no user '{user}'")));

@@ -112,6 +112,8 @@ pub struct UserInfo {
     pub role: Role,
     /// Team.
     pub team: Option<String>,
+    /// Whether `revoke` took them off their team (until a new token brings them back).
+    pub revoked: bool,
 }
 
 /// A turf as the commands see it.
@@ -176,11 +178,6 @@ pub trait Organize: Storage {
     /// Revokes every token of a user, takes them off their team's document and withdraws their
     /// assignments; returns (tokens, assignments).
     fn revoke_user(&self, user: &str, now: i64) -> StorageResult<(u64, u64)>;
-    /// Brings a team's document in step with the database: its name, its live members (id,
-    /// name, role), and who holds each of its turfs; writes only what differs, and returns
-    /// whether anything did. Every operation that changes a team already does this in its own
-    /// transaction; this is for a document that fell behind (written by an older server).
-    fn sync_team(&self, team: &str, now: i64) -> StorageResult<bool>;
     /// Every attempt in the results projection, in recorded order.
     fn attempt_rows(&self) -> StorageResult<Vec<AttemptRow>>;
     /// Voter ids living in each of these households.

@@ -533,6 +533,13 @@ fn organizers_commands_reach_phones_through_a_running_server() {
     let team = cap.team();
     assert!(team.member(BEN).is_none());
     assert!(team.assignment("t01-002").unwrap().users.is_empty());
+    let err = people::assign(&organizer, "t01-002", BEN, false).unwrap_err();
+    assert!(err.to_string().contains("was revoked"), "{err}");
+    // A new token brings him back, with no turfs.
+    doorstep_server::auth::issue_token(&organizer, BEN, 75).unwrap();
+    field.sync(&mut cap).unwrap();
+    assert!(cap.team().member(BEN).is_some());
+    assert!(cap.team().turfs_of(BEN).is_empty());
 
     // A turf moved from the other team.
     people::assign(&organizer, "t02-003", ANA, true).unwrap();

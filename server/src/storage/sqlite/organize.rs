@@ -614,16 +614,25 @@ impl Organize for SqliteStorage {
     fn user(&self, id: &str) -> StorageResult<Option<UserInfo>> {
         self.read(|c| {
             let row = c
-                .query_row("SELECT role, team_id FROM users WHERE id = ?1", [id], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-                })
+                .query_row(
+                    "SELECT role, team_id, revoked_at IS NOT NULL FROM users WHERE id = ?1",
+                    [id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, Option<String>>(1)?,
+                            r.get::<_, bool>(2)?,
+                        ))
+                    },
+                )
                 .optional()?;
-            row.map(|(role, team)| {
+            row.map(|(role, team, revoked)| {
                 Ok(UserInfo {
                     id: id.to_owned(),
                     role: Role::parse(&role)
                         .ok_or_else(|| corrupt(format!("user {id} has role '{role}'")))?,
                     team,
+                    revoked,
                 })
             })
             .transpose()
@@ -695,21 +704,6 @@ impl Organize for SqliteStorage {
             let assignments = tx.execute("DELETE FROM assignments WHERE user_id = ?1", [user])?;
             super::teams::teams_in_step(tx, touched.iter().map(Option::as_deref), now)?;
             Ok((tokens as u64, assignments as u64))
-        })
-    }
-
-    fn sync_team(&self, team: &str, now: i64) -> StorageResult<bool> {
-        self.write(|tx| {
-            let known = tx
-                .query_row("SELECT 1 FROM teams WHERE id = ?1", [team], |_| Ok(()))
-                .optional()?;
-            if known.is_none() {
-                return Err(StorageError::NotFound {
-                    what: "team",
-                    id: team.into(),
-                });
-            }
-            super::teams::team_doc_in_step(tx, team, now)
         })
     }
 
