@@ -118,7 +118,7 @@ fn a_sync_with_nothing_new_is_one_round_trip_of_a_few_bytes_per_document() {
     let mut phone = Phone::new(captain);
     phone.sync(&server.url).unwrap();
     let docs = phone.store.documents().unwrap().len();
-    assert_eq!(docs, 5, "four turfs and the campaign");
+    assert_eq!(docs, 6, "four turfs, the campaign and the team");
 
     let http = Http::default();
     let (mut rounds, mut bytes) = (0, 0);
