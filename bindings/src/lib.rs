@@ -386,8 +386,7 @@ impl Phone {
     /// server; the server turns it into access when this phone syncs.
     pub fn reassign_turf(&self, turf: String, to: Vec<String>) -> Result<()> {
         let to: Vec<_> = to.into_iter().map(Into::into).collect();
-        self.store()
-            .reassign_turf(&TurfId(turf), &to, now_ms())?;
+        self.store().reassign_turf(&TurfId(turf), &to, now_ms())?;
         Ok(())
     }
 

@@ -3,12 +3,12 @@
 
 use crate::{PhoneError, Result, target};
 use doorstep_core::bundle::BundleReport;
+use doorstep_core::domain::Team;
 use doorstep_core::domain::{
     Answer, Campaign, Location, Outcome, OutcomeTarget, QuestionId, QuestionKind, Script,
     Timestamp, TurfId,
 };
 use doorstep_core::store::{Progress, Status, TurfSummary, WalkHousehold, WalkVoter};
-use doorstep_core::domain::Team;
 use doorstep_core::{DocId, LocalReport, NewAttempt, Peer, SyncReport, TeamProgress};
 
 /// A turf on the phone, with progress.
@@ -594,7 +594,9 @@ pub struct SupportCount {
     pub count: u32,
 }
 
-fn outcome_counts(m: &std::collections::BTreeMap<doorstep_core::domain::OutcomeCode, u32>) -> Vec<OutcomeCount> {
+fn outcome_counts(
+    m: &std::collections::BTreeMap<doorstep_core::domain::OutcomeCode, u32>,
+) -> Vec<OutcomeCount> {
     m.iter()
         .map(|(o, n)| OutcomeCount {
             outcome: o.0.clone(),

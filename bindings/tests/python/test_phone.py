@@ -326,8 +326,9 @@ class PhoneTest(unittest.TestCase):
         self.assertEqual(holders[ben_turf], ["canvasser-1-1"])
 
         # A bundle for a phone already met carries only what it lacks.
-        self.assertIn(ana.peers()[0].device, [p.device for p in captain.peers()])
         ana_device = answered["summary"].peer_device
+        self.assertIn(ana_device, [p.device for p in captain.peers()])
+        self.assertEqual(ana.peers()[0].user, "captain-1")
         knock(captain, ana_turf, captain.walk_list(ana_turf)[7], 1)
         small = captain.export_bundle_for(ana_device, self.path("for-ana.bundle"))
         full = captain.export_bundle(self.path("all.bundle"))

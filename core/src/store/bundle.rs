@@ -38,8 +38,11 @@ impl Store {
 
     /// A bundle of what `peer` (another phone's device id, from [`Store::peers`]) lacks as far
     /// as this phone knows: changes since the heads it last saw that phone hold (from a bundle
-    /// it made, or a local sync with it) and rosters newer than the ones it holds. Smaller than
-    /// [`Store::export_bundle`] after the first exchange; a phone never met gets everything.
+    /// it made, or a local sync with it) and rosters newer than the ones it holds, of the turfs
+    /// that phone's user may take (those it holds and those the team document gives it; a
+    /// captain, the whole team). Smaller than [`Store::export_bundle`] after the first
+    /// exchange, and no voter list goes to a phone that would refuse it; a phone never met
+    /// gets everything.
     pub fn export_bundle_for(&mut self, peer: &str, now: Timestamp) -> Result<Vec<u8>> {
         self.make_bundle(Some(&phone_peer(peer)), now)
     }
@@ -53,8 +56,22 @@ impl Store {
             Some(peer) => self.peer_rosters(peer)?,
             None => HashMap::new(),
         };
+        let wanted = match peer {
+            Some(peer) => self.peer_lists(peer, &known_rosters)?,
+            None => None,
+        };
         let mut docs = Vec::new();
         for id in self.documents()? {
+            if let Some((turfs, campaigns)) = &wanted {
+                let may = match id.kind {
+                    DocKind::Turf => turfs.contains(&id.id),
+                    DocKind::Campaign => campaigns.contains(&id.id),
+                    DocKind::Team => true,
+                };
+                if !may {
+                    continue;
+                }
+            }
             let since = known.get(&id.to_string()).cloned().unwrap_or_default();
             let changes = self.export_changes(&id, &since)?;
             let heads = self.heads(&id)?;
@@ -68,9 +85,13 @@ impl Store {
         let mut rosters = Vec::new();
         for turf in self.turfs()? {
             holds.push((turf.turf.0.clone(), turf.roster_version));
-            if known_rosters
-                .get(turf.turf.as_str())
-                .is_some_and(|v| *v >= turf.roster_version)
+            let theirs = wanted
+                .as_ref()
+                .is_none_or(|(turfs, _)| turfs.contains(turf.turf.as_str()));
+            if !theirs
+                || known_rosters
+                    .get(turf.turf.as_str())
+                    .is_some_and(|v| *v >= turf.roster_version)
             {
                 continue;
             }
@@ -87,6 +108,41 @@ impl Store {
             docs,
         };
         Ok(bundle.encode()?)
+    }
+
+    /// The turfs and campaigns a known peer may take, as far as this phone knows: those it
+    /// holds, and those the team document gives its user (every turf of the team for a
+    /// captain). `None` when this phone cannot tell (a peer whose user it does not know, or
+    /// no team here): then a bundle for it carries everything.
+    fn peer_lists(
+        &self,
+        peer: &str,
+        holds: &HashMap<String, u64>,
+    ) -> Result<Option<(HashSet<String>, HashSet<String>)>> {
+        let user: Option<String> = self
+            .conn
+            .prepare_cached("SELECT user_id FROM peers WHERE peer = ?1")?
+            .query_row([peer], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let (Some(user), Some(team)) = (user, self.team()?) else {
+            return Ok(None);
+        };
+        let Some(member) = team.member(&user) else {
+            return Ok(None);
+        };
+        let mut turfs: HashSet<String> = holds.keys().cloned().collect();
+        match member.role {
+            Role::Canvasser => turfs.extend(team.turfs_of(&user).into_iter().map(str::to_owned)),
+            _ => turfs.extend(team.assignments.iter().map(|(t, _)| t.clone())),
+        }
+        let mut campaigns = HashSet::new();
+        for turf in &turfs {
+            if let Some(c) = self.roster_campaign(&TurfId(turf.clone()))? {
+                campaigns.insert(c);
+            }
+        }
+        Ok(Some((turfs, campaigns)))
     }
 
     /// Imports a bundle made by another phone. A damaged, cut-off or oversized file, or one
