@@ -529,6 +529,8 @@ pub struct TeamTurf {
     pub turf: String,
     /// Who holds it (user ids); empty when nobody does.
     pub holders: Vec<String>,
+    /// Who held it before (user ids).
+    pub past_holders: Vec<String>,
     /// Who assigned it: a captain's user id, or empty for the organizer.
     pub assigned_by: String,
     /// When (milliseconds, by the assigner's clock).
@@ -568,6 +570,7 @@ impl From<Team> for TeamInfo {
                 .map(|(turf, a)| TeamTurf {
                     turf,
                     holders: a.users,
+                    past_holders: a.past,
                     assigned_by: a.by,
                     assigned_at: a.at,
                 })

@@ -2,7 +2,8 @@
 //! rules allow it) and answer with what they lack. Blocking: call it off the async executor.
 
 use crate::storage::{
-    Commit, DeviceState, DocWrite, Grants, Principal, Storage, StorageError, SyncContext,
+    Commit, DeviceState, DocWrite, Grants, Principal, Reassignment, Storage, StorageError,
+    SyncContext,
 };
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
@@ -247,9 +248,12 @@ impl<S: Storage> Engine<S> {
                 let changed = check_team_update(&old, &new, rights).map_err(|r| refused(r.0))?;
                 after = std::mem::take(new.automerge());
                 for (turf, assignment) in changed {
-                    commit
-                        .assignments
-                        .push((team.to_owned(), turf, assignment.users));
+                    commit.assignments.push(Reassignment {
+                        team: team.to_owned(),
+                        turf,
+                        users: assignment.users,
+                        past: assignment.past,
+                    });
                 }
             }
         }
@@ -585,8 +589,11 @@ impl<S: Storage> Engine<S> {
                 updated.insert(d.id.clone(), after);
             }
         }
-        for (_, turf, users) in &commit.assignments {
-            for user in users {
+        for Reassignment {
+            turf, users, past, ..
+        } in &commit.assignments
+        {
+            for user in users.iter().chain(past) {
                 rights
                     .team
                     .entry(user.clone())

@@ -140,11 +140,13 @@ impl TeamDoc {
         Ok(true)
     }
 
-    /// Sets who holds a turf. Returns whether anything changed.
+    /// Sets who holds a turf (and held it before). Returns whether anything changed: the same
+    /// holders again write nothing, whoever and whenever.
     pub fn set_assignment(&mut self, turf: &str, assignment: &Assignment) -> Result<bool> {
         let obj = self.assignments.clone();
         if let Some(held) = self.raw(&obj, turf)
-            && codec::decode_assignment(&held).is_ok_and(|a| a.users == assignment.users)
+            && codec::decode_assignment(&held)
+                .is_ok_and(|a| a.users == assignment.users && a.past == assignment.past)
         {
             return Ok(false);
         }
@@ -268,6 +270,7 @@ mod tests {
         server.set_member(&member("ana", Role::Canvasser)).unwrap();
         let organizer = Assignment {
             users: vec!["ana".into()],
+            past: vec![],
             by: crate::domain::ORGANIZER.into(),
             at: 1,
         };
@@ -278,6 +281,7 @@ mod tests {
         let mut captain = TeamDoc::load("north", &bytes, [], ActorId::random()).unwrap();
         let handed = Assignment {
             users: vec!["cap".into()],
+            past: vec!["ana".into()],
             by: "cap".into(),
             at: 2,
         };

@@ -51,6 +51,9 @@ pub struct Member {
 pub struct Assignment {
     /// The members who hold the turf (sorted, no repeats); empty when nobody does.
     pub users: Vec<String>,
+    /// Everyone who held it before (sorted, no repeats): what they recorded on it stays theirs
+    /// to pass on, whoever carries it.
+    pub past: Vec<String>,
     /// Who made this assignment: a captain's user id, or [`ORGANIZER`] for the server.
     pub by: String,
     /// When, by the clock of whoever made it (milliseconds).
@@ -85,6 +88,17 @@ impl Team {
             .iter()
             .find(|(t, _)| t == turf)
             .map(|(_, a)| a)
+    }
+
+    /// The turfs a member may write in: those they hold or held, and, for a captain, every
+    /// turf of the team.
+    pub fn writable_by(&self, user: &str) -> Vec<&str> {
+        let captain = self.member(user).is_some_and(|m| m.role == Role::Captain);
+        self.assignments
+            .iter()
+            .filter(|(_, a)| captain || a.users.iter().chain(&a.past).any(|u| u == user))
+            .map(|(t, _)| t.as_str())
+            .collect()
     }
 
     /// The turfs a member holds.

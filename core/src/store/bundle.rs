@@ -556,14 +556,17 @@ impl Store {
     }
 }
 
-/// `rights` passing on the records of `team`'s members in the team's turfs.
+/// `rights` passing on the records of `team`'s members, each in the turfs that member may
+/// write in (holds or held; a captain, every turf of the team), as the server judges them.
 pub(crate) fn with_team(mut rights: Rights, team: Option<&Team>) -> Rights {
     if let Some(team) = team {
-        let turfs: HashSet<String> = team.assignments.iter().map(|(t, _)| t.clone()).collect();
         rights.team = team
             .members
             .iter()
-            .map(|m| (m.id.clone(), turfs.clone()))
+            .map(|m| {
+                let turfs = team.writable_by(&m.id).into_iter().map(str::to_owned);
+                (m.id.clone(), turfs.collect())
+            })
             .collect();
     }
     rights

@@ -209,8 +209,16 @@ impl Store {
         let mut users: Vec<String> = to.iter().map(|c| c.0.clone()).collect();
         users.sort();
         users.dedup();
+        // Whoever held it keeps their records on it theirs to pass on.
+        let mut past: Vec<String> = team
+            .assignment(turf.as_str())
+            .map(|a| a.users.iter().chain(&a.past).cloned().collect())
+            .unwrap_or_default();
+        past.sort();
+        past.dedup();
         let assignment = Assignment {
             users,
+            past,
             by: me.0.clone(),
             at: now,
         };

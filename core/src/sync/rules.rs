@@ -269,7 +269,27 @@ pub fn check_team_update(
                 )));
             }
         }
-        if assignment.users.windows(2).any(|w| w[0] >= w[1]) {
+        if !admin {
+            // A past holder held the turf before as this side knows it, or is a member: the
+            // captain's phone may have handed it on more than once offline.
+            let before = old.get(turf).and_then(|v| decode_assignment(v).ok());
+            let held = |u: &String| {
+                role_of(u).is_some()
+                    || before
+                        .as_ref()
+                        .is_some_and(|b| b.users.contains(u) || b.past.contains(u))
+            };
+            if let Some(u) = assignment.past.iter().find(|u| !held(u)) {
+                return Err(Refusal(format!(
+                    "the assignment of turf {} names {} as a past holder, who never held it and is not a member",
+                    shown(turf),
+                    shown(u)
+                )));
+            }
+        }
+        if assignment.users.windows(2).any(|w| w[0] >= w[1])
+            || assignment.past.windows(2).any(|w| w[0] >= w[1])
+        {
             return Err(Refusal(format!(
                 "the assignment of turf {} lists its members out of order or twice",
                 shown(turf)
@@ -442,6 +462,7 @@ mod tests {
         for (turf, users) in [("t1", vec!["ana".to_owned()]), ("t2", vec![])] {
             let a = Assignment {
                 users,
+                past: vec![],
                 by: ORGANIZER.into(),
                 at: 1,
             };
@@ -455,6 +476,7 @@ mod tests {
     fn handed(turf_to: &[&str], by: &str) -> Assignment {
         Assignment {
             users: turf_to.iter().map(|s| (*s).to_owned()).collect(),
+            past: vec![],
             by: by.into(),
             at: 2,
         }
@@ -479,6 +501,23 @@ mod tests {
         let err =
             check_team_update(&before, &after, &Rights::alone(Role::Captain, "zed")).unwrap_err();
         assert!(err.0.contains("not a member"), "{err}");
+    }
+
+    #[test]
+    fn a_past_holder_held_the_turf_or_is_a_member() {
+        let (before, mut after) = teams();
+        let mut carried = handed(&["ben"], "cap");
+        carried.past = vec!["ana".into()];
+        after.set_assignment("t1", &carried).unwrap();
+        assert!(check_team_update(&before, &after, &Rights::alone(Role::Captain, "cap")).is_ok());
+
+        let (before, mut after) = teams();
+        let mut invented = handed(&["ben"], "cap");
+        invented.past = vec!["zed".into()];
+        after.set_assignment("t2", &invented).unwrap();
+        let err =
+            check_team_update(&before, &after, &Rights::alone(Role::Captain, "cap")).unwrap_err();
+        assert!(err.0.contains("'zed' as a past holder"), "{err}");
     }
 
     #[test]

@@ -248,6 +248,7 @@ pub fn team_doc_bytes(turfs: &[(&str, &[&str])]) -> Vec<u8> {
             turf,
             &Assignment {
                 users,
+                past: vec![],
                 by: ORGANIZER.into(),
                 at: 1,
             },

@@ -376,11 +376,12 @@ fn reassignments_are_judged_against_the_database(storage: &impl Storage) {
             device: vec![5; 16],
             now: 1,
             attempts: attempt.into_iter().map(|a| ("t01-001".into(), a)).collect(),
-            assignments: vec![(
-                "team-1".into(),
-                turf.into(),
-                users.iter().map(|u| (*u).to_owned()).collect(),
-            )],
+            assignments: vec![Reassignment {
+                team: "team-1".into(),
+                turf: turf.into(),
+                users: users.iter().map(|u| (*u).to_owned()).collect(),
+                past: vec![],
+            }],
             ..Commit::default()
         })
     };

@@ -125,11 +125,24 @@ pub struct Commit {
     pub sync_states: Vec<(String, Option<Vec<u8>>)>,
     /// Roster versions now sent to the device.
     pub rosters: Vec<(String, u64)>,
-    /// Reassignments carried by team documents: team, turf, and the users who hold the turf
-    /// from now on (sorted). The turf's assignments become exactly these users, and each is
-    /// remembered as having held it. Refused unless the turf is the team's and every user is
-    /// a live captain or canvasser of the team.
-    pub assignments: Vec<(String, String, Vec<String>)>,
+    /// Reassignments carried by team documents. Each turf's assignments become exactly its
+    /// users, and each user and past holder is remembered as having held it. Refused unless
+    /// the turf is the team's and every user is a live captain or canvasser of the team.
+    pub assignments: Vec<Reassignment>,
+}
+
+/// One turf handed over in a team document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassignment {
+    /// The team.
+    pub team: String,
+    /// The turf.
+    pub turf: String,
+    /// Who holds it from now on (sorted).
+    pub users: Vec<String>,
+    /// Who held it before, as the document carries them (their records on it stay theirs to
+    /// pass on): remembered when they are users of the team, ignored otherwise.
+    pub past: Vec<String>,
 }
 
 impl Commit {

@@ -848,6 +848,7 @@ mod tests {
         let mut team = doorstep_core::doc::TeamDoc::wrap(held, "team-1").unwrap();
         let handed = doorstep_core::domain::Assignment {
             users: vec!["canvasser-1-2".into()],
+            past: vec!["canvasser-1-1".into()],
             by: "captain-1".into(),
             at: 1,
         };

@@ -228,6 +228,7 @@ fn carry(from: &mut Phone, to: &mut Phone, doc: &DocId) {
 fn handed(users: &[&str], by: &str) -> Assignment {
     Assignment {
         users: users.iter().map(|u| (*u).to_owned()).collect(),
+        past: vec![],
         by: by.into(),
         at: 5,
     }
@@ -441,6 +442,42 @@ fn a_captain_hands_a_turf_on_and_forwards_its_new_holders_results_in_one_sync() 
         (id.as_str(), BEN)
     );
     assert_eq!(rows[0].device, ben.store.device().to_string());
+}
+
+#[test]
+fn a_turf_handed_on_twice_offline_still_takes_its_first_holders_results() {
+    let field = Field::new();
+    let (mut cap, mut ben) = (field.phone(CAP), field.phone(BEN));
+    field.sync(&mut cap).unwrap();
+    field.sync(&mut ben).unwrap();
+    let spare = TurfId::from("t01-003");
+    // Offline all day: the spare turf goes to Ben, who knocks; then on to Ana. The server
+    // never hears of Ben holding it.
+    cap.store
+        .reassign_turf(&spare, &[CanvasserId::from(BEN)], 10)
+        .unwrap();
+    carry(&mut cap, &mut ben, &DocId::team("team-1"));
+    let roster = field.storage().roster("t01-003").unwrap().unwrap();
+    ben.store.apply_roster(&roster).unwrap();
+    carry(&mut cap, &mut ben, &DocId::turf(&spare));
+    let id = ben.knock("t01-003", 40);
+    carry(&mut ben, &mut cap, &DocId::turf(&spare));
+    let handed = cap
+        .store
+        .reassign_turf(&spare, &[CanvasserId::from(ANA)], 50)
+        .unwrap();
+    assert_eq!(handed.past, [BEN], "the document remembers who held it");
+
+    // The captain's sync carries both: Ben's knock passes as a past holder's.
+    field.sync(&mut cap).unwrap();
+    assert_eq!(field.assigned("t01-003"), [ANA]);
+    let rows = field.rows();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.attempt.as_str(), r.canvasser.as_str()))
+            .collect::<Vec<_>>(),
+        [(id.as_str(), BEN)]
+    );
 }
 
 #[test]

@@ -81,15 +81,29 @@ fn team_in_sql(c: &Connection, team: &str) -> StorageResult<Option<Team>> {
         let users = held.entry(turf).or_default();
         users.extend(user);
     }
+    let mut before: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut stmt = c.prepare_cached(
+        "SELECT h.turf_id, h.user_id FROM assignment_history h JOIN turfs t ON t.id = h.turf_id
+         WHERE t.team_id = ?1 ORDER BY h.turf_id, h.user_id",
+    )?;
+    let rows = stmt.query_map([team], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    for row in rows {
+        let (turf, user) = row?;
+        before.entry(turf).or_default().push(user);
+    }
     let assignments = held
         .into_iter()
         .map(|(turf, mut users)| {
             users.sort();
             users.dedup();
+            let past = before.remove(&turf).unwrap_or_default();
             (
                 turf,
                 Assignment {
                     users,
+                    past,
                     by: ORGANIZER.into(),
                     at: 0,
                 },
@@ -244,9 +258,15 @@ pub(super) fn create_missing_team_docs(tx: &rusqlite::Transaction<'_>) -> Storag
 /// write rules judged the document against its members, this judges against the database.
 pub(super) fn apply_assignments(
     tx: &rusqlite::Transaction<'_>,
-    assignments: &[(String, String, Vec<String>)],
+    assignments: &[Reassignment],
 ) -> StorageResult<()> {
-    for (team, turf, users) in assignments {
+    for Reassignment {
+        team,
+        turf,
+        users,
+        past,
+    } in assignments
+    {
         let refused = |reason: String| StorageError::Refused {
             doc: format!("team:{team}"),
             reason,
@@ -285,6 +305,15 @@ pub(super) fn apply_assignments(
                 "INSERT OR IGNORE INTO assignment_history (turf_id, user_id) VALUES (?1, ?2)",
             )?
             .execute(params![turf, user])?;
+        }
+        // Past holders the captain's phone knew of (handed on before the server heard):
+        // remembered, so their records on the turf pass, when they are users of the team.
+        for user in past {
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO assignment_history (turf_id, user_id)
+                 SELECT ?1, id FROM users WHERE id = ?2 AND team_id = ?3",
+            )?
+            .execute(params![turf, user, team])?;
         }
     }
     Ok(())
