@@ -57,20 +57,21 @@ impl Store {
             None => HashMap::new(),
         };
         let wanted = match peer {
-            Some(peer) => self.peer_lists(peer, &known_rosters)?,
+            Some(peer) => {
+                let user: Option<String> = self
+                    .conn
+                    .prepare_cached("SELECT user_id FROM peers WHERE peer = ?1")?
+                    .query_row([peer], |r| r.get(0))
+                    .optional()?
+                    .flatten();
+                self.lists_for(user.as_deref())?
+            }
             None => None,
         };
         let mut docs = Vec::new();
         for id in self.documents()? {
-            if let Some((turfs, campaigns)) = &wanted {
-                let may = match id.kind {
-                    DocKind::Turf => turfs.contains(&id.id),
-                    DocKind::Campaign => campaigns.contains(&id.id),
-                    DocKind::Team => true,
-                };
-                if !may {
-                    continue;
-                }
+            if wanted.as_ref().is_some_and(|w| !w.may_take(&id)) {
+                continue;
             }
             let since = known.get(&id.to_string()).cloned().unwrap_or_default();
             let changes = self.export_changes(&id, &since)?;
@@ -87,7 +88,7 @@ impl Store {
             holds.push((turf.turf.0.clone(), turf.roster_version));
             let theirs = wanted
                 .as_ref()
-                .is_none_or(|(turfs, _)| turfs.contains(turf.turf.as_str()));
+                .is_none_or(|w| w.turfs.contains(turf.turf.as_str()));
             if !theirs
                 || known_rosters
                     .get(turf.turf.as_str())
@@ -110,39 +111,38 @@ impl Store {
         Ok(bundle.encode()?)
     }
 
-    /// The turfs and campaigns a known peer may take, as far as this phone knows: those it
-    /// holds, and those the team document gives its user (every turf of the team for a
-    /// captain). `None` when this phone cannot tell (a peer whose user it does not know, or
-    /// no team here): then a bundle for it carries everything.
-    fn peer_lists(
-        &self,
-        peer: &str,
-        holds: &HashMap<String, u64>,
-    ) -> Result<Option<(HashSet<String>, HashSet<String>)>> {
-        let user: Option<String> = self
-            .conn
-            .prepare_cached("SELECT user_id FROM peers WHERE peer = ?1")?
-            .query_row([peer], |r| r.get(0))
-            .optional()?
-            .flatten();
-        let (Some(user), Some(team)) = (user, self.team()?) else {
+    /// What another phone, whose user says it is `user`, may be sent: `None` when this phone
+    /// sends anything to anyone (it has no team or judges nothing: an organizer's phone, or one
+    /// nobody signed in on). A member of this phone's team gets the team's document and the
+    /// turfs they may write in (hold or held; a captain, every turf of the team) with their
+    /// campaigns; anyone else, nothing. Voter lists never leave for a phone that may not hold
+    /// them.
+    pub(crate) fn lists_for(&self, user: Option<&str>) -> Result<Option<PeerLists>> {
+        if self.peer_rights()?.is_none() {
             return Ok(None);
-        };
-        let Some(member) = team.member(&user) else {
-            return Ok(None);
-        };
-        let mut turfs: HashSet<String> = holds.keys().cloned().collect();
-        match member.role {
-            Role::Canvasser => turfs.extend(team.turfs_of(&user).into_iter().map(str::to_owned)),
-            _ => turfs.extend(team.assignments.iter().map(|(t, _)| t.clone())),
         }
+        let Some(team) = self.team()? else {
+            return Ok(None);
+        };
+        let Some(user) = user.filter(|u| team.member(u).is_some()) else {
+            return Ok(Some(PeerLists::default()));
+        };
+        let turfs: HashSet<String> = team
+            .writable_by(user)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
         let mut campaigns = HashSet::new();
         for turf in &turfs {
             if let Some(c) = self.roster_campaign(&TurfId(turf.clone()))? {
                 campaigns.insert(c);
             }
         }
-        Ok(Some((turfs, campaigns)))
+        Ok(Some(PeerLists {
+            turfs,
+            campaigns,
+            team: Some(team.id),
+        }))
     }
 
     /// Imports a bundle made by another phone. A damaged, cut-off or oversized file, or one
@@ -570,6 +570,28 @@ pub(crate) fn with_team(mut rights: Rights, team: Option<&Team>) -> Rights {
             .collect();
     }
     rights
+}
+
+/// What another phone may be sent (see [`Store::lists_for`]).
+#[derive(Debug, Default)]
+pub(crate) struct PeerLists {
+    /// Turfs: their documents and rosters.
+    pub turfs: HashSet<String>,
+    /// Campaigns.
+    pub campaigns: HashSet<String>,
+    /// The team whose document it may have.
+    pub team: Option<String>,
+}
+
+impl PeerLists {
+    /// Whether the document may be sent.
+    pub fn may_take(&self, id: &DocId) -> bool {
+        match id.kind {
+            DocKind::Turf => self.turfs.contains(&id.id),
+            DocKind::Campaign => self.campaigns.contains(&id.id),
+            DocKind::Team => self.team.as_deref() == Some(id.id.as_str()),
+        }
+    }
 }
 
 /// Another phone this one has exchanged with.

@@ -125,7 +125,13 @@ impl Store {
         let judge = self.peer_rights()?;
         let entitled = self.entitlement(team.as_ref(), judge.as_ref())?;
         let rostered: HashSet<String> = self.turfs()?.into_iter().map(|t| t.turf.0).collect();
-        let mut out: Vec<DocId> = mine.iter().cloned().collect();
+        // What this phone holds goes only to a phone that may hold it.
+        let theirs = self.lists_for(session.report.peer_user.as_deref())?;
+        let mut out: Vec<DocId> = mine
+            .iter()
+            .filter(|d| theirs.as_ref().is_none_or(|t| t.may_take(d)))
+            .cloned()
+            .collect();
         for id in session.peer_docs.iter().filter(|d| !mine.contains(*d)) {
             let may = match (&entitled, id.kind) {
                 (_, DocKind::Turf) if !rostered.contains(&id.id) => false,
@@ -215,9 +221,12 @@ impl Store {
             reason,
         };
         let held: HashSet<String> = self.turfs()?.into_iter().map(|t| t.turf.0).collect();
-        session
-            .owed
-            .extend(round.want.into_iter().filter(|t| held.contains(t)));
+        let theirs = self.lists_for(session.report.peer_user.as_deref())?;
+        session.owed.extend(
+            round.want.into_iter().filter(|t| {
+                held.contains(t) && theirs.as_ref().is_none_or(|l| l.turfs.contains(t))
+            }),
+        );
         let mut messages = Vec::with_capacity(round.docs.len());
         let mut changes: Vec<(DocId, Vec<u8>)> = Vec::new();
         for (doc, bytes) in &round.docs {

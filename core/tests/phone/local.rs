@@ -353,4 +353,11 @@ fn a_captain_hands_a_turf_over_offline_and_the_new_holder_gets_it_phone_to_phone
     assert_eq!(team.assignment("t2").unwrap().users, vec!["ana".to_owned()]);
     // Ben's phone does not take ana's turf t1, which was never his.
     assert!(ben.lock().unwrap().roster(&"t1".into()).unwrap().is_none());
+
+    // A phone of nobody on the team (here one nobody signed in on, which would take anything)
+    // gets nothing from the captain's: no list, no document.
+    let zed = Mutex::new(Store::open(dir.path().join("zed.db")).unwrap());
+    let (got, _) = sync_over_tcp(&zed, &cap, 50);
+    assert_eq!((got.rosters_applied, got.docs_changed), (0, 0), "{got:?}");
+    assert!(zed.lock().unwrap().documents().unwrap().is_empty());
 }
