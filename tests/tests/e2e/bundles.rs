@@ -76,7 +76,10 @@ fn a_canvasser_phone_takes_only_its_own_turfs_from_a_captains_bundle() {
     let storage = server.storage();
     let results = doorstep_server::storage::Storage::results(&storage, None).unwrap();
     for id in &captains_in_mine {
-        let row = results.iter().find(|r| &r.attempt == id).expect("on the server");
+        let row = results
+            .iter()
+            .find(|r| &r.attempt == id)
+            .expect("on the server");
         assert_eq!(row.canvasser, captain_user.id);
     }
 

@@ -62,13 +62,21 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
     }
     let team_turfs = cap.turfs();
     assert_eq!(team_turfs.len(), 10, "the captain holds the team's turfs");
-    let team_doc = cap.store.team().unwrap().expect("the captain's phone holds the team");
+    let team_doc = cap
+        .store
+        .team()
+        .unwrap()
+        .expect("the captain's phone holds the team");
     assert_eq!(team_doc.id, "team-1");
     assert_eq!(team_doc.members.len(), 9);
     let t0 = cs[0].turfs()[0].clone();
     let spare = team_turfs
         .iter()
-        .find(|t| team_doc.assignment(t.as_str()).is_some_and(|a| a.users.is_empty()))
+        .find(|t| {
+            team_doc
+                .assignment(t.as_str())
+                .is_some_and(|a| a.users.is_empty())
+        })
         .expect("a turf nobody holds")
         .clone();
 
@@ -112,8 +120,14 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
     cap.store.reassign_turf(&t0, &to(&cs[4]), 2_100).unwrap();
     cap.store.reassign_turf(&spare, &to(&cs[5]), 2_101).unwrap();
     let (took4, _) = sync_phones(&mut cs[4], &mut cap, 2_102);
-    assert_eq!(took4.rosters_applied, 1, "canvasser 4 got the list: {took4:?}");
-    assert_eq!(took4.records_added, 5, "with canvasser 0's morning: {took4:?}");
+    assert_eq!(
+        took4.rosters_applied, 1,
+        "canvasser 4 got the list: {took4:?}"
+    );
+    assert_eq!(
+        took4.records_added, 5,
+        "with canvasser 0's morning: {took4:?}"
+    );
     let (took5, _) = sync_phones(&mut cs[5], &mut cap, 2_103);
     assert_eq!(took5.rosters_applied, 1, "{took5:?}");
     assert!(cs[4].turfs().contains(&t0));
@@ -161,7 +175,10 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
 
     // Back in signal: the captain forwards everything, then every canvasser syncs.
     let held = cap.sync_holding_back(&url).unwrap();
-    assert!(held.is_empty(), "the server took all the captain carried: {held:?}");
+    assert!(
+        held.is_empty(),
+        "the server took all the captain carried: {held:?}"
+    );
     for c in cs.iter_mut() {
         c.sync_holding_back(&url).unwrap();
     }
@@ -183,7 +200,11 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(rows.len(), recorded.len(), "every attempt once, nothing else");
+    assert_eq!(
+        rows.len(),
+        recorded.len(),
+        "every attempt once, nothing else"
+    );
     for (attempt, canvasser, device) in &rows {
         let (who, on) = recorded.get(attempt).expect("an attempt somebody recorded");
         assert_eq!((canvasser, device), (who, on), "attempt {attempt}");
@@ -215,7 +236,10 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
     for phone in std::iter::once(&cap).chain(cs.iter()) {
         assert_eq!(phone.store.outbox_count().unwrap(), 0, "{}", phone.user);
         let team = phone.store.team().unwrap().expect("team");
-        assert_eq!(team.assignment(t0.as_str()).unwrap().users, vec![cs[4].user.clone()]);
+        assert_eq!(
+            team.assignment(t0.as_str()).unwrap().users,
+            vec![cs[4].user.clone()]
+        );
         for turf in phone.turfs() {
             let holds = phone.user == cap.user
                 || team
@@ -238,7 +262,11 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
         *by_author.entry(canvasser.clone()).or_default() += 1;
     }
     for (user, n) in &by_author {
-        assert_eq!(offline.get(user), Some(n), "{user}'s attempts, offline and on the server");
+        assert_eq!(
+            offline.get(user),
+            Some(n),
+            "{user}'s attempts, offline and on the server"
+        );
     }
     let progress = cap.store.team_progress().unwrap();
     for t in &progress.turfs {
