@@ -51,7 +51,7 @@ fn engine(c: &mut Criterion) {
     };
     sync(&mut phone, &hash);
     let heartbeat = phone.sync_request().unwrap();
-    c.bench_function("heartbeat, 11 documents", |b| {
+    c.bench_function("heartbeat, 12 documents", |b| {
         b.iter(|| engine.sync(&hash, &heartbeat, 0).unwrap())
     });
     drop(users);
