@@ -205,6 +205,13 @@ impl Store {
         offered: &[Offered<'_>],
     ) -> Result<BundleReport> {
         let mut report = BundleReport::default();
+        let mut named = HashSet::new();
+        if let Some(twice) = offered.iter().find(|d| !named.insert(&d.id)) {
+            return Err(Error::Bundle(BundleError::Malformed(format!(
+                "document {} is named twice",
+                twice.id
+            ))));
+        }
         let unusable = |id: &DocId, e: Error| {
             Error::Bundle(BundleError::Document {
                 doc: id.to_string(),

@@ -217,8 +217,10 @@ pub struct Hello {
     /// The user signed in on it, if any.
     pub user: Option<String>,
     /// The documents it holds.
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_DOCS>")]
     pub docs: Vec<String>,
     /// The rosters it holds, with their versions.
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_DOCS>")]
     pub rosters: Vec<RosterHave>,
 }
 
@@ -226,10 +228,13 @@ pub struct Hello {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Round {
     /// Rosters the other phone asked for.
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_DOCS>")]
     pub rosters: Vec<Roster>,
     /// Turfs whose rosters this phone asks for.
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_DOCS>")]
     pub want: Vec<String>,
     /// Automerge sync protocol messages, per document.
+    #[serde(deserialize_with = "crate::domain::bounded::vec::<_, _, MAX_DOCS>")]
     pub docs: Vec<(String, Vec<u8>)>,
 }
 
@@ -277,8 +282,12 @@ pub fn decode_round(bytes: &[u8]) -> Result<Round, WireError> {
     for turf in &round.want {
         check_id(turf)?;
     }
+    let mut seen = std::collections::HashSet::new();
     for (doc, _) in &round.docs {
         check_id(doc)?;
+        if !seen.insert(doc.as_str()) {
+            return Err(WireError::Body(format!("document {doc} is named twice")));
+        }
     }
     for roster in &round.rosters {
         roster
@@ -384,6 +393,44 @@ fn check_device(device: &[u8]) -> Result<(), WireError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_local_turn_claiming_millions_of_entries_or_naming_a_document_twice_is_refused() {
+        // No rosters, then four billion roster requests: refused before anything is allocated.
+        let mut raw = MAGIC.to_vec();
+        raw.extend_from_slice(&[
+            PROTOCOL_VERSION,
+            KIND_ROUND,
+            0,
+            0,
+            0xff,
+            0xff,
+            0xff,
+            0xff,
+            0x0f,
+        ]);
+        assert!(
+            matches!(decode_round(&raw), Err(WireError::Body(_))),
+            "{:?}",
+            decode_round(&raw)
+        );
+        let twice = Round {
+            docs: vec![("turf:a".into(), vec![]), ("turf:a".into(), vec![])],
+            ..Round::default()
+        };
+        let err = decode_round(&encode_round(&twice)).unwrap_err();
+        assert!(err.to_string().contains("named twice"), "{err}");
+        let hello = Hello {
+            device: vec![1; 16],
+            user: Some("ana".into()),
+            docs: vec!["turf:a".into()],
+            rosters: vec![RosterHave {
+                turf: "a".into(),
+                version: 2,
+            }],
+        };
+        assert_eq!(decode_hello(&encode_hello(&hello)).unwrap(), hello);
+    }
 
     fn hash() -> impl Strategy<Value = Hash> {
         any::<[u8; 32]>()
