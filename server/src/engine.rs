@@ -551,7 +551,7 @@ impl<S: Storage> Engine<S> {
         // Turfs this user held and no longer does (handed on by their captain, say): what they
         // recorded there before they knew is still taken, judged like any upload, and
         // acknowledged; nothing else of the turf goes back to them.
-        let held: HashSet<String> = grants
+        let mut held: HashSet<String> = grants
             .team
             .get(&who.user)
             .into_iter()
@@ -599,6 +599,11 @@ impl<S: Storage> Engine<S> {
                     .entry(user.clone())
                     .or_default()
                     .insert(turf.clone());
+            }
+            if past.contains(&who.user) && !users.contains(&who.user) {
+                // Handed on from this user, maybe before the server ever heard they held it:
+                // what they recorded there is still taken.
+                held.insert(format!("turf:{turf}"));
             }
             if users.contains(&who.user) && !grants.turfs.contains_key(turf) {
                 // Handed to this user by the assignment just accepted (their phone carried the

@@ -159,6 +159,9 @@ pub struct Store {
     manifest_next: bool,
     /// Automerge sync sessions with the server, per document, while this store is open.
     sessions: HashMap<DocId, automerge::sync::State>,
+    /// Documents whose hold for want of a grant was released for this sync (see
+    /// `retry_held`): sent whole when the server never acknowledged them.
+    retrying: HashSet<DocId>,
 }
 
 impl std::fmt::Debug for Store {
@@ -228,6 +231,7 @@ impl Store {
             compact_after: DEFAULT_COMPACT_AFTER,
             manifest_next: false,
             sessions: HashMap::new(),
+            retrying: HashSet::new(),
         };
         store.canvasser = store.read_canvasser()?;
         if store.meta_i64("projections_stale")? == Some(1) {

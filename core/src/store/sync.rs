@@ -92,6 +92,9 @@ pub fn sync_rounds<E>(
     refused: impl Fn(&E) -> Option<(String, String)>,
 ) -> std::result::Result<SyncReport, SyncError<E>> {
     let mut total = SyncReport::default();
+    // Results held back for want of a grant go up once per sync: the server takes what a
+    // canvasser recorded in a turf they held (handed on meanwhile), and refuses the rest again.
+    store.lend(Store::retry_held)?;
     let mut rounds = 0;
     while rounds < MAX_SYNC_ROUNDS {
         let request = store.lend(Store::sync_request)?;
@@ -161,6 +164,13 @@ impl Store {
                 continue;
             }
             let body = match acked {
+                // Results the server never acknowledged in a turf it never acknowledged (handed
+                // over face to face, or retried after a hold): everything goes up as plain
+                // changes (tens of kilobytes), which the server takes even for a turf the user
+                // only held, where it answers no sync protocol.
+                None if self.retrying.contains(&id) || self.unacked_in(&id)? => {
+                    UpBody::Changes(self.export_changes(&id, &[])?)
+                }
                 Some(acked) if !in_sync_protocol => {
                     if same_heads(&acked, &heads) {
                         if !manifest {
@@ -267,8 +277,12 @@ impl Store {
         for doc in &response.docs {
             let id = DocId::parse(&doc.id)
                 .ok_or_else(|| protocol(format!("'{}' is not a document id", doc.id)))?;
-            // Granted (again): a hold for want of a grant ends when the server sends the document.
-            self.release_revoked(&id)?;
+            // Granted (again): a hold for want of a grant ends when the server sends the document
+            // (an acknowledgement of a turf the user only held comes listed as revoked).
+            self.retrying.remove(&id);
+            if !response.revoked.contains(&doc.id) {
+                self.release_revoked(&id)?;
+            }
             let heads = change_hashes(&doc.heads);
             match &doc.body {
                 DownBody::Changes(changes) => {
@@ -334,6 +348,44 @@ impl Store {
         refused: impl Fn(&E) -> Option<(String, String)>,
     ) -> std::result::Result<SyncReport, SyncError<E>> {
         sync_rounds(&mut LentStore(self), send, refused)
+    }
+
+    /// Whether a turf holds results the server has not acknowledged.
+    fn unacked_in(&self, id: &DocId) -> Result<bool> {
+        if id.kind != DocKind::Turf {
+            return Ok(false);
+        }
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM attempts WHERE turf_id = ?1 AND acked = 0)
+                     OR EXISTS (SELECT 1 FROM voids WHERE turf_id = ?1 AND acked = 0)",
+            )?
+            .query_row([&id.id], |r| r.get(0))?)
+    }
+
+    /// Releases, for this sync, the holds for want of a grant (`revoked`, `not_granted`) on
+    /// turfs with results the server has not acknowledged: they go up once more.
+    pub(crate) fn retry_held(&mut self) -> Result<()> {
+        let ids: Vec<String> = self
+            .conn
+            .prepare_cached(
+                "SELECT p.doc_id FROM peer_state p
+                 WHERE p.peer = ?1 AND p.refused IN (?2, 'not_granted')
+                   AND (EXISTS (SELECT 1 FROM attempts a
+                                WHERE 'turf:' || a.turf_id = p.doc_id AND a.acked = 0)
+                        OR EXISTS (SELECT 1 FROM voids v
+                                   WHERE 'turf:' || v.turf_id = p.doc_id AND v.acked = 0))",
+            )?
+            .query_map(params![SERVER_PEER, REVOKED], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for doc in ids {
+            if let Some(id) = DocId::parse(&doc) {
+                self.release_revoked(&id)?;
+                self.retrying.insert(id);
+            }
+        }
+        Ok(())
     }
 
     /// Lets a held-back document upload again (after an organizer changed the rules or roles).

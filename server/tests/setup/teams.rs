@@ -481,6 +481,35 @@ fn a_turf_handed_on_twice_offline_still_takes_its_first_holders_results() {
 }
 
 #[test]
+fn a_turf_handed_over_face_to_face_and_on_again_still_takes_its_first_holders_own_sync() {
+    let field = Field::new();
+    let (mut cap, mut ben) = (field.phone(CAP), field.phone(BEN));
+    field.sync(&mut cap).unwrap();
+    field.sync(&mut ben).unwrap();
+    let spare = TurfId::from("t01-003");
+    cap.store
+        .reassign_turf(&spare, &[CanvasserId::from(BEN)], 10)
+        .unwrap();
+    carry(&mut cap, &mut ben, &DocId::team("team-1"));
+    let roster = field.storage().roster("t01-003").unwrap().unwrap();
+    ben.store.apply_roster(&roster).unwrap();
+    carry(&mut cap, &mut ben, &DocId::turf(&spare));
+    // Ben knocks; the captain, never collecting it, hands the turf on and syncs first.
+    let id = ben.knock("t01-003", 40);
+    cap.store
+        .reassign_turf(&spare, &[CanvasserId::from(ANA)], 50)
+        .unwrap();
+    field.sync(&mut cap).unwrap();
+    // Ben's own sync: the server never sent him the turf, yet his knock arrives.
+    field.sync(&mut ben).unwrap();
+    assert!(
+        field.rows().iter().any(|r| r.attempt == id),
+        "Ben's knock arrived"
+    );
+    assert_eq!(ben.store.outbox_count().unwrap(), 0);
+}
+
+#[test]
 fn an_attempt_in_a_name_that_may_not_write_in_the_turf_is_refused() {
     let field = Field::new();
     let mut cap = field.phone(CAP);
@@ -539,6 +568,18 @@ fn a_turf_handed_away_still_takes_what_its_old_holder_recorded_before_knowing() 
     field.sync(&mut ana).unwrap();
     let report = field.sync(&mut ana).unwrap();
     assert!(!report.again);
+    assert_eq!(report.docs_changed, 0);
+
+    // Told it is gone, her app still shows the list and she knocks once more: that knock goes
+    // up at her next sync too, and nothing else of the turf comes back to her.
+    let later = ana.knock("t01-001", 70);
+    field.sync(&mut ana).unwrap();
+    assert!(
+        field.rows().iter().any(|r| r.attempt == later),
+        "the late knock arrived"
+    );
+    assert_eq!(ana.store.outbox_count().unwrap(), 0);
+    let report = field.sync(&mut ana).unwrap();
     assert_eq!(report.docs_changed, 0);
 }
 
