@@ -51,8 +51,8 @@ pub struct Member {
 pub struct Assignment {
     /// The members who hold the turf (sorted, no repeats); empty when nobody does.
     pub users: Vec<String>,
-    /// Everyone who held it before (sorted, no repeats): what they recorded on it stays theirs
-    /// to pass on, whoever carries it.
+    /// Everyone who held it before and holds it no more (sorted, no repeats): what they
+    /// recorded on it stays theirs to pass on, whoever carries it.
     pub past: Vec<String>,
     /// Who made this assignment: a captain's user id, or [`ORGANIZER`] for the server.
     pub by: String,

@@ -214,6 +214,7 @@ impl Store {
             .assignment(turf.as_str())
             .map(|a| a.users.iter().chain(&a.past).cloned().collect())
             .unwrap_or_default();
+        past.retain(|u| !users.contains(u));
         past.sort();
         past.dedup();
         let assignment = Assignment {

@@ -510,6 +510,35 @@ fn a_turf_handed_over_face_to_face_and_on_again_still_takes_its_first_holders_ow
 }
 
 #[test]
+fn an_organizers_unrelated_command_leaves_a_captains_handover_as_it_is() {
+    let field = Field::new();
+    let mut cap = field.phone(CAP);
+    field.sync(&mut cap).unwrap();
+    cap.store
+        .reassign_turf(&TurfId::from("t01-001"), &[CanvasserId::from(BEN)], 10)
+        .unwrap();
+    field.sync(&mut cap).unwrap();
+    people::add_canvasser(
+        &field.organizer(),
+        "Cleo",
+        "team-1",
+        false,
+        Some("cleo"),
+        60,
+    )
+    .unwrap();
+    field.sync(&mut cap).unwrap();
+    let team = cap.team();
+    let handed = team.assignment("t01-001").unwrap();
+    assert_eq!(
+        (handed.users.as_slice(), handed.by.as_str()),
+        ([BEN.to_owned()].as_slice(), CAP)
+    );
+    assert_eq!(handed.past, [ANA], "the same past holders on both sides");
+    assert!(team.member("cleo").is_some());
+}
+
+#[test]
 fn an_attempt_in_a_name_that_may_not_write_in_the_turf_is_refused() {
     let field = Field::new();
     let mut cap = field.phone(CAP);

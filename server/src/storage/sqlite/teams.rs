@@ -98,7 +98,9 @@ fn team_in_sql(c: &Connection, team: &str) -> StorageResult<Option<Team>> {
         .map(|(turf, mut users)| {
             users.sort();
             users.dedup();
-            let past = before.remove(&turf).unwrap_or_default();
+            // Past holders are those who held it and hold it no more: the same on phones.
+            let mut past = before.remove(&turf).unwrap_or_default();
+            past.retain(|u| !users.contains(u));
             (
                 turf,
                 Assignment {
