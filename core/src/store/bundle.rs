@@ -564,17 +564,24 @@ impl Store {
 }
 
 /// `rights` passing on the records of `team`'s members, each in the turfs that member may
-/// write in (holds or held; a captain, every turf of the team), as the server judges them.
+/// write in (holds or held; a captain, every turf of the team), and of anyone a turf names as
+/// holder or past holder though they left the team (a canvasser revoked mid-shift: their last
+/// results still reach the server through a teammate), as the server judges them.
 pub(crate) fn with_team(mut rights: Rights, team: Option<&Team>) -> Rights {
     if let Some(team) = team {
-        rights.team = team
-            .members
-            .iter()
-            .map(|m| {
-                let turfs = team.writable_by(&m.id).into_iter().map(str::to_owned);
-                (m.id.clone(), turfs.collect())
-            })
-            .collect();
+        for m in &team.members {
+            let turfs = team.writable_by(&m.id).into_iter().map(str::to_owned);
+            rights.team.entry(m.id.clone()).or_default().extend(turfs);
+        }
+        for (turf, a) in &team.assignments {
+            for user in a.users.iter().chain(&a.past) {
+                rights
+                    .team
+                    .entry(user.clone())
+                    .or_default()
+                    .insert(turf.clone());
+            }
+        }
     }
     rights
 }

@@ -539,6 +539,33 @@ fn an_organizers_unrelated_command_leaves_a_captains_handover_as_it_is() {
 }
 
 #[test]
+fn a_canvasser_revoked_mid_shift_still_gets_their_last_results_in_through_the_captain() {
+    let field = Field::new();
+    let (mut cap, mut ana) = (field.phone(CAP), field.phone(ANA));
+    field.sync(&mut cap).unwrap();
+    field.sync(&mut ana).unwrap();
+    let ids = [ana.knock("t01-001", 30), ana.knock("t01-001", 31)];
+    // Ana quits mid-shift; the organizer revokes her and the captain's phone hears of it.
+    people::revoke(&field.organizer(), ANA, 40).unwrap();
+    field.sync(&mut cap).unwrap();
+    assert!(cap.team().member(ANA).is_none());
+    // At the end of the day she hands her phone's results to the captain as a bundle.
+    let bundle = ana.store.export_bundle(50).unwrap();
+    let report = cap.store.import_bundle(&bundle, 50).unwrap();
+    assert!(report.refused.is_empty(), "{report:?}");
+    assert_eq!(report.records_added, 2);
+    field.sync(&mut cap).unwrap();
+    let rows = field.rows();
+    for id in &ids {
+        let row = rows
+            .iter()
+            .find(|r| &r.attempt == id)
+            .expect("on the server");
+        assert_eq!(row.canvasser, ANA);
+    }
+}
+
+#[test]
 fn an_attempt_in_a_name_that_may_not_write_in_the_turf_is_refused() {
     let field = Field::new();
     let mut cap = field.phone(CAP);
