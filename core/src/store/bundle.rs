@@ -622,6 +622,6 @@ pub struct Peer {
 /// Why a document was left out: this phone's user may not hold it.
 const NOT_ENTITLED: &str = "not one of this phone's turfs or its team";
 /// Why a turf document was left out.
-const FORWARD_ONLY: &str = "holds results only a captain's phone may carry to the server";
+const FORWARD_ONLY: &str = "holds records this phone's user may not pass on to the server";
 /// Why a bundle's roster was left out.
 const OTHER_CAMPAIGN: &str = "would move the turf to another campaign";

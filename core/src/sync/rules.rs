@@ -260,7 +260,19 @@ pub fn check_team_update(
                     shown(&before.id().id)
                 )));
             }
-            if let Some(outsider) = assignment.users.iter().find(|u| role_of(u).is_none()) {
+            // Someone who held a turf of the team and left it since (revoked while the captain
+            // was offline) is no outsider: the server undoes that handover against its
+            // database rather than refuse the whole document.
+            let former = |u: &String| {
+                old.values()
+                    .filter_map(|v| decode_assignment(v).ok())
+                    .any(|a| a.users.contains(u) || a.past.contains(u))
+            };
+            if let Some(outsider) = assignment
+                .users
+                .iter()
+                .find(|u| role_of(u).is_none() && !former(u))
+            {
                 return Err(Refusal(format!(
                     "turf {} is assigned to {}, who is not a member of team {}",
                     shown(turf),

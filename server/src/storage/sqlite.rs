@@ -395,8 +395,7 @@ impl Storage for SqliteStorage {
 
     fn commit(&self, commit: &Commit) -> StorageResult<()> {
         self.write(|tx| {
-            // First: a refused reassignment leaves nothing of the sync stored.
-            teams::apply_assignments(tx, &commit.assignments)?;
+            let stale = teams::apply_assignments(tx, &commit.assignments)?;
             for doc in &commit.docs {
                 let mut ins = tx.prepare_cached(
                     "INSERT OR IGNORE INTO chunks (doc_id, hash, data) VALUES (?1, ?2, ?3)",
@@ -411,6 +410,11 @@ impl Storage for SqliteStorage {
                 let heads = merged_heads(doc, stored.as_deref().map(heads).transpose()?);
                 tx.prepare_cached("UPDATE documents SET heads = ?2 WHERE id = ?1")?
                     .execute(params![doc.id, heads_to_bytes(&heads)])?;
+            }
+            // A handover the database had overtaken is undone in the document, on top of the
+            // captain's change just stored.
+            for team in &stale {
+                teams::team_doc_in_step(tx, team, commit.now)?;
             }
             for (turf, a) in &commit.attempts {
                 let answers: serde_json::Map<String, serde_json::Value> = a

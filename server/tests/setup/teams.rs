@@ -566,6 +566,31 @@ fn a_canvasser_revoked_mid_shift_still_gets_their_last_results_in_through_the_ca
 }
 
 #[test]
+fn a_handover_the_organizer_overtook_is_undone_and_later_handovers_still_go_through() {
+    let field = Field::new();
+    let mut cap = field.phone(CAP);
+    field.sync(&mut cap).unwrap();
+    // Offline, the captain hands the spare turf to Ana; meanwhile the organizer revokes her.
+    let spare = TurfId::from("t01-003");
+    cap.store
+        .reassign_turf(&spare, &[CanvasserId::from(ANA)], 10)
+        .unwrap();
+    people::revoke(&field.organizer(), ANA, 20).unwrap();
+    // The captain's sync goes through; the handover is undone, on the server and the phone.
+    field.sync(&mut cap).unwrap();
+    assert!(field.assigned("t01-003").is_empty());
+    field.sync(&mut cap).unwrap();
+    assert!(cap.team().assignment("t01-003").unwrap().users.is_empty());
+    // The team document is not held back: the captain's next handover reaches the server.
+    cap.store
+        .reassign_turf(&spare, &[CanvasserId::from(BEN)], 30)
+        .unwrap();
+    field.sync(&mut cap).unwrap();
+    assert_eq!(field.assigned("t01-003"), [BEN]);
+    assert!(cap.store.held_back().unwrap().is_empty());
+}
+
+#[test]
 fn an_attempt_in_a_name_that_may_not_write_in_the_turf_is_refused() {
     let field = Field::new();
     let mut cap = field.phone(CAP);

@@ -255,14 +255,19 @@ pub(super) fn create_missing_team_docs(tx: &rusqlite::Transaction<'_>) -> Storag
 }
 
 /// Applies a sync's reassignments (team, turf, users): the turf's assignments become exactly
-/// these users, and each is remembered as having held it. Refuses, naming the team's document,
-/// a turf that is not the team's or a user who is not a live captain or canvasser of it: the
-/// write rules judged the document against its members, this judges against the database.
+/// these users, and each is remembered as having held it. The write rules judged the document
+/// against its members; this judges against the database, which may have moved on while the
+/// captain was offline (the turf moved to another team, a user revoked). Such a reassignment is
+/// not applied, and its team is returned: the caller brings that team's document back in step
+/// with the database, so that the captain's phone learns the handover did not happen, and
+/// nothing else of the sync is lost (refusing it would hold the team document back on the phone,
+/// and every later handover with it).
 pub(super) fn apply_assignments(
     tx: &rusqlite::Transaction<'_>,
     assignments: &[Reassignment],
-) -> StorageResult<()> {
-    for Reassignment {
+) -> StorageResult<BTreeSet<String>> {
+    let mut stale = BTreeSet::new();
+    'next: for Reassignment {
         team,
         turf,
         users,
@@ -274,10 +279,15 @@ pub(super) fn apply_assignments(
             reason,
         };
         if turf_team(tx, turf)?.as_deref() != Some(team.as_str()) {
-            return Err(refused(format!(
-                "turf {} is not one of the team's turfs",
-                shown(turf)
-            )));
+            tracing::warn!(
+                "{}",
+                refused(format!(
+                    "turf {} is no longer one of the team's turfs; the handover is undone",
+                    shown(turf)
+                ))
+            );
+            stale.insert(team.clone());
+            continue 'next;
         }
         for user in users {
             let member: Option<(Option<String>, String, Option<i64>)> = tx
@@ -288,11 +298,16 @@ pub(super) fn apply_assignments(
                 Some((Some(t), role, None))
                     if &t == team && (role == "captain" || role == "canvasser") => {}
                 _ => {
-                    return Err(refused(format!(
-                        "turf {} is assigned to {}, who is not a live member of the team",
-                        shown(turf),
-                        shown(user)
-                    )));
+                    tracing::warn!(
+                        "{}",
+                        refused(format!(
+                            "turf {} is assigned to {}, who is no longer a live member of the team; the handover is undone",
+                            shown(turf),
+                            shown(user)
+                        ))
+                    );
+                    stale.insert(team.clone());
+                    continue 'next;
                 }
             }
         }
@@ -318,5 +333,5 @@ pub(super) fn apply_assignments(
             .execute(params![turf, user, team])?;
         }
     }
-    Ok(())
+    Ok(stale)
 }
