@@ -114,9 +114,8 @@ impl Store {
     /// What another phone, whose user says it is `user`, may be sent: `None` when this phone
     /// sends anything to anyone (it has no team or judges nothing: an organizer's phone, or one
     /// nobody signed in on). A member of this phone's team gets the team's document and the
-    /// turfs they may write in (hold or held; a captain, every turf of the team) with their
-    /// campaigns; anyone else, nothing. Voter lists never leave for a phone that may not hold
-    /// them.
+    /// turfs they hold (a captain, every turf of the team) with their campaigns; anyone else,
+    /// nothing. Voter lists never leave for a phone that may not hold them.
     pub(crate) fn lists_for(&self, user: Option<&str>) -> Result<Option<PeerLists>> {
         if self.peer_rights()?.is_none() {
             return Ok(None);
@@ -127,11 +126,14 @@ impl Store {
         let Some(user) = user.filter(|u| team.member(u).is_some()) else {
             return Ok(Some(PeerLists::default()));
         };
-        let turfs: HashSet<String> = team
-            .writable_by(user)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        // The turfs it holds now (a captain: all the team's): a turf handed away from it
+        // sends no more of its list or its new holder's news there.
+        let captain = team.member(user).is_some_and(|m| m.role == Role::Captain);
+        let turfs: HashSet<String> = if captain {
+            team.assignments.iter().map(|(t, _)| t.clone()).collect()
+        } else {
+            team.turfs_of(user).into_iter().map(str::to_owned).collect()
+        };
         let mut campaigns = HashSet::new();
         for turf in &turfs {
             if let Some(c) = self.roster_campaign(&TurfId(turf.clone()))? {
@@ -330,7 +332,7 @@ impl Store {
         }
 
         for prepared in teams {
-            self.write_prepared_team(prepared)?;
+            self.write_prepared_team(prepared, false)?;
             report.docs_changed += 1;
         }
         for roster in taken_rosters {

@@ -115,11 +115,18 @@ impl Store {
                 changed: false,
                 heads: self.heads(&DocId::team(team))?,
             }),
-            Some(prepared) => self.write_prepared_team(prepared),
+            Some(prepared) => self.write_prepared_team(prepared, true),
         }
     }
 
-    pub(crate) fn write_prepared_team(&mut self, prepared: PreparedTeam) -> Result<MergeOutcome> {
+    /// Writes a prepared team merge. Members and roles are taken from it only when it comes
+    /// from the server (`members_trusted`): another phone's copy could promote its user, so
+    /// what this phone sends and takes goes by the members the server last gave it.
+    pub(crate) fn write_prepared_team(
+        &mut self,
+        prepared: PreparedTeam,
+        members_trusted: bool,
+    ) -> Result<MergeOutcome> {
         let PreparedTeam {
             new,
             heads,
@@ -132,7 +139,7 @@ impl Store {
         persist(&tx, &id, &new, &heads, &mut log, self.compact_after, || {
             after.automerge().save()
         })?;
-        project_team(&tx, &team)?;
+        project_team(&tx, &team, members_trusted)?;
         tx.commit()?;
         Ok(MergeOutcome {
             changed: true,
@@ -155,10 +162,12 @@ impl Store {
             }
         }
         let tx = storage_tx(&mut self.conn)?;
-        tx.execute("DELETE FROM team_members", [])?;
-        tx.execute("DELETE FROM team_turfs", [])?;
         for team in &projected {
-            project_team(&tx, team)?;
+            // Members as the server gave them stay; a team with none yet takes the document's.
+            let known: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM team_members WHERE team_id = ?1)")?
+                .query_row([&team.id], |r| r.get(0))?;
+            project_team(&tx, team, !known)?;
         }
         tx.commit()?;
         Ok(())
@@ -184,7 +193,34 @@ impl Store {
             .query_row([me], |r| r.get(0))
             .optional()?;
         let Some(id) = id else { return Ok(None) };
-        Ok(self.stored_team(&id)?.map(|d| d.team()))
+        let Some(doc) = self.stored_team(&id)? else {
+            return Ok(None);
+        };
+        let mut team = doc.team();
+        // Members and roles as the server last gave them (see `write_prepared_team`).
+        let members: Vec<Member> = self
+            .conn
+            .prepare_cached(
+                "SELECT user_id, name, role FROM team_members WHERE team_id = ?1 ORDER BY user_id",
+            )?
+            .query_map([&id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .filter_map(|row| match row {
+                Ok((id, name, role)) => {
+                    Role::parse(&role).map(|role| Ok(Member { id, name, role }))
+                }
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<rusqlite::Result<_>>()?;
+        if !members.is_empty() {
+            team.members = members;
+        }
+        Ok(Some(team))
     }
 
     /// Hands a turf of the team to `to` (one member or more; none takes it from everyone).
@@ -240,11 +276,14 @@ impl Store {
         )?;
         let heads = doc.heads();
         let new = doc.automerge().save_after(&start);
-        self.write_prepared_team(PreparedTeam {
-            new,
-            heads,
-            after: doc,
-        })?;
+        self.write_prepared_team(
+            PreparedTeam {
+                new,
+                heads,
+                after: doc,
+            },
+            false,
+        )?;
         Ok(assignment)
     }
 
@@ -378,13 +417,20 @@ impl Store {
     }
 }
 
-/// Replaces a team's projection rows.
-fn project_team(tx: &Transaction<'_>, team: &Team) -> Result<()> {
-    tx.prepare_cached("DELETE FROM team_members WHERE team_id = ?1")?
-        .execute([&team.id])?;
+/// Replaces a team's projection rows (its members' too when `members`).
+fn project_team(tx: &Transaction<'_>, team: &Team, members: bool) -> Result<()> {
     tx.prepare_cached("DELETE FROM team_turfs WHERE team_id = ?1")?
         .execute([&team.id])?;
-    for m in &team.members {
+    let held: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM team_members WHERE team_id = ?1)")?
+        .query_row([&team.id], |r| r.get(0))?;
+    // A team first met through another phone: its members are all this phone knows.
+    let members = members || !held;
+    if members {
+        tx.prepare_cached("DELETE FROM team_members WHERE team_id = ?1")?
+            .execute([&team.id])?;
+    }
+    for m in team.members.iter().filter(|_| members) {
         tx.prepare_cached(
             "INSERT INTO team_members (team_id, user_id, name, role) VALUES (?1, ?2, ?3, ?4)",
         )?

@@ -360,4 +360,41 @@ fn a_captain_hands_a_turf_over_offline_and_the_new_holder_gets_it_phone_to_phone
     let (got, _) = sync_over_tcp(&zed, &cap, 50);
     assert_eq!((got.rosters_applied, got.docs_changed), (0, 0), "{got:?}");
     assert!(zed.lock().unwrap().documents().unwrap().is_empty());
+
+    // A tampered app promoting its own user to captain in the team document it hands over
+    // gets nothing more for it: the captain's phone goes by the members the server gave it.
+    let mut tampered = Store::open(dir.path().join("tampered.db")).unwrap();
+    tampered.sign_in(&"ben".into()).unwrap();
+    let held = cap.lock().unwrap().export_changes(&team_id, &[]).unwrap();
+    let mut doc =
+        doorstep_core::doc::TeamDoc::load("north", &held, [], doorstep_core::ActorId::random())
+            .unwrap();
+    doc.set_member(&doorstep_core::domain::Member {
+        id: "ben".into(),
+        name: "Ben".into(),
+        role: doorstep_core::domain::Role::Captain,
+    })
+    .unwrap();
+    tampered
+        .merge_changes(&team_id, &doc.automerge().save())
+        .unwrap();
+    let tampered = Mutex::new(tampered);
+    let (got, _) = sync_over_tcp(&tampered, &cap, 60);
+    assert_eq!(
+        got.rosters_applied, 0,
+        "no list for a self-made captain: {got:?}"
+    );
+    assert!(
+        tampered
+            .lock()
+            .unwrap()
+            .roster(&"t1".into())
+            .unwrap()
+            .is_none()
+    );
+    let team = cap.lock().unwrap().team().unwrap().unwrap();
+    assert_eq!(
+        team.member("ben").unwrap().role,
+        doorstep_core::domain::Role::Canvasser
+    );
 }
