@@ -292,6 +292,7 @@ class PhoneTest(unittest.TestCase):
         worker.start()
         asked = ana.sync_local(f"127.0.0.1:{listener.port()}")
         worker.join(timeout=30)
+        self.assertFalse(worker.is_alive())
         self.assertEqual(answered["summary"].records_added, 5, "the captain's phone took ana's knocks")
         self.assertEqual(answered["summary"].peer_user, "canvasser-1-1")
         self.assertEqual(asked.refused, [])
@@ -316,10 +317,13 @@ class PhoneTest(unittest.TestCase):
             captain.reassign_turf(ben_turf, ["canvasser-2-1"])  # another team's member
         with self.assertRaises(PhoneError.RefusedByServer):
             ana.reassign_turf(ana_turf, ["canvasser-1-2"])  # a canvasser may not
+        answered.clear()
         worker = threading.Thread(target=lambda: answered.update(summary=listener.accept(20)), daemon=True)
         worker.start()
         took = ana.sync_local(f"127.0.0.1:{listener.port()}")
         worker.join(timeout=30)
+        self.assertFalse(worker.is_alive())
+        self.assertEqual(answered["summary"].peer_user, "canvasser-1-1", "the captain's side finished too")
         self.assertIn(ben_turf, [t.id for t in ana.turfs()])
         self.assertEqual(took.records_added, 3)
         holders = {t.turf: t.holders for t in ana.team().turfs}

@@ -145,7 +145,32 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
     for k in [1, 4, 5] {
         let held = cs[k].sync_holding_back(&url).unwrap();
         eprintln!("canvasser {k} synced directly; held back on the way: {held:?}");
+        assert_eq!(
+            cs[k].store.outbox_count().unwrap(),
+            0,
+            "canvasser {k}'s knocks all reached the server, in the turfs handed over too"
+        );
     }
+    let early: Vec<String> = recorded
+        .iter()
+        .filter(|(_, (who, _))| [1, 4, 5].iter().any(|k| &cs[*k].user == who))
+        .map(|(id, _)| id.clone())
+        .collect();
+    let stored = server.storage();
+    let on_server: Vec<String> = doorstep_server::storage::Storage::results(&stored, None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.attempt)
+        .collect();
+    assert!(
+        early.iter().all(|id| on_server.contains(id)),
+        "before the captain synced, the server holds every knock of canvassers 1, 4 and 5"
+    );
+    // And nothing else yet, but canvasser 0's morning in the turf canvasser 4 took over, which
+    // canvasser 4's phone carried up in canvasser 0's name.
+    let carried = |id: &String| recorded[id].0 == cs[0].user;
+    assert!(on_server.iter().all(|id| early.contains(id) || carried(id)));
+    assert_eq!(on_server.iter().filter(|id| carried(id)).count(), 5);
 
     // Second collection at the end of the day.
     for (k, c) in cs[..4].iter_mut().enumerate() {
