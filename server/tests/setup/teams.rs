@@ -225,6 +225,17 @@ fn carry(from: &mut Phone, to: &mut Phone, doc: &DocId) {
     to.store.merge_changes(doc, &bytes).unwrap();
 }
 
+/// The captain hands `turf` to `to` offline, and `to`'s phone takes it face to face: the team
+/// document, the turf's list and its document.
+fn hand_over(field: &Field, cap: &mut Phone, to: &mut Phone, turf: &TurfId) {
+    let user = to.store.signed_in().unwrap().expect("signed in");
+    cap.store.reassign_turf(turf, &[user], 10).unwrap();
+    carry(cap, to, &DocId::team("team-1"));
+    let roster = field.storage().roster(turf.as_str()).unwrap().unwrap();
+    to.store.apply_roster(&roster).unwrap();
+    carry(cap, to, &DocId::turf(turf));
+}
+
 fn handed(users: &[&str], by: &str) -> Assignment {
     Assignment {
         users: users.iter().map(|u| (*u).to_owned()).collect(),
@@ -420,15 +431,9 @@ fn a_captain_hands_a_turf_on_and_forwards_its_new_holders_results_in_one_sync() 
     field.sync(&mut cap).unwrap();
     field.sync(&mut ben).unwrap();
     let spare = TurfId::from("t01-003");
-    cap.store
-        .reassign_turf(&spare, &[CanvasserId::from(BEN)], 10)
-        .unwrap();
     // Face to face: Ben takes the team document, the list and the turf; knocks; the captain
     // collects it.
-    carry(&mut cap, &mut ben, &DocId::team("team-1"));
-    let roster = field.storage().roster("t01-003").unwrap().unwrap();
-    ben.store.apply_roster(&roster).unwrap();
-    carry(&mut cap, &mut ben, &DocId::turf(&spare));
+    hand_over(&field, &mut cap, &mut ben, &spare);
     let id = ben.knock("t01-003", 40);
     carry(&mut ben, &mut cap, &DocId::turf(&spare));
 
@@ -453,13 +458,7 @@ fn a_turf_handed_on_twice_offline_still_takes_its_first_holders_results() {
     let spare = TurfId::from("t01-003");
     // Offline all day: the spare turf goes to Ben, who knocks; then on to Ana. The server
     // never hears of Ben holding it.
-    cap.store
-        .reassign_turf(&spare, &[CanvasserId::from(BEN)], 10)
-        .unwrap();
-    carry(&mut cap, &mut ben, &DocId::team("team-1"));
-    let roster = field.storage().roster("t01-003").unwrap().unwrap();
-    ben.store.apply_roster(&roster).unwrap();
-    carry(&mut cap, &mut ben, &DocId::turf(&spare));
+    hand_over(&field, &mut cap, &mut ben, &spare);
     let id = ben.knock("t01-003", 40);
     carry(&mut ben, &mut cap, &DocId::turf(&spare));
     let handed = cap
@@ -487,13 +486,7 @@ fn a_turf_handed_over_face_to_face_and_on_again_still_takes_its_first_holders_ow
     field.sync(&mut cap).unwrap();
     field.sync(&mut ben).unwrap();
     let spare = TurfId::from("t01-003");
-    cap.store
-        .reassign_turf(&spare, &[CanvasserId::from(BEN)], 10)
-        .unwrap();
-    carry(&mut cap, &mut ben, &DocId::team("team-1"));
-    let roster = field.storage().roster("t01-003").unwrap().unwrap();
-    ben.store.apply_roster(&roster).unwrap();
-    carry(&mut cap, &mut ben, &DocId::turf(&spare));
+    hand_over(&field, &mut cap, &mut ben, &spare);
     // Ben knocks; the captain, never collecting it, hands the turf on and syncs first.
     let id = ben.knock("t01-003", 40);
     cap.store
