@@ -65,6 +65,9 @@ pub struct LocalSession {
     dropped: HashSet<DocId>,
     asked: HashSet<String>,
     owed: VecDeque<String>,
+    /// Changes received that build on history this phone lacks, per document: kept until that
+    /// history arrives, and shown to the protocol so that it asks for the history.
+    waiting: HashMap<DocId, Vec<u8>>,
     report: LocalReport,
 }
 
@@ -109,6 +112,7 @@ impl Store {
             dropped: HashSet::new(),
             asked: HashSet::new(),
             owed: VecDeque::new(),
+            waiting: HashMap::new(),
             report: LocalReport {
                 peer_device: device,
                 peer_user: hello.user,
@@ -201,7 +205,14 @@ impl Store {
                 Some(state) => state,
                 None => self.peer_sync_state(&session.peer, &id)?,
             };
+            // What the other phone did not take (history it lacked, say) is offered again until
+            // its heads show it: the changes it refused left no trace in this state.
+            state.sent_hashes.clear();
             let mut doc = self.doc_copy(&id)?.unwrap_or_default();
+            if let Some(waiting) = session.waiting.get(&id) {
+                // Queued, not applied: the protocol sees what they build on and asks for it.
+                let _ = doc.load_incremental(waiting);
+            }
             let message = doc.sync().generate_sync_message(&mut state);
             if let Some(message) = message {
                 let message = changes_only(&mut doc, message);
@@ -241,7 +252,8 @@ impl Store {
             }
             // It holds the document now, whether or not its greeting listed it.
             session.peer_docs.insert(id.clone());
-            let bytes: Vec<u8> = message.changes.iter().flatten().copied().collect();
+            let mut bytes = session.waiting.remove(&id).unwrap_or_default();
+            bytes.extend(message.changes.iter().flatten().copied());
             if !bytes.is_empty() {
                 changes.push((id.clone(), bytes));
             }
@@ -262,13 +274,18 @@ impl Store {
         session.report.records_added += taken.records_added;
         let mut refused = HashSet::new();
         for (doc, reason) in taken.refused {
-            if let Some(id) = DocId::parse(&doc) {
-                // Missing history is the protocol's to sort out: it asks again.
-                if !reason.contains("earlier changes") {
-                    session.dropped.insert(id.clone());
-                    refused.insert(id);
+            let Some(id) = DocId::parse(&doc) else {
+                continue;
+            };
+            if reason.contains("earlier changes") {
+                // Missing history is the protocol's to sort out: the changes wait, and it asks.
+                if let Some((_, bytes)) = changes.iter().find(|(d, _)| d == &id) {
+                    session.waiting.insert(id, bytes.clone());
                 }
+                continue;
             }
+            session.dropped.insert(id.clone());
+            refused.insert(id);
             session.report.refused.push((doc, reason));
         }
         // A document this phone may not sync (yet: its roster may come next turn) gets no

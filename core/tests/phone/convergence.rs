@@ -1,5 +1,6 @@
-//! Property: replicas doing random work and merging in random orders and subsets converge to
-//! identical projections, with every attempt present exactly once.
+//! Property: replicas doing random work and merging in random orders and subsets (document
+//! changes, phone-to-phone sessions over a socket, bundle files for everything or for a known
+//! phone) converge to identical projections, with every attempt present exactly once.
 
 use crate::common::*;
 use doorstep_core::doc::DocId;
@@ -57,6 +58,17 @@ enum Op {
         to: usize,
         turf: usize,
     },
+    /// Phone to phone, both ways, over a socket.
+    Local {
+        from: usize,
+        to: usize,
+    },
+    /// A bundle file: everything, or only what `to` lacks as far as `from` knows.
+    Bundle {
+        from: usize,
+        to: usize,
+        known: bool,
+    },
 }
 
 fn arb_op() -> impl Strategy<Value = Op> {
@@ -70,7 +82,9 @@ fn arb_op() -> impl Strategy<Value = Op> {
         1 => (r.clone(), t.clone(), 0..DOORS, 0..4usize).prop_map(|(r, turf, door, text)| Op::Note { r, turf, door, text }),
         1 => (r.clone(), t.clone(), 0..DOORS, any::<bool>()).prop_map(|(r, turf, door, on)| Op::Skip { r, turf, door, on }),
         1 => (r.clone(), t.clone(), 0..DOORS, 0..DOORS).prop_map(|(r, turf, door, before)| Op::Move { r, turf, door, before }),
-        4 => (r.clone(), r, t).prop_map(|(from, to, turf)| Op::Sync { from, to, turf }),
+        4 => (r.clone(), r.clone(), t).prop_map(|(from, to, turf)| Op::Sync { from, to, turf }),
+        2 => (r.clone(), r.clone()).prop_map(|(from, to)| Op::Local { from, to }),
+        2 => (r.clone(), r, any::<bool>()).prop_map(|(from, to, known)| Op::Bundle { from, to, known }),
     ]
 }
 
@@ -90,6 +104,37 @@ fn sync(phones: &mut [Store], from: usize, to: usize, turf: &str) {
         Err(e) => panic!("export failed: {e}"),
     };
     phones[to].merge_changes(&doc, &bytes).unwrap();
+}
+
+/// Two phones sync face to face over a Unix socket pair.
+fn local(phones: &mut [Store], from: usize, to: usize) {
+    if from == to {
+        return;
+    }
+    let (low, high) = (from.min(to), from.max(to));
+    let (left, right) = phones.split_at_mut(high);
+    let (a, b) = (&mut left[low], &mut right[0]);
+    let (mut sa, mut sb) = std::os::unix::net::UnixStream::pair().unwrap();
+    std::thread::scope(|scope| {
+        let other = scope.spawn(move || doorstep_core::local_sync(b, &mut sb, false, 1));
+        doorstep_core::local_sync(a, &mut sa, true, 1).unwrap();
+        other.join().unwrap().unwrap();
+    });
+}
+
+/// A bundle from one phone to another.
+fn bundle(phones: &mut [Store], from: usize, to: usize, known: bool) {
+    if from == to {
+        return;
+    }
+    let bytes = if known {
+        let device = phones[to].device().to_string();
+        phones[from].export_bundle_for(&device, 1).unwrap()
+    } else {
+        phones[from].export_bundle(1).unwrap()
+    };
+    let report = phones[to].import_bundle(&bytes, 1).unwrap();
+    assert!(report.refused.is_empty(), "{report:?}");
 }
 
 fn apply(
@@ -208,6 +253,8 @@ fn apply(
                 .unwrap();
         }
         Op::Sync { from, to, turf } => sync(phones, from, to, TURFS[turf]),
+        Op::Local { from, to } => local(phones, from, to),
+        Op::Bundle { from, to, known } => bundle(phones, from, to, known),
     }
 }
 
@@ -232,6 +279,15 @@ fn check(ops: &[Op]) -> Result<(), TestCaseError> {
             | Op::Skip { r, turf, .. }
             | Op::Move { r, turf, .. } => (r, turf),
             Op::Sync { to, turf, .. } => (to, turf),
+            Op::Local { from, to } | Op::Bundle { from, to, .. } => {
+                for p in [from, to] {
+                    for t in TURFS {
+                        let diffs = phones[p].verify_projections(&t.into()).unwrap();
+                        prop_assert!(diffs.is_empty(), "after {:?}: {:?}", op, diffs);
+                    }
+                }
+                continue;
+            }
         };
         let diffs = phones[r].verify_projections(&TURFS[turf].into()).unwrap();
         prop_assert!(diffs.is_empty(), "after {:?}: {:?}", op, diffs);
