@@ -237,10 +237,11 @@ def local_sync(app, listen):
     try:
         if listen:
             listener = app.phone.listen_local(ask("listen on", "0.0.0.0:0"))
-            print(f"  waiting on port {listener.port()}: on the other phone choose c and enter this phone's address and port")
+            print(f"  waiting on port {listener.port()}, pairing code {listener.code()}: on the other phone "
+                  f"choose c, enter this phone's address and port, then the code")
             result = listener.accept(120)
         else:
-            result = app.phone.sync_local(ask("other phone's address", "127.0.0.1:7000"))
+            result = app.phone.sync_local(ask("other phone's address", "127.0.0.1:7000"), ask("pairing code"))
     except PhoneError as e:
         print(f"  local sync failed: {e.detail}")
         return
@@ -366,9 +367,10 @@ def scenario(args):
     collected = {}
     waiter = threading.Thread(target=lambda: collected.update(summary=listener.accept(30)), daemon=True)
     waiter.start()
-    direct = app.phone.sync_local(f"127.0.0.1:{listener.port()}")
+    direct = app.phone.sync_local(f"127.0.0.1:{listener.port()}", listener.code())
     waiter.join(timeout=60)
-    print(f"  phone to phone: {direct.bytes_sent + direct.bytes_received} bytes, the captain's phone took "
+    print(f"  phone to phone, paired with code {listener.code()}: {direct.bytes_sent + direct.bytes_received} bytes, "
+          f"the captain's phone took "
           f"{collected['summary'].records_added} result(s)")
     bundle = os.path.join(work, "shift.bundle")
     size = app.phone.export_bundle_for(collected["summary"].peer_device, bundle)

@@ -1,6 +1,7 @@
 //! The one error type an app sees, converted from core's in one place.
 
 use crate::transport::TransportError;
+use doorstep_core::store::PairError;
 use doorstep_core::{Error, LocalSyncError, SyncError};
 
 /// What went wrong, sorted by what a screen does about it. Messages name ids and sizes, never
@@ -161,6 +162,16 @@ impl From<LocalSyncError> for PhoneError {
             LocalSyncError::Link(_) => PhoneError::Network {
                 detail: e.to_string(),
             },
+        }
+    }
+}
+
+impl From<PairError> for PhoneError {
+    fn from(e: PairError) -> Self {
+        let detail = e.to_string();
+        match e {
+            PairError::WrongCode | PairError::BadCode(_) => PhoneError::InvalidInput { detail },
+            PairError::Link(_) => PhoneError::Network { detail },
         }
     }
 }

@@ -14,6 +14,7 @@ pub use transport::{NetworkSettings, SyncEvent, SyncProgress};
 
 use doorstep_core::bundle::MAX_BUNDLE_BYTES;
 use doorstep_core::domain::{AttemptId, HouseholdId, Target, TurfId, VoterId};
+use doorstep_core::store::{pair, pairing_code};
 use doorstep_core::{DocId, NewAttempt, NewPerson, Store, local_sync, sync_rounds};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -345,10 +346,10 @@ impl Phone {
             .collect())
     }
 
-    /// Syncs with another phone listening at `address` (`host:port`, from its
-    /// `listen_local`), both directions in one session. Everything that arrived before a
-    /// dropped link is kept.
-    pub fn sync_local(&self, address: String) -> Result<LocalSyncSummary> {
+    /// Syncs with another phone listening at `address` (`host:port`) that shows `code` on its
+    /// screen (see `listen_local`), both directions in one session, encrypted. Everything that
+    /// arrived before a dropped link is kept; a wrong code changes nothing.
+    pub fn sync_local(&self, address: String, code: String) -> Result<LocalSyncSummary> {
         use std::net::ToSocketAddrs;
         let target = address
             .to_socket_addrs()
@@ -357,14 +358,16 @@ impl Phone {
             .ok_or_else(|| PhoneError::InvalidInput {
                 detail: format!("'{address}' is not a host:port address"),
             })?;
-        let mut stream = std::net::TcpStream::connect_timeout(&target, LOCAL_CONNECT_TIMEOUT)?;
+        let stream = std::net::TcpStream::connect_timeout(&target, LOCAL_CONNECT_TIMEOUT)?;
         local_link(&stream)?;
-        let report = local_sync(&mut &self.store, &mut stream, true, now_ms())?;
+        let mut sealed = pair(stream, &code, true)?;
+        let report = local_sync(&mut &self.store, &mut sealed, true, now_ms())?;
         Ok(report.into())
     }
 
     /// Listens for another phone's `sync_local` at `address` (`0.0.0.0:0` on the staging
-    /// location's Wi-Fi picks a free port: show `port()` to the other phone).
+    /// location's Wi-Fi picks a free port). Show `port()` and `code()` on this phone's screen:
+    /// the other phone needs both, and only a phone given the code can sync.
     pub fn listen_local(self: Arc<Self>, address: String) -> Result<Arc<LocalListener>> {
         let listener = std::net::TcpListener::bind(&address).map_err(|e| PhoneError::Network {
             detail: format!("cannot listen on {address}: {e}"),
@@ -372,6 +375,7 @@ impl Phone {
         Ok(Arc::new(LocalListener {
             phone: self,
             listener,
+            code: pairing_code(),
         }))
     }
 
@@ -414,6 +418,7 @@ fn local_link(stream: &std::net::TcpStream) -> std::io::Result<()> {
 pub struct LocalListener {
     phone: Arc<Phone>,
     listener: std::net::TcpListener,
+    code: String,
 }
 
 impl std::fmt::Debug for LocalListener {
@@ -429,13 +434,18 @@ impl LocalListener {
         Ok(self.listener.local_addr()?.port())
     }
 
+    /// The pairing code to show: the other phone types it into `sync_local`.
+    pub fn code(&self) -> String {
+        self.code.clone()
+    }
+
     /// Waits up to `timeout_seconds` for one phone to connect, then syncs with it (both
     /// directions). Call again for the next phone.
     pub fn accept(&self, timeout_seconds: u32) -> Result<LocalSyncSummary> {
         let deadline =
             std::time::Instant::now() + std::time::Duration::from_secs(timeout_seconds.into());
         self.listener.set_nonblocking(true)?;
-        let mut stream = loop {
+        let stream = loop {
             match self.listener.accept() {
                 Ok((stream, _)) => break stream,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -452,7 +462,8 @@ impl LocalListener {
             }
         };
         local_link(&stream)?;
-        let report = local_sync(&mut &self.phone.store, &mut stream, false, now_ms())?;
+        let mut sealed = pair(stream, &self.code, false)?;
+        let report = local_sync(&mut &self.phone.store, &mut sealed, false, now_ms())?;
         Ok(report.into())
     }
 }

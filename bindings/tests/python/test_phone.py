@@ -264,6 +264,14 @@ class PhoneTest(unittest.TestCase):
             c.import_bundle(self.path("missing.bundle"))
         self.assertEqual(len(ids), 4)
 
+    @staticmethod
+    def _accept_error(listener):
+        try:
+            listener.accept(20)
+            return "accepted"
+        except PhoneError as e:
+            return str(e)
+
     def test_a_captain_collects_results_phone_to_phone_and_hands_a_turf_over(self):
         def signed_in(name, user):
             phone = Phone.open(self.path(name))
@@ -290,12 +298,23 @@ class PhoneTest(unittest.TestCase):
         answered = {}
         worker = threading.Thread(target=lambda: answered.update(summary=listener.accept(20)), daemon=True)
         worker.start()
-        asked = ana.sync_local(f"127.0.0.1:{listener.port()}")
+        asked = ana.sync_local(f"127.0.0.1:{listener.port()}", listener.code())
         worker.join(timeout=30)
         self.assertFalse(worker.is_alive())
         self.assertEqual(answered["summary"].records_added, 5, "the captain's phone took ana's knocks")
         self.assertEqual(answered["summary"].peer_user, "canvasser-1-1")
         self.assertEqual(asked.refused, [])
+
+        # A phone given the wrong code gets nothing, and the listener's side is told too.
+        answered.clear()
+        wrong = "000000" if listener.code() != "000000" else "111111"
+        worker = threading.Thread(target=lambda: answered.update(error=self._accept_error(listener)), daemon=True)
+        worker.start()
+        with self.assertRaises(PhoneError.InvalidInput) as refused:
+            ben.sync_local(f"127.0.0.1:{listener.port()}", wrong)
+        worker.join(timeout=30)
+        self.assertIn("pairing code", str(refused.exception))
+        self.assertIn("pairing code", answered["error"])
 
         # Ben hands over a bundle file.
         ben.export_bundle(self.path("ben.bundle"))
@@ -320,7 +339,7 @@ class PhoneTest(unittest.TestCase):
         answered.clear()
         worker = threading.Thread(target=lambda: answered.update(summary=listener.accept(20)), daemon=True)
         worker.start()
-        took = ana.sync_local(f"127.0.0.1:{listener.port()}")
+        took = ana.sync_local(f"127.0.0.1:{listener.port()}", listener.code())
         worker.join(timeout=30)
         self.assertFalse(worker.is_alive())
         self.assertEqual(answered["summary"].peer_user, "canvasser-1-1", "the captain's side finished too")

@@ -10,6 +10,7 @@ mod local;
 mod migrations;
 mod project;
 mod queries;
+mod sealed;
 mod sync;
 mod team;
 
@@ -20,6 +21,7 @@ pub use queries::{
     AttemptSummary, OutboxItem, OutboxKind, Progress, Status, TurfSummary, WalkHousehold, WalkList,
     WalkVoter,
 };
+pub use sealed::{CODE_DIGITS, PairError, Sealed, pair, pairing_code};
 pub use sync::{LendStore, MAX_SYNC_ROUNDS, REVOKED, SyncError, SyncReport, sync_rounds};
 pub use team::{MemberProgress, TeamProgress, TurfProgress};
 

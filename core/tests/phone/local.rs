@@ -214,6 +214,89 @@ fn a_link_dropped_mid_session_keeps_what_arrived_and_the_next_session_finishes()
 }
 
 #[test]
+fn paired_phones_sync_encrypted_and_a_wrong_code_changes_nothing() {
+    use doorstep_core::store::{pair, pairing_code};
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = phone_at(&dir.path().join("a.db"), "ana", &["t1"], 10);
+    let b = Store::open(dir.path().join("b.db")).unwrap();
+    let secret = a
+        .record_attempt(knock("t1", "t1-v0000", "talked", 10))
+        .unwrap();
+    let (a, b) = (Mutex::new(a), Mutex::new(b));
+    let wire = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let run = |code_a: &str, code_b: &str| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::scope(|scope| {
+            let answer = scope.spawn(|| {
+                let (stream, _) = listener.accept().unwrap();
+                let mut sealed = pair(stream, code_b, false).map_err(|e| e.to_string())?;
+                local_sync(&mut &b, &mut sealed, false, 5).map_err(|e| e.to_string())
+            });
+            let asked = (|| {
+                let stream = Tap {
+                    inner: TcpStream::connect(addr).unwrap(),
+                    wire: wire.clone(),
+                };
+                let mut sealed = pair(stream, code_a, true).map_err(|e| e.to_string())?;
+                local_sync(&mut &a, &mut sealed, true, 5).map_err(|e| e.to_string())
+            })();
+            (asked, answer.join().unwrap())
+        })
+    };
+    let code = pairing_code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (asked, answered) = run(&code, wrong);
+    assert!(asked.unwrap_err().contains("pairing code"));
+    assert!(answered.unwrap_err().contains("pairing code"));
+    assert!(
+        b.lock().unwrap().documents().unwrap().is_empty(),
+        "nothing taken"
+    );
+
+    let (asked, answered) = run(&code, &code);
+    let (asked, answered) = (asked.unwrap(), answered.unwrap());
+    assert_eq!(answered.records_added, 1);
+    assert!(asked.bytes_sent > 0);
+    assert_eq!(
+        b.lock().unwrap().history(&"t1".into()).unwrap()[0].id,
+        secret.id
+    );
+    // What went over the wire reads as nothing: not a document id, not a street.
+    let wire = wire.lock().unwrap();
+    assert!(wire.len() > 1_000);
+    for plain in [&b"turf:t1"[..], b"Elm Street", b"DSYN"] {
+        assert!(
+            !wire.windows(plain.len()).any(|w| w == plain),
+            "{plain:?} on the wire"
+        );
+    }
+}
+
+/// A stream that keeps a copy of everything written through it.
+struct Tap<S> {
+    inner: S,
+    wire: std::sync::Arc<Mutex<Vec<u8>>>,
+}
+
+impl<S: Read> Read for Tap<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl<S: Write> Write for Tap<S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.wire.lock().unwrap().extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[test]
 fn a_bundle_for_a_known_phone_carries_only_what_it_lacks() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = phone_at(&dir.path().join("a.db"), "ana", &["t1", "t2"], 60);
