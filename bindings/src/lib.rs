@@ -14,7 +14,7 @@ pub use transport::{NetworkSettings, SyncEvent, SyncProgress};
 
 use doorstep_core::bundle::MAX_BUNDLE_BYTES;
 use doorstep_core::domain::{AttemptId, HouseholdId, Target, TurfId, VoterId};
-use doorstep_core::store::{pair, pairing_code};
+use doorstep_core::store::{PairError, pair, pairing_code};
 use doorstep_core::{DocId, NewAttempt, NewPerson, Store, local_sync, sync_rounds};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -358,9 +358,10 @@ impl Phone {
             .ok_or_else(|| PhoneError::InvalidInput {
                 detail: format!("'{address}' is not a host:port address"),
             })?;
-        let stream = std::net::TcpStream::connect_timeout(&target, LOCAL_CONNECT_TIMEOUT)?;
-        local_link(&stream)?;
-        let mut sealed = pair(stream, &code, true)?;
+        let stream =
+            std::net::TcpStream::connect_timeout(&target, LOCAL_CONNECT_TIMEOUT).map_err(link)?;
+        let mut sealed = pair(PhoneLink::pairing(stream)?, &code, true)?;
+        sealed.get_mut().paired()?;
         let report = local_sync(&mut &self.store, &mut sealed, true, now_ms())?;
         Ok(report.into())
     }
@@ -375,7 +376,7 @@ impl Phone {
         Ok(Arc::new(LocalListener {
             phone: self,
             listener,
-            code: pairing_code(),
+            code: Mutex::new(pairing_code()),
         }))
     }
 
@@ -406,11 +407,76 @@ const LOCAL_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// How long a local sync waits for the other phone's next message before giving up.
 const LOCAL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-fn local_link(stream: &std::net::TcpStream) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(LOCAL_IDLE_TIMEOUT))?;
-    stream.set_write_timeout(Some(LOCAL_IDLE_TIMEOUT))?;
-    stream.set_nodelay(true)
+/// How long pairing may take in all, however slowly the other side trickles its bytes.
+const LOCAL_PAIRING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A socket failure, as a screen shows it.
+fn link(e: std::io::Error) -> PhoneError {
+    PhoneError::Network {
+        detail: format!(
+            "the link to the other phone failed ({e}); check that both are on the same network"
+        ),
+    }
+}
+
+/// A TCP link to another phone: pairing must finish before a deadline; after it, each read or
+/// write may wait up to the idle timeout.
+struct PhoneLink {
+    stream: std::net::TcpStream,
+    deadline: Option<std::time::Instant>,
+}
+
+impl PhoneLink {
+    fn pairing(stream: std::net::TcpStream) -> Result<Self> {
+        // Accepted from a non-blocking listener, it may inherit non-blocking mode.
+        stream.set_nonblocking(false).map_err(link)?;
+        stream.set_nodelay(true).map_err(link)?;
+        Ok(Self {
+            stream,
+            deadline: Some(std::time::Instant::now() + LOCAL_PAIRING_DEADLINE),
+        })
+    }
+
+    fn paired(&mut self) -> Result<()> {
+        self.deadline = None;
+        self.stream
+            .set_read_timeout(Some(LOCAL_IDLE_TIMEOUT))
+            .and_then(|()| self.stream.set_write_timeout(Some(LOCAL_IDLE_TIMEOUT)))
+            .map_err(link)
+    }
+
+    fn arm(&self) -> std::io::Result<()> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "pairing took too long",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.set_write_timeout(Some(left))
+    }
+}
+
+impl std::io::Read for PhoneLink {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.arm()?;
+        self.stream.read(buf)
+    }
+}
+
+impl std::io::Write for PhoneLink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.arm()?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.stream.flush()
+    }
 }
 
 /// A phone waiting for another phone's local sync.
@@ -418,7 +484,8 @@ fn local_link(stream: &std::net::TcpStream) -> std::io::Result<()> {
 pub struct LocalListener {
     phone: Arc<Phone>,
     listener: std::net::TcpListener,
-    code: String,
+    /// Drawn anew after every wrong guess, so that guessing never pays.
+    code: Mutex<String>,
 }
 
 impl std::fmt::Debug for LocalListener {
@@ -434,9 +501,13 @@ impl LocalListener {
         Ok(self.listener.local_addr()?.port())
     }
 
-    /// The pairing code to show: the other phone types it into `sync_local`.
+    /// The pairing code to show: the other phone types it into `sync_local`. A wrong guess
+    /// draws a new one: show it again after `accept` fails.
     pub fn code(&self) -> String {
-        self.code.clone()
+        self.code
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Waits up to `timeout_seconds` for one phone to connect, then syncs with it (both
@@ -444,7 +515,7 @@ impl LocalListener {
     pub fn accept(&self, timeout_seconds: u32) -> Result<LocalSyncSummary> {
         let deadline =
             std::time::Instant::now() + std::time::Duration::from_secs(timeout_seconds.into());
-        self.listener.set_nonblocking(true)?;
+        self.listener.set_nonblocking(true).map_err(link)?;
         let stream = loop {
             match self.listener.accept() {
                 Ok((stream, _)) => break stream,
@@ -458,11 +529,24 @@ impl LocalListener {
                     }
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(link(e)),
             }
         };
-        local_link(&stream)?;
-        let mut sealed = pair(stream, &self.code, false)?;
+        let code = self.code();
+        let mut sealed = match pair(PhoneLink::pairing(stream)?, &code, false) {
+            Ok(sealed) => sealed,
+            Err(e @ PairError::WrongCode) => {
+                *self
+                    .code
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = pairing_code();
+                return Err(PhoneError::InvalidInput {
+                    detail: format!("{e}; this phone now shows a new code"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        sealed.get_mut().paired()?;
         let report = local_sync(&mut &self.phone.store, &mut sealed, false, now_ms())?;
         Ok(report.into())
     }

@@ -307,14 +307,16 @@ class PhoneTest(unittest.TestCase):
 
         # A phone given the wrong code gets nothing, and the listener's side is told too.
         answered.clear()
-        wrong = "000000" if listener.code() != "000000" else "111111"
+        shown = listener.code()
+        wrong = "000000" if shown != "000000" else "111111"
         worker = threading.Thread(target=lambda: answered.update(error=self._accept_error(listener)), daemon=True)
         worker.start()
         with self.assertRaises(PhoneError.InvalidInput) as refused:
             ben.sync_local(f"127.0.0.1:{listener.port()}", wrong)
         worker.join(timeout=30)
-        self.assertIn("pairing code", str(refused.exception))
-        self.assertIn("pairing code", answered["error"])
+        self.assertIn("pairing codes", str(refused.exception))
+        self.assertIn("pairing codes", answered["error"])
+        self.assertNotEqual(listener.code(), shown, "a wrong guess draws a new code")
 
         # Ben hands over a bundle file.
         ben.export_bundle(self.path("ben.bundle"))

@@ -279,10 +279,15 @@ impl Store {
             };
             if reason.contains("earlier changes") {
                 // Missing history is the protocol's to sort out: the changes wait, and it asks.
-                if let Some((_, bytes)) = changes.iter().find(|(d, _)| d == &id) {
-                    session.waiting.insert(id, bytes.clone());
+                // A pile that outgrows a message is not waiting on history but on a peer that
+                // will never send it: that document stops syncing.
+                match changes.iter().find(|(d, _)| d == &id) {
+                    Some((_, bytes)) if bytes.len() <= MAX_MESSAGE_BYTES => {
+                        session.waiting.insert(id, bytes.clone());
+                        continue;
+                    }
+                    _ => {}
                 }
-                continue;
             }
             session.dropped.insert(id.clone());
             refused.insert(id);

@@ -25,7 +25,7 @@ const SPAKE2_MESSAGE: usize = 33;
 pub enum PairError {
     /// The codes differ (or someone else answered).
     #[error(
-        "the pairing code does not match the other phone's; check the code on its screen and try again"
+        "the two phones' pairing codes do not match; type the code the listening phone shows, and try again"
     )]
     WrongCode,
     /// The code is not six digits.
@@ -103,7 +103,8 @@ pub fn pair<S: Read + Write>(
         read_at: 0,
     };
     sealed.write_record(CONFIRM)?;
-    match sealed.read_record() {
+    // Nothing bigger than the confirmation is read before the other phone has proved the code.
+    match sealed.read_record(CONFIRM.len() + 16) {
         Ok(confirm) if confirm == CONFIRM => Ok(sealed),
         Ok(_) => Err(PairError::WrongCode),
         Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(PairError::WrongCode),
@@ -130,11 +131,11 @@ impl<S: Read + Write> Sealed<S> {
         self.inner.flush()
     }
 
-    fn read_record(&mut self) -> io::Result<Vec<u8>> {
+    fn read_record(&mut self, max: usize) -> io::Result<Vec<u8>> {
         let mut len = [0u8; 4];
         self.inner.read_exact(&mut len)?;
         let len = u32::from_le_bytes(len) as usize;
-        if len > MAX_RECORD {
+        if len > max {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("a record of {len} bytes, over the limit"),
@@ -159,12 +160,17 @@ impl<S: Read + Write> Sealed<S> {
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// The stream underneath, to change its settings (timeouts once paired).
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
 }
 
 impl<S: Read + Write> Read for Sealed<S> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.read_at >= self.buffer.len() {
-            self.buffer = self.read_record()?;
+            self.buffer = self.read_record(MAX_RECORD)?;
             self.read_at = 0;
         }
         let n = buf.len().min(self.buffer.len() - self.read_at);
