@@ -315,6 +315,17 @@ pub struct BundleReport {
     pub records_added: usize,
     /// Documents and rosters left out, with the reason (ids only).
     pub refused: Vec<(String, String)>,
+    /// Of those, the documents left out only because their changes build on history this
+    /// phone lacks: another exchange that brings it takes them.
+    pub incomplete: Vec<String>,
+}
+
+impl BundleReport {
+    /// Leaves a document out because its changes build on history this phone lacks.
+    pub(crate) fn lacks_history(&mut self, doc: &crate::DocId, why: impl std::fmt::Display) {
+        self.refused.push((doc.to_string(), why.to_string()));
+        self.incomplete.push(doc.to_string());
+    }
 }
 
 #[cfg(test)]

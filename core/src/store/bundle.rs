@@ -117,10 +117,8 @@ impl Store {
     /// turfs they hold (a captain, every turf of the team) with their campaigns; anyone else,
     /// nothing. Voter lists never leave for a phone that may not hold them.
     pub(crate) fn lists_for(&self, user: Option<&str>) -> Result<Option<PeerLists>> {
-        if self.peer_rights()?.is_none() {
-            return Ok(None);
-        }
-        let Some(team) = self.team()? else {
+        let (team, judge) = self.own_team_and_rights()?;
+        let (Some(team), Some(_)) = (team, judge) else {
             return Ok(None);
         };
         let Some(user) = user.filter(|u| team.member(u).is_some()) else {
@@ -220,12 +218,11 @@ impl Store {
                 reason: e.to_string(),
             })
         };
-        let judge = self.peer_rights()?;
+        let (held_team, judge) = self.own_team_and_rights()?;
         let me = self.canvasser.clone();
         let server_synced = self.role()?.is_some();
 
         // Team documents.
-        let held_team = self.team()?;
         let mut team_view: Option<Team> = held_team.clone();
         let mut teams = Vec::new();
         for doc in offered.iter().filter(|d| d.id.kind == DocKind::Team) {
@@ -252,9 +249,7 @@ impl Store {
                     team_view = Some(team);
                     teams.push(prepared);
                 }
-                Err(e @ Error::MissingDependencies { .. }) => {
-                    report.refused.push((doc.id.to_string(), e.to_string()))
-                }
+                Err(e @ Error::MissingDependencies { .. }) => report.lacks_history(&doc.id, e),
                 Err(e) => return Err(unusable(&doc.id, e)),
             }
         }
@@ -314,9 +309,11 @@ impl Store {
                             None => Ok(now.saturating_sub(added)),
                         }
                     }),
-                DocKind::Campaign | DocKind::Team => self
+                DocKind::Campaign => self
                     .prepare_campaign_merge(&CampaignId(id.id.clone()), doc.changes)
                     .map(|_| Ok(0)),
+                // Taken above, before anything else.
+                DocKind::Team => continue,
             };
             match trial {
                 Ok(Ok(records)) => docs.push((id.clone(), doc.changes, records)),
@@ -324,9 +321,7 @@ impl Store {
                     .refused
                     .push((id.to_string(), format!("{FORWARD_ONLY}: {refusal}"))),
                 // A partial offer whose base this phone lacks: the rest still goes in.
-                Err(e @ Error::MissingDependencies { .. }) => {
-                    report.refused.push((id.to_string(), e.to_string()))
-                }
+                Err(e @ Error::MissingDependencies { .. }) => report.lacks_history(id, e),
                 Err(e) => return Err(unusable(id, e)),
             }
         }
@@ -374,6 +369,14 @@ impl Store {
             }
         }
         Ok(Some((turfs, campaigns)))
+    }
+
+    /// What this phone may take from another phone now, judged by its own team document and
+    /// user: the team (as [`Store::team`]) and the entitlement (as [`Store::entitlement`]).
+    pub(crate) fn own_entitlement(&self) -> Result<OwnEntitlement> {
+        let (team, judge) = self.own_team_and_rights()?;
+        let entitled = self.entitlement(team.as_ref(), judge.as_ref())?;
+        Ok((team, entitled))
     }
 
     /// The turfs whose rosters this phone holds, and their campaigns.
@@ -587,6 +590,9 @@ pub(crate) fn with_team(mut rights: Rights, team: Option<&Team>) -> Rights {
     }
     rights
 }
+
+/// This phone's team and what it may take (see [`Store::own_entitlement`]).
+pub(crate) type OwnEntitlement = (Option<Team>, Option<(HashSet<String>, HashSet<String>)>);
 
 /// What another phone may be sent (see [`Store::lists_for`]).
 #[derive(Debug, Default)]

@@ -125,9 +125,7 @@ impl Store {
     /// holds that it may take (a turf only once its roster is here), less those refused.
     fn local_docs(&mut self, session: &LocalSession) -> Result<Vec<DocId>> {
         let mine: BTreeSet<DocId> = self.documents()?.into_iter().collect();
-        let team = self.team()?;
-        let judge = self.peer_rights()?;
-        let entitled = self.entitlement(team.as_ref(), judge.as_ref())?;
+        let (team, entitled) = self.own_entitlement()?;
         let rostered: HashSet<String> = self.turfs()?.into_iter().map(|t| t.turf.0).collect();
         // What this phone holds goes only to a phone that may hold it.
         let theirs = self.lists_for(session.report.peer_user.as_deref())?;
@@ -157,9 +155,7 @@ impl Store {
     /// The rosters to ask the peer for: those of turfs this phone may hold that it lacks (or,
     /// on a phone that never synced with a server, holds in an older version).
     fn local_wants(&mut self, session: &LocalSession) -> Result<Vec<String>> {
-        let team = self.team()?;
-        let judge = self.peer_rights()?;
-        let entitled = self.entitlement(team.as_ref(), judge.as_ref())?;
+        let (_, entitled) = self.own_entitlement()?;
         let held: HashMap<String, u64> = self
             .turfs()?
             .into_iter()
@@ -277,7 +273,7 @@ impl Store {
             let Some(id) = DocId::parse(&doc) else {
                 continue;
             };
-            if reason.contains("earlier changes") {
+            if taken.incomplete.contains(&doc) {
                 // Missing history is the protocol's to sort out: the changes wait, and it asks.
                 // A pile that outgrows a message is not waiting on history but on a peer that
                 // will never send it: that document stops syncing.

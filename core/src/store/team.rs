@@ -287,22 +287,21 @@ impl Store {
         Ok(assignment)
     }
 
-    /// The rights by which this phone judges what another phone hands it: its own user's,
-    /// passing on the records of teammates (in the team's turfs). `None` when it judges nothing
-    /// (an organizer's phone, or one nobody has signed in on).
-    pub(crate) fn peer_rights(&self) -> Result<Option<Rights>> {
+    /// The team of this phone's user, and the rights by which this phone judges what another
+    /// phone hands it: its own user's, passing on the records of teammates (each in the turfs
+    /// they hold or held). No rights when it judges nothing (an organizer's phone, or one
+    /// nobody has signed in on). The team document is read once.
+    pub(crate) fn own_team_and_rights(&self) -> Result<(Option<Team>, Option<Rights>)> {
+        let team = self.team()?;
         let Some(role) = self.role()?.as_deref().and_then(Role::parse) else {
-            return Ok(None);
+            return Ok((team, None));
         };
         if role == Role::Admin {
-            return Ok(None);
+            return Ok((team, None));
         }
         let me = self.canvasser.clone().ok_or(Error::NotSignedIn)?;
-        let team = self.team()?;
-        Ok(Some(super::bundle::with_team(
-            Rights::alone(role, me.as_str()),
-            team.as_ref(),
-        )))
+        let rights = super::bundle::with_team(Rights::alone(role, me.as_str()), team.as_ref());
+        Ok((team, Some(rights)))
     }
 
     /// The team's progress, from the attempts this phone holds: per member and per turf.
