@@ -6,6 +6,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod auth;
+pub mod dashboard;
 pub mod demo;
 pub mod engine;
 pub mod error;
@@ -24,7 +25,7 @@ use metrics::Metrics;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use storage::Storage;
+use storage::Dashboard;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -40,6 +41,9 @@ pub struct AppState<S> {
     /// The storage's change counter, read fresh for a heartbeat without a blocking-pool trip
     /// (`None` if its thread could not start: every sync then takes the blocking pool).
     pub freshness: Option<Arc<freshness::Freshness>>,
+    /// Set when the server begins to shut down: open event streams end, so that shutdown is
+    /// not held up by pages left open.
+    pub closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -48,11 +52,12 @@ impl<S> Clone for AppState<S> {
             engine: self.engine.clone(),
             metrics: self.metrics.clone(),
             freshness: self.freshness.clone(),
+            closing: self.closing.clone(),
         }
     }
 }
 
-impl<S: Storage> AppState<S> {
+impl<S: Dashboard> AppState<S> {
     /// State over a storage.
     pub fn new(storage: S) -> Self {
         Self::from_engine(Engine::new(storage))
@@ -72,13 +77,15 @@ impl<S: Storage> AppState<S> {
             engine,
             metrics: Arc::new(Metrics::default()),
             freshness,
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 }
 
-/// The HTTP API.
-pub fn router<S: Storage>(state: AppState<S>) -> Router {
+/// The HTTP API and the dashboard.
+pub fn router<S: Dashboard>(state: AppState<S>) -> Router {
     Router::new()
+        .merge(dashboard::routes::<S>())
         .route(
             "/v1/sync",
             post(handlers::sync::sync::<S>).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
@@ -99,11 +106,16 @@ pub fn router<S: Storage>(state: AppState<S>) -> Router {
 
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets requests
 /// in flight finish (their transactions commit or roll back whole), and returns.
-pub async fn serve<S: Storage>(
+pub async fn serve<S: Dashboard>(
     listener: tokio::net::TcpListener,
     state: AppState<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.send_replace(true);
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

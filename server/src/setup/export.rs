@@ -152,7 +152,18 @@ pub fn export_attempts(
     out: impl Write,
     include_voided: bool,
 ) -> Result<Exported, SetupError> {
-    let rows = storage.attempt_rows()?;
+    export_attempts_of(storage, out, include_voided, &|_| true)
+}
+
+/// [`export_attempts`] of the turfs `keep` says yes to.
+pub fn export_attempts_of(
+    storage: &impl Organize,
+    out: impl Write,
+    include_voided: bool,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Exported, SetupError> {
+    let mut rows = storage.attempt_rows()?;
+    rows.retain(|r| keep(&r.turf));
     let ctx = Context::load(storage)?.with_answered(&rows);
     let doors = door_voters(storage, &rows)?;
     let mut w = csv::Writer::from_writer(out);
@@ -243,7 +254,17 @@ struct VoterState<'a> {
 /// not voided, on the voter or their door), whether they were ever reached, and each
 /// question's latest answer.
 pub fn export_voters(storage: &impl Organize, out: impl Write) -> Result<Exported, SetupError> {
-    let rows = storage.attempt_rows()?;
+    export_voters_of(storage, out, &|_| true)
+}
+
+/// [`export_voters`] of the turfs `keep` says yes to.
+pub fn export_voters_of(
+    storage: &impl Organize,
+    out: impl Write,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<Exported, SetupError> {
+    let mut rows = storage.attempt_rows()?;
+    rows.retain(|r| keep(&r.turf));
     let ctx = Context::load(storage)?.with_answered(&rows);
     let doors = door_voters(storage, &rows)?;
     // Rows come in recorded order (ties by attempt id): a later one is the newer status.

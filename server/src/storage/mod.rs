@@ -2,9 +2,11 @@
 //! every method is blocking and is called off the async executor.
 
 pub mod conformance;
+pub mod dashboard;
 pub mod organize;
 mod sqlite;
 
+pub use dashboard::Dashboard;
 pub use organize::Organize;
 pub use sqlite::SqliteStorage;
 

@@ -12,11 +12,13 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_init.sql"),
     include_str!("../../migrations/0002_voter_file.sql"),
     include_str!("../../migrations/0003_teams.sql"),
+    include_str!("../../migrations/0004_dashboard.sql"),
 ];
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const READERS: usize = 4;
 
+mod dashboard;
 mod organize;
 mod teams;
 
@@ -137,6 +139,10 @@ fn migrate(conn: &mut Connection) -> StorageResult<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        if i + 1 == 4 {
+            // The dashboard's door rows come from the rosters, which SQL cannot decode.
+            dashboard::backfill_doors(&tx)?;
+        }
     }
     tx.commit()?;
     Ok(())
@@ -429,8 +435,9 @@ impl Storage for SqliteStorage {
                     .collect();
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO results (turf_id, attempt_id, voter_id, household_id,
-                         canvasser_id, device, outcome, answers, note, recorded_at, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         canvasser_id, device, outcome, answers, note, recorded_at, received_at,
+                         support)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
                 .execute(params![
                     turf,
@@ -444,6 +451,7 @@ impl Storage for SqliteStorage {
                     a.note,
                     a.recorded_at,
                     commit.now,
+                    a.support().filter(|l| (1..=5).contains(l)),
                 ])?;
             }
             for (turf, attempt, void) in &commit.voids {
@@ -638,6 +646,7 @@ impl Storage for SqliteStorage {
                  ON CONFLICT (turf_id) DO UPDATE SET body = ?2",
                 params![roster.turf.as_str(), encode_roster(roster)],
             )?;
+            dashboard::write_doors(tx, roster)?;
             tx.execute(
                 "INSERT OR IGNORE INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)",
                 params![doc_id, heads_to_bytes(heads), doc],

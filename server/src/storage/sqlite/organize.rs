@@ -208,6 +208,7 @@ fn store_roster(
          ON CONFLICT (turf_id) DO UPDATE SET body = ?2",
     )?
     .execute(params![g.turf, encode_roster(&roster)])?;
+    super::dashboard::write_doors(tx, &roster)?;
     Ok(true)
 }
 

@@ -1,0 +1,33 @@
+-- What the dashboard reads in SQL, and its sign-in sessions.
+
+-- The support level (1-5) an attempt's survey answers carry, so that support counts are SQL.
+ALTER TABLE results ADD COLUMN support INTEGER;
+UPDATE results SET support = (
+    SELECT CAST(json_extract(a.value, '$.Support') AS INTEGER) FROM json_each(results.answers) a
+     WHERE json_type(a.value, '$.Support') = 'integer'
+       AND json_extract(a.value, '$.Support') BETWEEN 1 AND 5
+     LIMIT 1);
+-- A door's status gathers its attempts.
+CREATE INDEX results_household ON results(household_id);
+
+-- Each list's doors (walk lists: households) or voters (call lists), with the door's map
+-- position: the current roster, as rows. Filled from the stored rosters right after this
+-- migration, and written with every roster from then on.
+CREATE TABLE turf_doors (
+    turf_id TEXT NOT NULL REFERENCES turfs(id),
+    unit    TEXT NOT NULL,
+    lat     REAL,
+    lon     REAL,
+    PRIMARY KEY (turf_id, unit)
+) WITHOUT ROWID;
+CREATE INDEX turf_doors_unit ON turf_doors(unit);
+
+-- Dashboard sign-ins: a session lives until it expires, its user signs out, or the token it
+-- was opened with is revoked. Stored as the SHA-256 of the cookie's value.
+CREATE TABLE sessions (
+    hash       BLOB PRIMARY KEY NOT NULL,
+    token_hash BLOB NOT NULL REFERENCES tokens(hash),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_token ON sessions(token_hash);

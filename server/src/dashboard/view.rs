@@ -1,0 +1,244 @@
+//! What a page shows, gathered from storage (blocking): the figures come from the database's
+//! GROUP BY queries, and only sums and page slices are made here.
+
+use crate::storage::dashboard::{
+    DoorMap, Figures, HourCount, Person, PhoneSync, Scope, TurfProgress,
+};
+use crate::storage::{Dashboard, StorageError, StorageResult};
+use std::collections::{BTreeMap, HashMap};
+
+/// Rows per page in the turf and people tables.
+pub const PAGE_ROWS: usize = 100;
+
+/// Doors drawn one by one on a map up to this many; beyond, they are gathered into cells.
+pub const MAX_MAP_POINTS: u64 = 5_000;
+
+/// The side of the grid of cells a large map is drawn with.
+pub const MAP_GRID: u32 = 64;
+
+/// A team's line.
+#[derive(Debug, Clone)]
+pub struct TeamLine {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Turfs it holds in the scope.
+    pub turfs: usize,
+    /// Their figures.
+    pub figures: Figures,
+}
+
+/// A person's line.
+#[derive(Debug, Clone)]
+pub struct PersonLine {
+    /// Who.
+    pub person: Person,
+    /// Turfs of the scope they hold now.
+    pub turfs: Vec<String>,
+    /// Their attempts in the scope.
+    pub figures: Figures,
+    /// Their phones, most recently synced first.
+    pub phones: Vec<PhoneSync>,
+}
+
+/// A campaign's or a team's page.
+#[derive(Debug, Clone)]
+pub struct Overview {
+    /// What it covers.
+    pub scope: Scope,
+    /// The campaign's or team's display name.
+    pub title: String,
+    /// Everything in the scope.
+    pub total: Figures,
+    /// Per team (the campaign page; on a team page, just the team).
+    pub teams: Vec<TeamLine>,
+    /// Per turf, in id order.
+    pub turfs: Vec<TurfProgress>,
+    /// Per person who holds a turf in the scope, belongs to the team, or recorded in the scope.
+    pub people: Vec<PersonLine>,
+    /// Each person's latest phone sync, by user id.
+    pub last_sync: HashMap<String, i64>,
+    /// Attempts per hour.
+    pub timeline: Vec<HourCount>,
+    /// Doors on the map.
+    pub map: DoorMap,
+    /// When it was gathered, ms.
+    pub now: i64,
+}
+
+/// The (campaign, outcome) pairs that count as contacts in the campaigns a scope covers.
+fn contacts(storage: &impl Dashboard, scope: &Scope) -> StorageResult<Vec<(String, String)>> {
+    let campaigns: Vec<String> = match scope {
+        Scope::Campaign(c) => vec![c.clone()],
+        Scope::Team(_) => storage.campaigns()?.into_iter().map(|(id, _)| id).collect(),
+    };
+    let mut out = Vec::new();
+    for id in campaigns {
+        if let Some(c) = storage.campaign(&id)? {
+            out.extend(
+                c.outcomes
+                    .iter()
+                    .filter(|o| o.contact)
+                    .map(|o| (id.clone(), o.code.0.clone())),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Every figure a page shows: the database's queries, nothing rendered.
+pub struct Queried {
+    /// Contact outcomes used.
+    pub contacts: Vec<(String, String)>,
+    /// Per turf.
+    pub turfs: Vec<TurfProgress>,
+    /// Per person.
+    pub people: Vec<(String, Figures)>,
+    /// Users.
+    pub users: Vec<Person>,
+    /// Phones.
+    pub phones: Vec<PhoneSync>,
+    /// Teams.
+    pub teams: Vec<(String, String)>,
+    /// Per hour.
+    pub timeline: Vec<HourCount>,
+    /// Map.
+    pub map: DoorMap,
+}
+
+/// Runs the queries a page needs.
+pub fn query(
+    storage: &impl Dashboard,
+    scope: &Scope,
+    contacts: Vec<(String, String)>,
+) -> StorageResult<Queried> {
+    Ok(Queried {
+        turfs: storage.turf_progress(scope, &contacts)?,
+        people: storage.person_progress(scope, &contacts)?,
+        users: storage.people()?,
+        phones: storage.phones()?,
+        teams: storage.teams()?,
+        timeline: storage.timeline(scope, &contacts)?,
+        map: storage.door_map(scope, &contacts, MAX_MAP_POINTS, MAP_GRID)?,
+        contacts,
+    })
+}
+
+/// Gathers a page; `None` when the campaign or team does not exist.
+pub fn overview(storage: &impl Dashboard, scope: &Scope, now: i64) -> StorageResult<Option<Overview>> {
+    let title = match scope {
+        Scope::Campaign(id) => storage
+            .campaigns()?
+            .into_iter()
+            .find(|(c, _)| c == id)
+            .map(|(_, name)| name),
+        Scope::Team(id) => storage
+            .teams()?
+            .into_iter()
+            .find(|(t, _)| t == id)
+            .map(|(_, name)| name),
+    };
+    let Some(title) = title else {
+        return Ok(None);
+    };
+    let contacts = contacts(storage, scope)?;
+    let q = query(storage, scope, contacts)?;
+    Ok(Some(assemble(scope.clone(), title, q, now)))
+}
+
+/// Sums and joins the queried rows into a page.
+pub fn assemble(scope: Scope, title: String, q: Queried, now: i64) -> Overview {
+    let mut total = Figures::default();
+    let mut teams: BTreeMap<String, TeamLine> = BTreeMap::new();
+    let team_names: HashMap<&str, &str> = q
+        .teams
+        .iter()
+        .map(|(id, name)| (id.as_str(), name.as_str()))
+        .collect();
+    if let Scope::Team(id) = &scope {
+        teams.insert(
+            id.clone(),
+            TeamLine {
+                id: id.clone(),
+                name: title.clone(),
+                turfs: 0,
+                figures: Figures::default(),
+            },
+        );
+    }
+    let mut held: HashMap<&str, Vec<String>> = HashMap::new();
+    for t in &q.turfs {
+        total.add(&t.figures);
+        let team = t.team.clone().unwrap_or_default();
+        let line = teams.entry(team.clone()).or_insert_with(|| TeamLine {
+            name: team_names
+                .get(team.as_str())
+                .map_or_else(|| "No team".to_owned(), |n| (*n).to_owned()),
+            id: team,
+            turfs: 0,
+            figures: Figures::default(),
+        });
+        line.turfs += 1;
+        line.figures.add(&t.figures);
+        for user in &t.assigned {
+            held.entry(user.as_str()).or_default().push(t.turf.clone());
+        }
+    }
+    let mut phones: HashMap<&str, Vec<PhoneSync>> = HashMap::new();
+    for p in &q.phones {
+        phones.entry(p.user.as_str()).or_default().push(p.clone());
+    }
+    let mut last_sync = HashMap::new();
+    for (user, list) in &mut phones {
+        list.sort_by(|a, b| b.last_sync_at.cmp(&a.last_sync_at));
+        if let Some(first) = list.first() {
+            last_sync.insert((*user).to_owned(), first.last_sync_at);
+        }
+    }
+    let recorded: HashMap<&str, &Figures> = q.people.iter().map(|(u, f)| (u.as_str(), f)).collect();
+    let team_scope = match &scope {
+        Scope::Team(t) => Some(t.as_str()),
+        Scope::Campaign(_) => None,
+    };
+    let mut people = Vec::new();
+    for person in q.users {
+        let id = person.id.as_str();
+        let member = team_scope.is_some() && person.team.as_deref() == team_scope && !person.revoked;
+        if !(recorded.contains_key(id) || held.contains_key(id) || member) {
+            continue;
+        }
+        people.push(PersonLine {
+            turfs: held.remove(id).unwrap_or_default(),
+            figures: recorded.get(id).map(|f| **f).unwrap_or_default(),
+            phones: phones.remove(id).unwrap_or_default(),
+            person,
+        });
+    }
+    Overview {
+        scope,
+        title,
+        total,
+        teams: teams.into_values().collect(),
+        turfs: q.turfs,
+        people,
+        last_sync,
+        timeline: q.timeline,
+        map: q.map,
+        now,
+    }
+}
+
+/// Which page of rows to show: `page` clamped to those that exist.
+pub fn page_of<T>(rows: &[T], page: usize) -> (&[T], usize, usize) {
+    let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
+    let page = page.min(pages - 1);
+    let start = page * PAGE_ROWS;
+    (&rows[start..(start + PAGE_ROWS).min(rows.len())], page, pages)
+}
+
+impl From<StorageError> for super::PageError {
+    fn from(e: StorageError) -> Self {
+        super::PageError::internal(&e)
+    }
+}
