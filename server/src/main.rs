@@ -252,6 +252,9 @@ fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| format!("cannot listen on {addr}: {e}; pass another --addr"))?;
                 let local = listener.local_addr().map_err(|e| e.to_string())?;
                 println!("doorstep is serving {} on http://{local}", db.display());
+                println!(
+                    "dashboard: http://{local}/dashboard (sign in with an organizer's or a field captain's token)"
+                );
                 tracing::info!(%local, "listening");
                 doorstep_server::serve(
                     listener,

@@ -6,6 +6,7 @@ mod auth;
 mod basics;
 mod bundles;
 mod captains;
+mod dashboard;
 mod fallback;
 mod faults;
 mod setup;
