@@ -57,7 +57,7 @@ pub enum PageError {
     /// A canvasser's token: the dashboard is not for canvassers.
     CanvasserToken,
     /// Signed in, but this page is not theirs.
-    Forbidden(String),
+    Forbidden(String, Viewer),
     /// No such campaign or team.
     NotFound(String),
     /// The request itself is wrong.
@@ -87,7 +87,12 @@ impl IntoResponse for PageError {
                 "Not for canvassers",
                 CANVASSER_MESSAGE.to_owned(),
             ),
-            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "Not your page", m),
+            Self::Forbidden(m, viewer) => {
+                return html(
+                    StatusCode::FORBIDDEN,
+                    pages::problem("Not your page", &m, Some(&viewer)),
+                );
+            }
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
             Self::Internal => (
@@ -144,9 +149,9 @@ async fn home<S: Dashboard>(
         }
         (_, Some(team)) => Ok(Redirect::to(&format!("/dashboard/teams/{team}")).into_response()),
         _ => Err(PageError::Forbidden(
-            "You are a field captain without a team: ask your organizer to add you to one \
-             (doorstep teams add-captain)."
+            "You are a field captain without a team: ask your organizer to add you to one."
                 .into(),
+            viewer,
         )),
     }
 }
@@ -242,12 +247,13 @@ async fn campaign<S: Dashboard>(
     query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Response, PageError> {
     if !viewer.may_see_campaign() {
-        return Err(PageError::Forbidden(match &viewer.who.team {
+        let message = match &viewer.who.team {
             Some(team) => format!(
                 "Field captains see their own team's page, not the whole campaign: go to /dashboard/teams/{team}."
             ),
             None => "Only organizers see a whole campaign.".to_owned(),
-        }));
+        };
+        return Err(PageError::Forbidden(message, viewer));
     }
     overview_page(state, viewer, Scope::Campaign(id), query).await
 }
@@ -261,6 +267,7 @@ async fn team<S: Dashboard>(
     if !viewer.may_see_team(&id) {
         return Err(PageError::Forbidden(
             "This is another team's page: a field captain sees only their own team.".to_owned(),
+            viewer,
         ));
     }
     overview_page(state, viewer, Scope::Team(id), query).await
@@ -332,6 +339,7 @@ async fn export_csv<S: Dashboard>(
             return Err(PageError::Forbidden(
                 "These results are not yours to export: a field captain exports only their own team's."
                     .to_owned(),
+                viewer,
             ));
         }
         _ => return Err(PageError::NotFound(format!("There is no page '{kind}'."))),

@@ -279,7 +279,7 @@ pub fn live(o: &Overview, pages: Pages) -> Markup {
                         @for turf in turfs {
                             tr data-turf=(turf.turf) {
                                 th scope="row" { (turf.name) br; span.muted { (turf.turf) " · " (turf.kind) } }
-                                @if matches!(o.scope, Scope::Campaign(_)) { td { (turf.team.as_deref().unwrap_or("—")) } }
+                                @if matches!(o.scope, Scope::Campaign(_)) { td.nowrap { (turf.team.as_deref().unwrap_or("—")) } }
                                 td {
                                     @if turf.assigned.is_empty() { span.muted { "nobody" } }
                                     @for (i, user) in turf.assigned.iter().enumerate() {
@@ -315,7 +315,7 @@ pub fn live(o: &Overview, pages: Pages) -> Markup {
                                     (p.person.name) br;
                                     span.muted { (p.person.id) " · " (role_name(p.person.role)) @if p.person.revoked { " · revoked" } }
                                 }
-                                td { (p.person.team.as_deref().unwrap_or("—")) }
+                                td.nowrap { (p.person.team.as_deref().unwrap_or("—")) }
                                 td { @if p.turfs.is_empty() { span.muted { "none" } } @else { (p.turfs.len()) } }
                                 (figure_cells(&p.figures, false))
                                 td { (when(p.figures.last_at, o.now)) }

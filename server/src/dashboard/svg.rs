@@ -157,6 +157,8 @@ pub fn map(map: &DoorMap) -> Markup {
     let pad = 10.0;
     let x = |lon: f64| pad + (lon - west) * mid / span_x * (w - 2.0 * pad);
     let y = |lat: f64| pad + (north - lat) / span_y * (h - 2.0 * pad);
+    // Dots shrink as doors crowd: a few hundred are easy to tell apart, a few thousand still show.
+    let radius = (160.0 / (map.points.len().max(1) as f64).sqrt()).clamp(2.0, 6.0);
     let summary = format!(
         "Map of {located} doors: {} not knocked, {} knocked with nobody reached, {} with a contact.",
         map.located[0], map.located[1], map.located[2]
@@ -179,7 +181,7 @@ pub fn map(map: &DoorMap) -> Markup {
                         g class=(STATUS_CLASSES[status as usize]) {
                             @for (lat, lon, s) in map.points.iter().filter(|p| p.2 == status) {
                                 @let _ = s;
-                                circle cx=(fmt(x(*lon))) cy=(fmt(y(*lat))) r="3" {}
+                                circle cx=(fmt(x(*lon))) cy=(fmt(y(*lat))) r=(fmt(radius)) {}
                             }
                         }
                     }

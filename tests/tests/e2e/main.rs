@@ -4,6 +4,7 @@
 
 mod auth;
 mod basics;
+mod browser;
 mod bundles;
 mod captains;
 mod dashboard;
