@@ -13,14 +13,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use doorstep_core::domain::{Answer, Attempt, AttemptId, Target};
+use doorstep_core::sync::Role;
 use doorstep_server::dashboard::{pages, session::Viewer, view};
 use doorstep_server::demo;
 use doorstep_server::setup::fixtures::{self, Layout, Plan};
 use doorstep_server::setup::import::{Attribute, Format, ReadOptions, run_import};
 use doorstep_server::setup::{lists, people};
 use doorstep_server::storage::dashboard::Scope;
-use doorstep_server::storage::{Commit, Organize, Principal, SqliteStorage, Storage};
-use doorstep_core::sync::Role;
+use doorstep_server::storage::{Commit, Dashboard, Organize, Principal, SqliteStorage, Storage};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -70,7 +70,11 @@ fn build(path: &Path, voters: usize, turfs: usize, attempts: usize) {
     )
     .unwrap();
     let _ = std::fs::remove_file(&file);
-    eprintln!("imported {} voters in {:?}", report.voters_imported, started.elapsed());
+    eprintln!(
+        "imported {} voters in {:?}",
+        report.voters_imported,
+        started.elapsed()
+    );
     storage.apply_campaign(&demo::campaign()).unwrap();
     let households = storage.uncut_doors().unwrap().len();
     let size = households.div_ceil(turfs).max(1);
@@ -88,9 +92,15 @@ fn build(path: &Path, voters: usize, turfs: usize, attempts: usize) {
         let team = people::add_team(&storage, &format!("Team {t}"), None).unwrap();
         people::add_canvasser(&storage, &format!("Captain {t}"), &team, true, None, 0).unwrap();
         for c in 0..CANVASSERS_PER_TEAM {
-            let who =
-                people::add_canvasser(&storage, &format!("Canvasser {t} {c}"), &team, false, None, 0)
-                    .unwrap();
+            let who = people::add_canvasser(
+                &storage,
+                &format!("Canvasser {t} {c}"),
+                &team,
+                false,
+                None,
+                0,
+            )
+            .unwrap();
             canvassers.push(who.id);
         }
     }
@@ -109,7 +119,11 @@ fn build(path: &Path, voters: usize, turfs: usize, attempts: usize) {
         let who = &canvassers[team * CANVASSERS_PER_TEAM + (i / TEAMS) % CANVASSERS_PER_TEAM];
         people::assign(&storage, turf, who, false).unwrap();
     }
-    eprintln!("assigned {} turfs at {:?}", turf_ids.len(), started.elapsed());
+    eprintln!(
+        "assigned {} turfs at {:?}",
+        turf_ids.len(),
+        started.elapsed()
+    );
 
     // Attempts spread over the turfs and over two weeks, a third of them contacts with a
     // support answer, stored as each canvasser's syncs store them.
@@ -158,7 +172,10 @@ fn build(path: &Path, voters: usize, turfs: usize, attempts: usize) {
         }
         storage.commit(&commit).unwrap();
     }
-    eprintln!("stored {stored} attempts; fixture built in {:?}", started.elapsed());
+    eprintln!(
+        "stored {stored} attempts; fixture built in {:?}",
+        started.elapsed()
+    );
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -178,6 +195,11 @@ fn main() {
     if !path.exists() {
         build(&path, voters, turfs, attempts);
     }
+    // As a server's own checkpoints leave it: the write-ahead log folded into the file.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .unwrap();
     let storage = SqliteStorage::open(&path).unwrap();
     let scope = Scope::Campaign(demo::CAMPAIGN.into());
     let viewer = Viewer {
@@ -213,6 +235,32 @@ fn main() {
         std::hint::black_box(html);
     }
     let (sql, render) = (median(sql), median(render));
+    // Where the SQL time goes, one query at a time.
+    let time = |name: &str, f: &dyn Fn()| {
+        let t = Instant::now();
+        f();
+        println!("    {name}: {:?}", t.elapsed());
+    };
+    println!("  each query once:");
+    time("turf_progress", &|| {
+        storage.turf_progress(&scope, &contacts).unwrap();
+    });
+    time("person_progress", &|| {
+        storage.person_progress(&scope, &contacts).unwrap();
+    });
+    time("timeline", &|| {
+        storage.timeline(&scope, &contacts).unwrap();
+    });
+    time("door_map", &|| {
+        storage
+            .door_map(&scope, &contacts, view::MAX_MAP_POINTS, view::MAP_GRID)
+            .unwrap();
+    });
+    time("people + phones + teams", &|| {
+        storage.people().unwrap();
+        storage.phones().unwrap();
+        storage.teams().unwrap();
+    });
     println!(
         "campaign page: {} turfs, {} doors, {} attempts, {} people; {} KB of HTML",
         page.turfs.len(),

@@ -7,8 +7,14 @@ UPDATE results SET support = (
      WHERE json_type(a.value, '$.Support') = 'integer'
        AND json_extract(a.value, '$.Support') BETWEEN 1 AND 5
      LIMIT 1);
--- A door's status gathers its attempts.
-CREATE INDEX results_household ON results(household_id);
+-- Each result's campaign, and the unit a knock counts against (the household; on a call list,
+-- the voter called), so that the dashboard's figures read one table with no join per row.
+ALTER TABLE results ADD COLUMN campaign_id TEXT;
+ALTER TABLE results ADD COLUMN unit TEXT;
+UPDATE results SET
+    campaign_id = (SELECT t.campaign_id FROM turfs t WHERE t.id = results.turf_id),
+    unit = CASE WHEN (SELECT t.list_kind FROM turfs t WHERE t.id = results.turf_id) = 'call'
+                THEN coalesce(voter_id, household_id) ELSE household_id END;
 
 -- Each list's doors (walk lists: households) or voters (call lists), with the door's map
 -- position: the current roster, as rows. Filled from the stored rosters right after this

@@ -44,6 +44,8 @@ pub struct AppState<S> {
     /// Set when the server begins to shut down: open event streams end, so that shutdown is
     /// not held up by pages left open.
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The dashboard's figures, gathered once per change and shared.
+    pub dashboard: Arc<dashboard::cache::Gathered>,
 }
 
 impl<S> Clone for AppState<S> {
@@ -53,6 +55,7 @@ impl<S> Clone for AppState<S> {
             metrics: self.metrics.clone(),
             freshness: self.freshness.clone(),
             closing: self.closing.clone(),
+            dashboard: self.dashboard.clone(),
         }
     }
 }
@@ -78,6 +81,7 @@ impl<S: Dashboard> AppState<S> {
             metrics: Arc::new(Metrics::default()),
             freshness,
             closing: Arc::new(tokio::sync::watch::channel(false).0),
+            dashboard: Arc::default(),
         }
     }
 }

@@ -56,7 +56,11 @@ pub async fn live<S: Dashboard>(
     headers: HeaderMap,
     since: Result<Query<Since>, QueryRejection>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let last = match since.ok().and_then(|q| q.0.since).and_then(|s| s.parse().ok()) {
+    let last = match since
+        .ok()
+        .and_then(|q| q.0.since)
+        .and_then(|s| s.parse().ok())
+    {
         Some(c) => Some(c),
         None => counter(&state).await,
     };

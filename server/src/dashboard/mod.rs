@@ -8,6 +8,7 @@
 //! - `GET /dashboard/{campaigns|teams}/{id}/{attempts|voters}.csv`: the exports, for that scope;
 //! - `GET /dashboard/live`: Server-Sent Events announcing every stored change.
 
+pub mod cache;
 pub mod live;
 pub mod pages;
 pub mod session;
@@ -111,7 +112,10 @@ impl IntoResponse for PageError {
 pub fn html(status: StatusCode, markup: Markup) -> Response {
     let mut res = (status, markup).into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -140,8 +144,7 @@ async fn home<S: Dashboard>(
 ) -> Result<Response, PageError> {
     match (viewer.who.role, viewer.who.team.clone()) {
         (Role::Admin, _) => {
-            let (campaigns, teams) =
-                blocking(&state, |s| Ok((s.campaigns()?, s.teams()?))).await?;
+            let (campaigns, teams) = blocking(&state, |s| Ok((s.campaigns()?, s.teams()?))).await?;
             Ok(html(
                 StatusCode::OK,
                 pages::home(&viewer, &campaigns, &teams),
@@ -149,8 +152,7 @@ async fn home<S: Dashboard>(
         }
         (_, Some(team)) => Ok(Redirect::to(&format!("/dashboard/teams/{team}")).into_response()),
         _ => Err(PageError::Forbidden(
-            "You are a field captain without a team: ask your organizer to add you to one."
-                .into(),
+            "You are a field captain without a team: ask your organizer to add you to one.".into(),
             viewer,
         )),
     }
@@ -194,9 +196,7 @@ async fn sign_in<S: Dashboard>(
                 role: Role::Canvasser,
                 ..
             }) => Ok(Some(Role::Canvasser)),
-            Some(_) => Ok(s
-                .open_session(&hash, &token, now, expires)?
-                .map(|p| p.role)),
+            Some(_) => Ok(s.open_session(&hash, &token, now, expires)?.map(|p| p.role)),
             None => Ok(None),
         }
     })
@@ -282,16 +282,7 @@ async fn overview_page<S: Dashboard>(
     let Query(query) = query.map_err(|e| PageError::BadRequest(e.body_text()))?;
     // Read before the figures: a change stored while they are gathered is announced again.
     let since = live::counter(&state).await;
-    let now = now_ms();
-    let lookup = scope.clone();
-    let overview = blocking(&state, move |s| Ok(view::overview(s, &lookup, now)?))
-        .await?
-        .ok_or_else(|| {
-            PageError::NotFound(match &scope {
-                Scope::Campaign(id) => format!("There is no campaign '{id}'."),
-                Scope::Team(id) => format!("There is no team '{id}'."),
-            })
-        })?;
+    let overview = state.dashboard.gather(&state, scope, since).await?;
     if query.part.as_deref() == Some("live") {
         return Ok(html(StatusCode::OK, pages::live(&overview, query.pages)));
     }

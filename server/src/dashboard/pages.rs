@@ -125,7 +125,9 @@ pub fn ago(ms: i64, now: i64) -> String {
 
 fn when(ms: Option<i64>, now: i64) -> Markup {
     match ms {
-        Some(ms) => html! { time datetime=(timestamp(ms)) title=(timestamp(ms)) { (ago(ms, now)) } },
+        Some(ms) => {
+            html! { time datetime=(timestamp(ms)) title=(timestamp(ms)) { (ago(ms, now)) } }
+        }
         None => html! { span.muted { "never" } },
     }
 }

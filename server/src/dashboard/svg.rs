@@ -167,7 +167,12 @@ pub fn map(map: &DoorMap) -> Markup {
         let g = f64::from(map.grid.max(1));
         let cw = (w - 2.0 * pad) / g;
         let ch = (h - 2.0 * pad) / g;
-        (pad + f64::from(col) * cw, h - pad - f64::from(row + 1) * ch, cw, ch)
+        (
+            pad + f64::from(col) * cw,
+            h - pad - f64::from(row + 1) * ch,
+            cw,
+            ch,
+        )
     };
     html! {
         figure.map {

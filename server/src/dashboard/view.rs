@@ -126,7 +126,11 @@ pub fn query(
 }
 
 /// Gathers a page; `None` when the campaign or team does not exist.
-pub fn overview(storage: &impl Dashboard, scope: &Scope, now: i64) -> StorageResult<Option<Overview>> {
+pub fn overview(
+    storage: &impl Dashboard,
+    scope: &Scope,
+    now: i64,
+) -> StorageResult<Option<Overview>> {
     let title = match scope {
         Scope::Campaign(id) => storage
             .campaigns()?
@@ -204,7 +208,8 @@ pub fn assemble(scope: Scope, title: String, q: Queried, now: i64) -> Overview {
     let mut people = Vec::new();
     for person in q.users {
         let id = person.id.as_str();
-        let member = team_scope.is_some() && person.team.as_deref() == team_scope && !person.revoked;
+        let member =
+            team_scope.is_some() && person.team.as_deref() == team_scope && !person.revoked;
         if !(recorded.contains_key(id) || held.contains_key(id) || member) {
             continue;
         }
@@ -234,7 +239,11 @@ pub fn page_of<T>(rows: &[T], page: usize) -> (&[T], usize, usize) {
     let pages = rows.len().div_ceil(PAGE_ROWS).max(1);
     let page = page.min(pages - 1);
     let start = page * PAGE_ROWS;
-    (&rows[start..(start + PAGE_ROWS).min(rows.len())], page, pages)
+    (
+        &rows[start..(start + PAGE_ROWS).min(rows.len())],
+        page,
+        pages,
+    )
 }
 
 impl From<StorageError> for super::PageError {

@@ -450,3 +450,212 @@ fn reassignments_are_judged_against_the_database(storage: &impl Storage) {
         ["canvasser-1-2".to_owned()]
     );
 }
+
+/// Runs the dashboard's checks against fresh storages made by `make`.
+pub fn check_dashboard<S: Dashboard>(make: impl Fn() -> S) {
+    sessions_last_until_closed_expired_or_revoked(&make());
+    dashboard_figures_count_what_the_results_say(&make());
+}
+
+fn sessions_last_until_closed_expired_or_revoked(storage: &impl Dashboard) {
+    seeded(storage);
+    let token = issue_token(storage, "captain-1", 5).unwrap();
+    let token = token_hash(&token.secret);
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    assert!(
+        storage
+            .open_session(&a, &token_hash("dst_unknown"), 10, 100)
+            .unwrap()
+            .is_none()
+    );
+    assert!(storage.session(&a, 11).unwrap().is_none(), "stored anyway");
+    let who = storage.open_session(&a, &token, 10, 100).unwrap().unwrap();
+    assert_eq!((who.user.as_str(), who.role), ("captain-1", Role::Captain));
+    assert_eq!(storage.session(&a, 50).unwrap(), Some(who.clone()));
+    assert!(storage.session(&a, 100).unwrap().is_none(), "expired");
+    assert!(storage.session(&b, 50).unwrap().is_none());
+    storage.open_session(&b, &token, 10, 100).unwrap().unwrap();
+    storage.close_session(&b).unwrap();
+    assert!(storage.session(&b, 50).unwrap().is_none(), "closed");
+    // Revoking the token ends its sessions.
+    let c = [3u8; 32];
+    let other = issue_token(storage, "organizer", 5).unwrap();
+    storage
+        .open_session(&c, &token_hash(&other.secret), 10, 1000)
+        .unwrap()
+        .unwrap();
+    assert!(storage.revoke_token(&other.id, 20).unwrap());
+    assert!(storage.session(&c, 30).unwrap().is_none(), "revoked");
+}
+
+fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
+    use super::dashboard::{DoorStatus, Scope};
+    use doorstep_core::domain::{Answer, Attempt};
+    seeded(storage);
+    let roster = storage.roster("t01-001").unwrap().unwrap();
+    let other = storage.roster("t01-002").unwrap().unwrap();
+    let voter = |i: usize| roster.voters[i].clone();
+    let (va, vb) = (voter(0), voter(roster.voters.len() - 1));
+    assert_ne!(va.household, vb.household);
+    let quiet = roster
+        .households
+        .iter()
+        .find(|h| h.id != va.household && h.id != vb.household)
+        .unwrap()
+        .id
+        .clone();
+    const HOUR: i64 = 3_600_000;
+    let attempt = |n: u8,
+                   target: Target,
+                   household,
+                   outcome: &str,
+                   support: Option<u8>,
+                   who: &str,
+                   at: i64| Attempt {
+        id: AttemptId([n; 16]),
+        target,
+        household,
+        outcome: outcome.into(),
+        answers: support
+            .map(|l| vec![("support".into(), Answer::Support(l))])
+            .unwrap_or_default(),
+        note: None,
+        canvasser: who.into(),
+        device: "d".into(),
+        recorded_at: at,
+        location: None,
+    };
+    let ana = "canvasser-1-1";
+    let first = vec![
+        attempt(
+            1,
+            Target::Voter(va.id.clone()),
+            va.household.clone(),
+            "talked",
+            Some(2),
+            ana,
+            HOUR,
+        ),
+        attempt(
+            2,
+            Target::Voter(va.id.clone()),
+            va.household.clone(),
+            "talked",
+            Some(4),
+            ana,
+            2 * HOUR + 5,
+        ),
+        attempt(
+            3,
+            Target::Household(quiet.clone()),
+            quiet.clone(),
+            "not_home",
+            None,
+            ana,
+            HOUR + 7,
+        ),
+        attempt(
+            4,
+            Target::Voter(vb.id.clone()),
+            vb.household.clone(),
+            "talked",
+            Some(1),
+            ana,
+            HOUR + 9,
+        ),
+    ];
+    let elsewhere = attempt(
+        5,
+        Target::Household(other.households[0].id.clone()),
+        other.households[0].id.clone(),
+        "not_home",
+        None,
+        "canvasser-1-2",
+        3 * HOUR,
+    );
+    let voided = first[3].id.to_string();
+    let mut attempts: Vec<(String, Attempt)> = first
+        .into_iter()
+        .map(|a| ("t01-001".to_owned(), a))
+        .collect();
+    attempts.push(("t01-002".into(), elsewhere));
+    storage
+        .commit(&Commit {
+            user: ana.into(),
+            device: vec![1; 16],
+            now: 4 * HOUR,
+            attempts,
+            voids: vec![("t01-001".into(), voided, "void-4".into())],
+            ..Commit::default()
+        })
+        .unwrap();
+    let contacts = vec![(demo::CAMPAIGN.to_owned(), "talked".to_owned())];
+    for scope in [
+        Scope::Campaign(demo::CAMPAIGN.into()),
+        Scope::Team("team-1".into()),
+    ] {
+        let turfs = storage.turf_progress(&scope, &contacts).unwrap();
+        let t1 = turfs.iter().find(|t| t.turf == "t01-001").unwrap();
+        assert_eq!(t1.figures.doors, roster.households.len() as u64);
+        assert_eq!(
+            (t1.figures.attempts, t1.figures.knocked, t1.figures.contacts),
+            (3, 2, 1),
+            "the void is left out; two doors; one voter reached"
+        );
+        assert_eq!(
+            t1.figures.support,
+            [0, 0, 0, 1, 0],
+            "the latest answer counts"
+        );
+        assert_eq!(t1.figures.last_at, Some(2 * HOUR + 5));
+        assert_eq!(t1.assigned, [ana]);
+        let t2 = turfs.iter().find(|t| t.turf == "t01-002").unwrap();
+        assert_eq!(
+            (t2.figures.attempts, t2.figures.knocked, t2.figures.contacts),
+            (1, 1, 0)
+        );
+        let people = storage.person_progress(&scope, &contacts).unwrap();
+        let figures = |who: &str| people.iter().find(|(u, _)| u == who).unwrap().1;
+        assert_eq!((figures(ana).attempts, figures(ana).knocked), (3, 2));
+        assert_eq!(figures("canvasser-1-2").attempts, 1);
+        let hours: Vec<(i64, u64, u64)> = storage
+            .timeline(&scope, &contacts)
+            .unwrap()
+            .iter()
+            .map(|h| (h.hour, h.attempts, h.contacts))
+            .collect();
+        assert_eq!(hours, [(HOUR, 2, 1), (2 * HOUR, 1, 1), (3 * HOUR, 1, 0)]);
+        let doors = turfs.iter().map(|t| t.figures.doors).sum::<u64>();
+        for max_points in [u64::MAX, 0] {
+            let map = storage.door_map(&scope, &contacts, max_points, 8).unwrap();
+            assert_eq!(map.located, [doors - 3, 2, 1], "{max_points}");
+            if max_points == 0 {
+                assert!(map.points.is_empty());
+                let cells: u64 = map.cells.iter().flat_map(|c| c.2).sum();
+                assert_eq!(cells, doors);
+                assert!(map.cells.iter().all(|c| c.0 < 8 && c.1 < 8));
+            } else {
+                let contact = map
+                    .points
+                    .iter()
+                    .filter(|p| p.2 == DoorStatus::Contact)
+                    .count();
+                assert_eq!(contact, 1);
+            }
+        }
+    }
+    let theirs = storage
+        .turf_progress(&Scope::Team("team-2".into()), &contacts)
+        .unwrap();
+    assert!(!theirs.is_empty());
+    assert!(
+        theirs
+            .iter()
+            .all(|t| t.figures.attempts == 0 && t.team.as_deref() == Some("team-2"))
+    );
+    // Without a contact outcome nobody was reached.
+    let none = storage
+        .turf_progress(&Scope::Campaign(demo::CAMPAIGN.into()), &[])
+        .unwrap();
+    assert!(none.iter().all(|t| t.figures.contacts == 0));
+}

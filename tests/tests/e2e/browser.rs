@@ -140,7 +140,8 @@ fn status(tab: &Tab) -> String {
 
 /// Signs in through the form, as a person does.
 fn sign_in(tab: &Tab, base: &str, token: &str) {
-    tab.navigate_to(&format!("{base}/dashboard/signin")).unwrap();
+    tab.navigate_to(&format!("{base}/dashboard/signin"))
+        .unwrap();
     tab.wait_for_element("#token").unwrap().click().unwrap();
     // Typing 52 characters one key at a time takes seconds over the protocol; the field is
     // filled as a password manager would, and the button is pressed.
@@ -196,7 +197,11 @@ fn the_dashboard_in_a_real_browser() {
     wait_until("the campaign page", Duration::from_secs(10), || {
         !text(&tab, "total-attempts").is_empty()
     });
-    assert_eq!(js(&tab, "document.cookie"), "", "a script can read the session");
+    assert_eq!(
+        js(&tab, "document.cookie"),
+        "",
+        "a script can read the session"
+    );
 
     // Its figures are the database's.
     let (attempts, knocked) = database_figures(&server.db);
@@ -213,7 +218,10 @@ fn the_dashboard_in_a_real_browser() {
     assert!(js(&tab, "document.getElementById('chart-desc').textContent").contains("attempts"));
     assert!(js(&tab, "document.getElementById('map-desc').textContent").contains("doors"));
     assert_eq!(
-        js(&tab, "String(document.querySelectorAll('.map circle').length)"),
+        js(
+            &tab,
+            "String(document.querySelectorAll('.map circle').length)"
+        ),
         expected.total.doors.to_string(),
         "every door of the demo has a map position"
     );

@@ -256,7 +256,10 @@ fn the_figures_are_the_databases_for_organizers_and_captains() {
         by_id(&team.body, "total-knocked").unwrap(),
         mine.knocked.to_string()
     );
-    assert!(!team.body.contains("data-turf=\"t02-"), "another team's turf");
+    assert!(
+        !team.body.contains("data-turf=\"t02-"),
+        "another team's turf"
+    );
 }
 
 #[test]
@@ -332,13 +335,19 @@ fn sign_out_and_revocation_end_the_session_and_the_cookie_is_guarded() {
         assert!(cookie.contains(attr), "{cookie}");
     }
     assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
-    assert!(!cookie.contains(&token.secret), "the token is not the cookie");
+    assert!(
+        !cookie.contains(&token.secret),
+        "the token is not the cookie"
+    );
     assert_eq!(web.get("/dashboard").status, 200);
     let out = web.sign_out();
     assert_eq!(out.status, 303);
     assert!(out.set_cookie.unwrap().contains("Max-Age=0"));
     let after = web.get("/dashboard");
-    assert_eq!(after.status, 303, "the old cookie still opens the dashboard");
+    assert_eq!(
+        after.status, 303,
+        "the old cookie still opens the dashboard"
+    );
     assert_eq!(after.location.as_deref(), Some("/dashboard/signin"));
 
     // Behind a TLS proxy the cookie is Secure.
@@ -391,7 +400,10 @@ fn the_pages_load_nothing_from_elsewhere() {
             }
         }
     }
-    for asset in ["/dashboard/static/dashboard.css", "/dashboard/static/dashboard.js"] {
+    for asset in [
+        "/dashboard/static/dashboard.css",
+        "/dashboard/static/dashboard.js",
+    ] {
         let page = web.get(asset);
         assert_eq!(page.status, 200);
         assert!(!page.body.contains("http:") && !page.body.contains("https:"));

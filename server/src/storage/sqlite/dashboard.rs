@@ -5,7 +5,7 @@ use super::*;
 use crate::storage::dashboard::*;
 use doorstep_core::domain::ListKind;
 
-/// A scope as SQL: a condition on `turfs t`, and its one parameter.
+/// A scope as SQL: a condition on `turfs t`, and its one parameter (`?1`).
 fn scope_sql(scope: &Scope) -> (&'static str, &str) {
     match scope {
         Scope::Campaign(c) => ("t.campaign_id = ?1", c.as_str()),
@@ -13,8 +13,7 @@ fn scope_sql(scope: &Scope) -> (&'static str, &str) {
     }
 }
 
-/// The contact outcomes as one JSON parameter (`?2`), read back by the `contact` table of
-/// [`CTES`].
+/// The contact outcomes as one JSON parameter (`?2`): `[campaign, outcome]` pairs.
 fn contacts_json(contacts: &Contacts) -> String {
     serde_json::Value::Array(
         contacts
@@ -25,24 +24,28 @@ fn contacts_json(contacts: &Contacts) -> String {
     .to_string()
 }
 
-/// `contact(campaign_id, outcome)` from `?2`, and `scoped(id, campaign_id, list_kind)` from
-/// `{scope}` and `?1`.
-const CTES: &str = "WITH contact(campaign_id, outcome) AS (
-        SELECT DISTINCT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2)),
-    scoped AS (SELECT t.id, t.campaign_id, t.list_kind FROM turfs t WHERE {scope})";
-
+/// Fills a query's `{in_scope}` (result `r` is in one of the scope's turfs: the results are
+/// then read turf by turf along their primary key, in turf order, with no join) and
+/// `{contact}` (whether `r` counts as a contact: its campaign's and outcome's pair is among
+/// `?2`'s). The results carry their campaign and their door's unit (migration 0004) so that no
+/// figure needs a join per row.
 fn sql(template: &str, scope: &Scope) -> String {
-    format!("{CTES} {template}").replace("{scope}", scope_sql(scope).0)
+    template
+        .replace(
+            "{in_scope}",
+            "r.turf_id IN (SELECT t.id FROM turfs t WHERE {scope})",
+        )
+        .replace(
+            "{contact}",
+            "((r.campaign_id, r.outcome) IN
+                 (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2)))",
+        )
+        .replace("{scope}", scope_sql(scope).0)
 }
-
-/// A door's unit in SQL: the voter on a call list, the household otherwise.
-const UNIT: &str =
-    "CASE WHEN s.list_kind = 'call' THEN coalesce(r.voter_id, r.household_id) ELSE r.household_id END";
 
 fn support_counts(
     c: &Connection,
     scope: &Scope,
-    contacts: &str,
     by: &str,
 ) -> StorageResult<HashMap<String, [u64; 5]>> {
     // Each voter's latest support answer (the row holding max(recorded_at) lends its support).
@@ -50,8 +53,9 @@ fn support_counts(
         &format!(
             "SELECT key, support, count(*) FROM (
                  SELECT {by} AS key, r.voter_id, r.support, max(r.recorded_at)
-                 FROM results r JOIN scoped s ON s.id = r.turf_id
-                 WHERE r.voided_by IS NULL AND r.support BETWEEN 1 AND 5 AND r.voter_id IS NOT NULL
+                 FROM results r
+                 WHERE {{in_scope}} AND r.voided_by IS NULL
+                   AND r.support BETWEEN 1 AND 5 AND r.voter_id IS NOT NULL
                  GROUP BY {by}, r.voter_id)
              GROUP BY key, support"
         ),
@@ -59,7 +63,7 @@ fn support_counts(
     );
     let mut out: HashMap<String, [u64; 5]> = HashMap::new();
     let mut stmt = c.prepare_cached(&q)?;
-    let mut rows = stmt.query(params![scope_sql(scope).1, contacts])?;
+    let mut rows = stmt.query(params![scope_sql(scope).1])?;
     while let Some(r) = rows.next()? {
         let key: String = r.get(0)?;
         let level: i64 = r.get(1)?;
@@ -84,12 +88,11 @@ fn counts(
 ) -> StorageResult<HashMap<String, Figures>> {
     let q = sql(
         &format!(
-            "SELECT {by}, count(*), count(DISTINCT {UNIT}),
-                    count(DISTINCT CASE WHEN k.outcome IS NOT NULL THEN r.voter_id END),
+            "SELECT {by}, count(*), count(DISTINCT r.unit),
+                    count(DISTINCT CASE WHEN {{contact}} THEN r.voter_id END),
                     max(r.recorded_at)
-             FROM results r JOIN scoped s ON s.id = r.turf_id
-             LEFT JOIN contact k ON k.campaign_id = s.campaign_id AND k.outcome = r.outcome
-             WHERE r.voided_by IS NULL
+             FROM results r
+             WHERE {{in_scope}} AND r.voided_by IS NULL
              GROUP BY {by}"
         ),
         scope,
@@ -136,7 +139,9 @@ impl Dashboard for SqliteStorage {
     fn session(&self, session_hash: &[u8; 32], now: i64) -> StorageResult<Option<Principal>> {
         self.read(|c| {
             let token: Option<Vec<u8>> = c
-                .prepare_cached("SELECT token_hash FROM sessions WHERE hash = ?1 AND expires_at > ?2")?
+                .prepare_cached(
+                    "SELECT token_hash FROM sessions WHERE hash = ?1 AND expires_at > ?2",
+                )?
                 .query_row(params![&session_hash[..], now], |r| r.get(0))
                 .optional()?;
             match token.as_deref().map(<[u8; 32]>::try_from) {
@@ -174,8 +179,9 @@ impl Dashboard for SqliteStorage {
                 out.push(Person {
                     id: r.get(0)?,
                     name: r.get(1)?,
-                    role: Role::parse(&role)
-                        .ok_or_else(|| StorageError::Corrupt(format!("a user has role '{role}'")))?,
+                    role: Role::parse(&role).ok_or_else(|| {
+                        StorageError::Corrupt(format!("a user has role '{role}'"))
+                    })?,
                     team: r.get(3)?,
                     revoked: r.get(4)?,
                 });
@@ -208,7 +214,7 @@ impl Dashboard for SqliteStorage {
         let contacts = contacts_json(contacts);
         self.read(|c| {
             let mut figures = counts(c, scope, &contacts, "r.turf_id")?;
-            let mut support = support_counts(c, scope, &contacts, "r.turf_id")?;
+            let mut support = support_counts(c, scope, "r.turf_id")?;
             let q = sql(
                 "SELECT t.id, t.name, t.list_kind, t.campaign_id, t.team_id,
                         (SELECT group_concat(a.user_id, ',') FROM assignments a WHERE a.turf_id = t.id),
@@ -217,7 +223,7 @@ impl Dashboard for SqliteStorage {
                 scope,
             );
             let mut stmt = c.prepare_cached(&q)?;
-            let mut rows = stmt.query(params![scope_sql(scope).1, contacts])?;
+            let mut rows = stmt.query(params![scope_sql(scope).1])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 let turf: String = r.get(0)?;
@@ -253,7 +259,7 @@ impl Dashboard for SqliteStorage {
         let contacts = contacts_json(contacts);
         self.read(|c| {
             let figures = counts(c, scope, &contacts, "r.canvasser_id")?;
-            let mut support = support_counts(c, scope, &contacts, "r.canvasser_id")?;
+            let mut support = support_counts(c, scope, "r.canvasser_id")?;
             let mut out: Vec<(String, Figures)> = figures
                 .into_iter()
                 .map(|(user, f)| {
@@ -270,10 +276,9 @@ impl Dashboard for SqliteStorage {
         let contacts = contacts_json(contacts);
         self.read(|c| {
             let q = sql(
-                "SELECT r.recorded_at / 3600000, count(*), count(k.outcome)
-                 FROM results r JOIN scoped s ON s.id = r.turf_id
-                 LEFT JOIN contact k ON k.campaign_id = s.campaign_id AND k.outcome = r.outcome
-                 WHERE r.voided_by IS NULL
+                "SELECT r.recorded_at / 3600000, count(*), sum({contact})
+                 FROM results r
+                 WHERE {in_scope} AND r.voided_by IS NULL
                  GROUP BY 1 ORDER BY 1",
                 scope,
             );
@@ -300,97 +305,77 @@ impl Dashboard for SqliteStorage {
         let grid = grid.max(1);
         self.read(|c| {
             let arg = scope_sql(scope).1;
-            let walk = "s.list_kind = 'walk'";
-            let (located, unlocated, south, west, north, east): (
-                i64,
-                i64,
-                Option<f64>,
-                Option<f64>,
-                Option<f64>,
-                Option<f64>,
-            ) = c
-                .prepare_cached(&sql(
-                    &format!(
-                        "SELECT count(d.lat), count(*) - count(d.lat),
-                                min(d.lat), min(d.lon), max(d.lat), max(d.lon)
-                         FROM turf_doors d JOIN scoped s ON s.id = d.turf_id
-                         WHERE {walk}"
-                    ),
-                    scope,
-                ))?
-                .query_row(params![arg, contacts], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                })?;
-            let mut map = DoorMap {
-                unlocated: unlocated as u64,
-                ..DoorMap::default()
-            };
-            let (Some(s), Some(w), Some(n), Some(e)) = (south, west, north, east) else {
-                return Ok(map);
-            };
-            map.bounds = Some((s, w, n, e));
-            // Each door's status: 2 if anyone there was reached, 1 if knocked, else 0.
-            let status = format!(
-                "status(unit, st) AS (
-                     SELECT r.household_id, max(CASE WHEN k.outcome IS NOT NULL THEN 2 ELSE 1 END)
-                     FROM results r JOIN scoped s ON s.id = r.turf_id
-                     LEFT JOIN contact k ON k.campaign_id = s.campaign_id AND k.outcome = r.outcome
-                     WHERE r.voided_by IS NULL AND {walk}
-                     GROUP BY r.household_id)"
-            );
-            let located_doors = "FROM turf_doors d JOIN scoped s ON s.id = d.turf_id
-                 LEFT JOIN status ON status.unit = d.unit
-                 WHERE s.list_kind = 'walk' AND d.lat IS NOT NULL";
-            if located as u64 <= max_points {
+            // Each door's status, from its results read in their own order (a GROUP BY
+            // household would sort them all).
+            let mut status: HashMap<String, DoorStatus> = HashMap::new();
+            {
                 let q = sql(
-                    &format!(", {status} SELECT d.lat, d.lon, coalesce(status.st, 0) {located_doors}"),
+                    "SELECT r.household_id, {contact} FROM results r
+                     WHERE r.turf_id IN (SELECT t.id FROM turfs t WHERE {scope} AND t.list_kind = 'walk')
+                       AND r.voided_by IS NULL",
                     scope,
                 );
                 let mut stmt = c.prepare_cached(&q)?;
                 let mut rows = stmt.query(params![arg, contacts])?;
                 while let Some(r) = rows.next()? {
-                    let st = DoorStatus::from_index(r.get(2)?);
-                    map.located[st as usize] += 1;
-                    map.points.push((r.get(0)?, r.get(1)?, st));
+                    let st = if r.get::<_, bool>(1)? {
+                        DoorStatus::Contact
+                    } else {
+                        DoorStatus::Knocked
+                    };
+                    let unit = r.get_ref(0)?.as_str().map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                    match status.get_mut(unit) {
+                        Some(seen) => *seen = (*seen).max(st),
+                        None => {
+                            status.insert(unit.to_owned(), st);
+                        }
+                    }
                 }
-            } else {
-                map.grid = grid;
-                let g = f64::from(grid);
-                let (dlat, dlon) = ((n - s).max(1e-9), (e - w).max(1e-9));
+            }
+            let mut map = DoorMap::default();
+            let mut doors: Vec<(f64, f64, DoorStatus)> = Vec::new();
+            {
                 let q = sql(
-                    &format!(
-                        ", {status}
-                         SELECT min(CAST((d.lat - ?3) / ?4 * ?7 AS INTEGER), ?8),
-                                min(CAST((d.lon - ?5) / ?6 * ?7 AS INTEGER), ?8),
-                                sum(coalesce(status.st, 0) = 0), sum(status.st = 1), sum(status.st = 2)
-                         {located_doors}
-                         GROUP BY 1, 2"
-                    ),
+                    "SELECT d.unit, d.lat, d.lon FROM turfs t JOIN turf_doors d ON d.turf_id = t.id
+                     WHERE {scope} AND t.list_kind = 'walk'",
                     scope,
                 );
                 let mut stmt = c.prepare_cached(&q)?;
-                let mut rows =
-                    stmt.query(params![arg, contacts, s, dlat, w, dlon, g, i64::from(grid) - 1])?;
+                let mut rows = stmt.query(params![arg])?;
                 while let Some(r) = rows.next()? {
-                    let counts = [
-                        r.get::<_, i64>(2)? as u64,
-                        r.get::<_, Option<i64>>(3)?.unwrap_or(0) as u64,
-                        r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
-                    ];
-                    for (total, n) in map.located.iter_mut().zip(counts) {
-                        *total += n;
-                    }
-                    map.cells
-                        .push((r.get::<_, i64>(0)? as u32, r.get::<_, i64>(1)? as u32, counts));
+                    let (Some(lat), Some(lon)) = (r.get::<_, Option<f64>>(1)?, r.get::<_, Option<f64>>(2)?)
+                    else {
+                        map.unlocated += 1;
+                        continue;
+                    };
+                    let unit = r.get_ref(0)?.as_str().map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                    let st = status.get(unit).copied().unwrap_or(DoorStatus::NotKnocked);
+                    map.located[st as usize] += 1;
+                    map.bounds = Some(match map.bounds {
+                        None => (lat, lon, lat, lon),
+                        Some((s, w, n, e)) => (s.min(lat), w.min(lon), n.max(lat), e.max(lon)),
+                    });
+                    doors.push((lat, lon, st));
                 }
             }
+            let Some((s, w, n, e)) = map.bounds else {
+                return Ok(map);
+            };
+            if doors.len() as u64 <= max_points {
+                map.points = doors;
+                return Ok(map);
+            }
+            // Too many to draw one by one: gathered into grid × grid cells.
+            map.grid = grid;
+            let g = f64::from(grid);
+            let (dlat, dlon) = ((n - s).max(1e-9), (e - w).max(1e-9));
+            let cell = |v: f64, from: f64, span: f64| (((v - from) / span * g) as u32).min(grid - 1);
+            let mut cells: HashMap<(u32, u32), [u64; 3]> = HashMap::new();
+            for (lat, lon, st) in doors {
+                cells.entry((cell(lat, s, dlat), cell(lon, w, dlon))).or_default()[st as usize] += 1;
+            }
+            map.cells = cells.into_iter().map(|((r, c), n)| (r, c, n)).collect();
+            map.cells.sort_unstable_by_key(|(r, c, _)| (*r, *c));
             Ok(map)
         })
     }

@@ -1,0 +1,75 @@
+//! Pages gathered once and shared: everyone looking at the same campaign or team while nothing
+//! changed gets the same figures, and a scope is gathered by one request at a time (the others
+//! wait for it), so that a hundred open pages refreshing after a sync cost one gathering, not a
+//! hundred.
+
+use super::PageError;
+use super::view::{self, Overview};
+use crate::AppState;
+use crate::handlers::sync::now_ms;
+use crate::storage::Dashboard;
+use crate::storage::dashboard::Scope;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long gathered figures may be shown while nothing changes: the "synced 3 min ago" times
+/// on them age.
+pub const FRESH_FOR: Duration = Duration::from_secs(20);
+
+type Slot = Arc<tokio::sync::Mutex<Option<(u64, Instant, Arc<Overview>)>>>;
+
+/// The latest figures of each scope, with the change counter they were gathered at.
+#[derive(Default)]
+pub struct Gathered {
+    slots: Mutex<HashMap<Scope, Slot>>,
+}
+
+impl std::fmt::Debug for Gathered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gathered").finish_non_exhaustive()
+    }
+}
+
+impl Gathered {
+    /// The figures of `scope` as of change counter `counter` (read before this call), gathered
+    /// now unless someone already did at that counter; a missing campaign or team is
+    /// [`PageError::NotFound`].
+    pub async fn gather<S: Dashboard>(
+        &self,
+        state: &AppState<S>,
+        scope: Scope,
+        counter: Option<u64>,
+    ) -> Result<Arc<Overview>, PageError> {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(scope.clone())
+            .or_default()
+            .clone();
+        let mut held = slot.lock().await;
+        if let (Some(counter), Some((at, when, overview))) = (counter, held.as_ref())
+            && *at == counter
+            && when.elapsed() < FRESH_FOR
+        {
+            return Ok(overview.clone());
+        }
+        let engine = state.engine.clone();
+        let lookup = scope.clone();
+        let now = now_ms();
+        let overview =
+            tokio::task::spawn_blocking(move || view::overview(engine.storage(), &lookup, now))
+                .await
+                .map_err(|e| PageError::internal(&e))??
+                .ok_or_else(|| {
+                    PageError::NotFound(match &scope {
+                        Scope::Campaign(id) => format!("There is no campaign '{id}'."),
+                        Scope::Team(id) => format!("There is no team '{id}'."),
+                    })
+                })?;
+        let overview = Arc::new(overview);
+        *held = counter.map(|c| (c, Instant::now(), overview.clone()));
+        Ok(overview)
+    }
+}
