@@ -95,6 +95,23 @@ impl ServerProcess {
         self.child.wait().expect("wait for server")
     }
 
+    /// Asks the process to stop (SIGTERM) and waits up to `limit` for it; `None` (and the
+    /// process killed) if it had not stopped by then.
+    pub fn terminate_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+        None
+    }
+
     /// The server's storage, opened beside it (as another process would).
     pub fn storage(&self) -> SqliteStorage {
         SqliteStorage::open(&self.db).expect("open server database")

@@ -465,3 +465,28 @@ fn a_sync_is_announced_on_the_live_stream_within_two_seconds() {
     assert_eq!(by_id(&live.body, "total-attempts").as_deref(), Some("1"));
     assert!(!live.body.contains("<html"), "the live part is a fragment");
 }
+
+#[test]
+fn an_open_live_stream_does_not_hold_up_shutdown() {
+    let (mut server, users, _dir) = field(&plan());
+    let mut web = Web::new(&server.url);
+    web.sign_in(&user(&users, "organizer").token.secret);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let stream = agent
+        .get(format!("{}/dashboard/live", server.url))
+        .header(
+            "Cookie",
+            format!("doorstep_session={}", web.session.clone().unwrap()),
+        )
+        .call()
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let status = server
+        .terminate_within(Duration::from_secs(5))
+        .expect("the server was still running 5 s after SIGTERM, held up by an open page");
+    assert!(status.success(), "{status}");
+    drop(stream);
+}
