@@ -14,7 +14,7 @@ pub const PAGE_ROWS: usize = 100;
 pub const MAX_MAP_POINTS: u64 = 5_000;
 
 /// The side of the grid of cells a large map is drawn with.
-pub const MAP_GRID: u32 = 64;
+pub const MAP_GRID: u32 = 48;
 
 /// A team's line.
 #[derive(Debug, Clone)]
