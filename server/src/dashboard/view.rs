@@ -195,7 +195,7 @@ pub fn assemble(scope: Scope, title: String, q: Queried, now: i64) -> Overview {
     }
     let mut last_sync = HashMap::new();
     for (user, list) in &mut phones {
-        list.sort_by(|a, b| b.last_sync_at.cmp(&a.last_sync_at));
+        list.sort_by_key(|p| std::cmp::Reverse(p.last_sync_at));
         if let Some(first) = list.first() {
             last_sync.insert((*user).to_owned(), first.last_sync_at);
         }
