@@ -220,7 +220,9 @@ fn main() {
         .collect();
     let now = 1_790_000_000_000 + 14 * 86_400_000;
     // Warm the page cache, then alternate so that drift hits both alike.
-    let page = view::overview(&storage, &scope, now).unwrap().unwrap();
+    let page = view::overview(&storage, &scope, now, Some(1))
+        .unwrap()
+        .unwrap();
     let html = pages::overview(&viewer, &page, pages::Pages::default(), Some(1)).into_string();
     let (mut sql, mut render) = (Vec::new(), Vec::new());
     for _ in 0..runs {
@@ -229,7 +231,9 @@ fn main() {
         sql.push(t.elapsed());
         std::hint::black_box(q);
         let t = Instant::now();
-        let page = view::overview(&storage, &scope, now).unwrap().unwrap();
+        let page = view::overview(&storage, &scope, now, Some(1))
+            .unwrap()
+            .unwrap();
         let html = pages::overview(&viewer, &page, pages::Pages::default(), Some(1)).into_string();
         render.push(t.elapsed());
         std::hint::black_box(html);

@@ -69,7 +69,7 @@ pub enum SyncFailure {
 }
 
 /// What a sync did, for the response and the metrics.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SyncOutcome {
     /// The encoded response.
     pub response: Vec<u8>,
@@ -79,6 +79,8 @@ pub struct SyncOutcome {
     pub docs_in: usize,
     /// Documents sent changes.
     pub docs_out: usize,
+    /// The device that synced.
+    pub device: Vec<u8>,
 }
 
 type Shared = Arc<Mutex<Loaded>>;
@@ -88,8 +90,8 @@ type SessionKey = (String, Vec<u8>, String);
 type DeviceKey = (String, Vec<u8>);
 /// SHA-256 of the token hash and the request bytes.
 pub type QuietKey = [u8; 32];
-/// (the storage's change counter and this engine's generation, who asked, the response).
-type QuietAnswer = ((u64, u64), Principal, Vec<u8>);
+/// (the storage's change counter and this engine's generation, who asked, the answer).
+type QuietAnswer = ((u64, u64), Principal, SyncOutcome);
 
 struct Loaded {
     doc: AutoCommit,
@@ -401,7 +403,7 @@ impl<S: Storage> Engine<S> {
         self.drop_documents_changed_elsewhere(counter)?;
         let (who, outcome, quiet) = self.sync_uncached(token_hash, body, now)?;
         if quiet {
-            lock(&self.quiet).put(key, (version, who.clone(), outcome.response.clone()));
+            lock(&self.quiet).put(key, (version, who.clone(), outcome.clone()));
         }
         Ok((who, outcome))
     }
@@ -467,18 +469,8 @@ impl<S: Storage> Engine<S> {
             self.generation.load(std::sync::atomic::Ordering::Acquire),
         );
         let mut quiet = lock(&self.quiet);
-        let (seen, who, response) = quiet.get(key)?;
-        (*seen == version).then(|| {
-            (
-                who.clone(),
-                SyncOutcome {
-                    response: response.clone(),
-                    attempts: 0,
-                    docs_in: 0,
-                    docs_out: 0,
-                },
-            )
-        })
+        let (seen, who, outcome) = quiet.get(key)?;
+        (*seen == version).then(|| (who.clone(), outcome.clone()))
     }
 
     fn sync_uncached(
@@ -954,6 +946,7 @@ impl<S: Storage> Engine<S> {
                 attempts: commit.attempts.len(),
                 docs_in,
                 docs_out,
+                device: request.device.clone(),
             },
             quiet,
         ))

@@ -13,6 +13,7 @@ pub mod error;
 pub mod freshness;
 pub mod handlers;
 pub mod metrics;
+pub mod seen;
 pub mod setup;
 pub mod storage;
 
@@ -46,6 +47,10 @@ pub struct AppState<S> {
     pub closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// The dashboard's figures, gathered once per change and shared.
     pub dashboard: Arc<dashboard::cache::Gathered>,
+    /// When each phone last synced, written now and then.
+    pub seen: Arc<seen::Seen>,
+    /// Mark session cookies Secure whatever the request says (the server is reached over TLS).
+    pub secure_cookies: bool,
 }
 
 impl<S> Clone for AppState<S> {
@@ -56,6 +61,8 @@ impl<S> Clone for AppState<S> {
             freshness: self.freshness.clone(),
             closing: self.closing.clone(),
             dashboard: self.dashboard.clone(),
+            seen: self.seen.clone(),
+            secure_cookies: self.secure_cookies,
         }
     }
 }
@@ -82,6 +89,8 @@ impl<S: Dashboard> AppState<S> {
             freshness,
             closing: Arc::new(tokio::sync::watch::channel(false).0),
             dashboard: Arc::default(),
+            seen: Arc::default(),
+            secure_cookies: false,
         }
     }
 }
@@ -115,14 +124,27 @@ pub async fn serve<S: Dashboard>(
     state: AppState<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_flushing_every(listener, state, shutdown, seen::FLUSH_EVERY).await
+}
+
+/// [`serve`], writing phones' last sync times every `flush` (tests use a short one).
+pub async fn serve_flushing_every<S: Dashboard>(
+    listener: tokio::net::TcpListener,
+    state: AppState<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    flush: Duration,
+) -> std::io::Result<()> {
     let closing = state.closing.clone();
     let shutdown = async move {
         shutdown.await;
         closing.send_replace(true);
     };
-    axum::serve(listener, router(state))
+    let flusher = tokio::spawn(seen::flush_until_closing(state.clone(), flush));
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    let _ = flusher.await;
+    served
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -37,6 +37,13 @@ enum Command {
         /// Fold a document's change chunks into a snapshot after this many (tests use few).
         #[arg(long, default_value_t = 256, hide = true)]
         compact_after: usize,
+        /// Mark the dashboard's session cookie Secure on every response: set it when browsers
+        /// reach this server over TLS through a proxy that does not send X-Forwarded-Proto.
+        #[arg(long)]
+        secure_cookies: bool,
+        /// How often phones' last sync times are written, in ms (tests use a short time).
+        #[arg(long, default_value_t = 30_000, hide = true)]
+        seen_flush_ms: u64,
     },
     /// Import a voter file. Re-importing a newer file of the same source updates the rosters
     /// and removes voters it no longer lists; attempts are never lost.
@@ -240,6 +247,8 @@ fn run(cli: Cli) -> Result<(), String> {
             addr,
             demo,
             compact_after,
+            secure_cookies,
+            seen_flush_ms,
         } => {
             let storage = open(&db)?;
             if demo {
@@ -256,10 +265,15 @@ fn run(cli: Cli) -> Result<(), String> {
                     "dashboard: http://{local}/dashboard (sign in with an organizer's or a field captain's token)"
                 );
                 tracing::info!(%local, "listening");
-                doorstep_server::serve(
+                let state = AppState {
+                    secure_cookies,
+                    ..AppState::from_engine(Engine::new(storage).with_compact_after(compact_after))
+                };
+                doorstep_server::serve_flushing_every(
                     listener,
-                    AppState::from_engine(Engine::new(storage).with_compact_after(compact_after)),
+                    state,
                     doorstep_server::shutdown_signal(),
+                    std::time::Duration::from_millis(seen_flush_ms),
                 )
                 .await
                 .map_err(|e| format!("server failed: {e}"))

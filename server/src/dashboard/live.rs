@@ -100,7 +100,8 @@ pub async fn live<S: Dashboard>(
                 .await
                 .ok()
                 .flatten();
-                if open.is_none() {
+                // Ended, or its user is a canvasser now: the page reloads into what they may see.
+                if open.is_none_or(|who| who.role == doorstep_core::sync::Role::Canvasser) {
                     w.done = true;
                     return Some((Ok(Event::default().event("signed-out").data("")), w));
                 }

@@ -63,6 +63,8 @@ pub enum PageError {
     NotFound(String),
     /// The request itself is wrong.
     BadRequest(String),
+    /// A form posted here by another site.
+    CrossSite,
     /// The server failed; the cause is logged.
     Internal,
 }
@@ -96,6 +98,13 @@ impl IntoResponse for PageError {
             }
             Self::NotFound(m) => (StatusCode::NOT_FOUND, "Not found", m),
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m),
+            Self::CrossSite => (
+                StatusCode::FORBIDDEN,
+                "Sent from another site",
+                "This form was sent from a page of another site, so nothing was done. Sign in and \
+                 out from the dashboard's own pages."
+                    .to_owned(),
+            ),
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something failed",
@@ -174,6 +183,9 @@ async fn sign_in<S: Dashboard>(
     headers: HeaderMap,
     form: Result<Form<SignIn>, FormRejection>,
 ) -> Result<Response, PageError> {
+    if !session::same_origin(&headers) {
+        return Err(PageError::CrossSite);
+    }
     let unknown = || {
         html(
             StatusCode::UNAUTHORIZED,
@@ -206,7 +218,8 @@ async fn sign_in<S: Dashboard>(
         Some(Role::Canvasser) => Err(PageError::CanvasserToken),
         Some(_) => {
             let mut res = Redirect::to("/dashboard").into_response();
-            let cookie = session::start_cookie(secret, session::over_tls(&headers));
+            let cookie =
+                session::start_cookie(secret, state.secure_cookies || session::over_tls(&headers));
             res.headers_mut().insert(
                 header::SET_COOKIE,
                 HeaderValue::from_str(&cookie).map_err(|e| PageError::internal(&e))?,
@@ -220,24 +233,43 @@ async fn sign_out<S: Dashboard>(
     State(state): State<AppState<S>>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
+    if !session::same_origin(&headers) {
+        return Err(PageError::CrossSite);
+    }
     if let Some(hash) = session::session_hash(&headers) {
         blocking(&state, move |s| Ok(s.close_session(&hash)?)).await?;
     }
     let mut res = Redirect::to("/dashboard/signin").into_response();
     res.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_str(&session::end_cookie(session::over_tls(&headers)))
-            .map_err(|e| PageError::internal(&e))?,
+        HeaderValue::from_str(&session::end_cookie(
+            state.secure_cookies || session::over_tls(&headers),
+        ))
+        .map_err(|e| PageError::internal(&e))?,
     );
     Ok(res)
 }
 
 /// A page's query: which page of each table, and whether only the live part is wanted.
+/// (Flat fields: serde's `flatten` cannot read numbers from a query string.)
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct PageQuery {
-    #[serde(flatten)]
-    pages: pages::Pages,
+    /// Page of the turf table.
+    #[serde(default)]
+    turfs: usize,
+    /// Page of the people table.
+    #[serde(default)]
+    people: usize,
     part: Option<String>,
+}
+
+impl PageQuery {
+    fn pages(&self) -> pages::Pages {
+        pages::Pages {
+            turfs: self.turfs,
+            people: self.people,
+        }
+    }
 }
 
 async fn campaign<S: Dashboard>(
@@ -284,11 +316,11 @@ async fn overview_page<S: Dashboard>(
     let since = live::counter(&state).await;
     let overview = state.dashboard.gather(&state, scope, since).await?;
     if query.part.as_deref() == Some("live") {
-        return Ok(html(StatusCode::OK, pages::live(&overview, query.pages)));
+        return Ok(html(StatusCode::OK, pages::live(&overview, query.pages())));
     }
     Ok(html(
         StatusCode::OK,
-        pages::overview(&viewer, &overview, query.pages, since),
+        pages::overview(&viewer, &overview, query.pages(), since),
     ))
 }
 

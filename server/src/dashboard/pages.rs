@@ -114,7 +114,7 @@ pub fn home(viewer: &Viewer, campaigns: &[(String, String)], teams: &[(String, S
 
 /// How long ago, for people: "just now", "5 min ago", "3 h ago", "2 days ago".
 pub fn ago(ms: i64, now: i64) -> String {
-    let s = (now - ms).max(0) / 1000;
+    let s = now.saturating_sub(ms).max(0) / 1000;
     match s {
         0..60 => "just now".to_owned(),
         60..3600 => format!("{} min ago", s / 60),
@@ -174,13 +174,11 @@ fn pager(name: &str, page: usize, pages: usize, other: &str) -> Markup {
 }
 
 /// Which page of each table a request asks for.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Pages {
     /// Page of the turf table.
-    #[serde(default)]
     pub turfs: usize,
     /// Page of the people table.
-    #[serde(default)]
     pub people: usize,
 }
 
@@ -211,6 +209,7 @@ pub fn live(o: &Overview, pages: Pages) -> Markup {
     let (turfs, turf_page, turf_pages) = page_of(&o.turfs, pages.turfs);
     let (people, people_page, people_pages) = page_of(&o.people, pages.people);
     html! {
+        span #gathered hidden data-counter=[o.counter] {}
         section aria-labelledby="totals-h" {
             h2 #totals-h { "Progress" }
             dl.totals {
@@ -238,7 +237,7 @@ pub fn live(o: &Overview, pages: Pages) -> Markup {
         }
         section aria-labelledby="chart-h" {
             h2 #chart-h { "Attempts over time" }
-            (svg::chart(&o.timeline))
+            (svg::chart(&o.timeline, o.now))
         }
         section aria-labelledby="map-h" {
             h2 #map-h { "Map" }

@@ -80,6 +80,24 @@ pub fn over_tls(headers: &HeaderMap) -> bool {
     forwarded_proto || forwarded
 }
 
+/// Whether a form was sent by a page of this server. Browsers say where a request comes from
+/// (`Sec-Fetch-Site`, or else `Origin`); a form another site posts here (to sign a visitor in
+/// to someone else's session, or out of theirs) is refused. A request saying neither (not from
+/// a browser) is let through: it carries no victim's cookie.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
+        return matches!(site, "same-origin" | "none");
+    }
+    match (text(header::ORIGIN), text(header::HOST)) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+    }
+}
+
 /// The `Set-Cookie` value that starts a session.
 pub fn start_cookie(secret: String, tls: bool) -> String {
     Cookie::build((COOKIE, secret))
@@ -158,6 +176,30 @@ mod tests {
             "for=1.2.3.4;proto=https".parse().unwrap(),
         );
         assert!(over_tls(&h));
+    }
+
+    #[test]
+    fn forms_from_other_sites_are_told_apart() {
+        let h = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, v.parse().unwrap());
+            }
+            h
+        };
+        assert!(same_origin(&h(&[])));
+        assert!(same_origin(&h(&[("sec-fetch-site", "same-origin")])));
+        assert!(same_origin(&h(&[("sec-fetch-site", "none")])));
+        assert!(!same_origin(&h(&[("sec-fetch-site", "cross-site")])));
+        assert!(!same_origin(&h(&[("sec-fetch-site", "same-site")])));
+        assert!(same_origin(&h(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080")
+        ])));
+        assert!(!same_origin(&h(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:8080")
+        ])));
     }
 
     #[test]

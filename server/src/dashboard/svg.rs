@@ -11,11 +11,23 @@ const BUCKETS: [i64; 10] = [1, 2, 3, 6, 12, 24, 48, 72, 168, 336];
 /// The most bars a chart draws.
 pub const MAX_BARS: i64 = 48;
 
-/// Attempts and contacts per bucket: (bucket start ms, attempts, contacts), and the bucket's
-/// width in hours.
-pub fn buckets(hours: &[HourCount]) -> (Vec<(i64, u64, u64)>, i64) {
-    let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
-        return (Vec::new(), 1);
+/// How far back the chart reaches: attempts recorded earlier (or more than a day ahead of the
+/// server's clock) come from phones whose clock is wrong, and would squeeze the campaign into
+/// one bar.
+pub const CHART_DAYS: i64 = 120;
+
+/// Attempts and contacts per bucket: (bucket start ms, attempts, contacts), the bucket's width
+/// in hours, and the attempts left out for being outside the chart's time.
+pub fn buckets(hours: &[HourCount], now: i64) -> (Vec<(i64, u64, u64)>, i64, u64) {
+    let (from, to) = (
+        now.saturating_sub(CHART_DAYS * 24 * HOUR),
+        now.saturating_add(24 * HOUR),
+    );
+    let (inside, outside): (Vec<&HourCount>, Vec<&HourCount>) =
+        hours.iter().partition(|h| (from..=to).contains(&h.hour));
+    let left_out = outside.iter().map(|h| h.attempts).sum();
+    let (Some(first), Some(last)) = (inside.first(), inside.last()) else {
+        return (Vec::new(), 1, left_out);
     };
     let span = (last.hour - first.hour) / HOUR + 1;
     let width = BUCKETS
@@ -23,19 +35,20 @@ pub fn buckets(hours: &[HourCount]) -> (Vec<(i64, u64, u64)>, i64) {
         .copied()
         .find(|w| ceil_div(span, *w) <= MAX_BARS)
         .unwrap_or_else(|| ceil_div(span, MAX_BARS));
-    let start = first.hour;
-    let n = ceil_div(span, width) as usize;
+    // Buckets start on a multiple of their width since the epoch: a day's bucket is a UTC day.
+    let start = first.hour.div_euclid(width * HOUR) * width * HOUR;
+    let n = ceil_div((last.hour - start) / HOUR + 1, width) as usize;
     let mut out: Vec<(i64, u64, u64)> = (0..n)
         .map(|i| (start + i as i64 * width * HOUR, 0, 0))
         .collect();
-    for h in hours {
+    for h in inside {
         let i = ((h.hour - start) / HOUR / width) as usize;
         if let Some(b) = out.get_mut(i) {
             b.1 += h.attempts;
             b.2 += h.contacts;
         }
     }
-    (out, width)
+    (out, width, left_out)
 }
 
 fn ceil_div(a: i64, b: i64) -> i64 {
@@ -56,8 +69,8 @@ pub fn bucket_label(start: i64, width_hours: i64) -> String {
 }
 
 /// The attempts-over-time chart: a bar per bucket, its contacts shaded darker.
-pub fn chart(hours: &[HourCount]) -> Markup {
-    let (bars, width) = buckets(hours);
+pub fn chart(hours: &[HourCount], now: i64) -> Markup {
+    let (bars, width, left_out) = buckets(hours, now);
     let total: u64 = bars.iter().map(|b| b.1).sum();
     let peak = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
     let (w, h, left, bottom, top) = (720.0, 240.0, 48.0, 28.0, 12.0);
@@ -113,6 +126,9 @@ pub fn chart(hours: &[HourCount]) -> Markup {
             figcaption {
                 span.key.key-attempts aria-hidden="true" {} "Attempts "
                 span.key.key-contacts aria-hidden="true" {} "of which contacts, per " (unit) " (UTC)"
+                @if left_out > 0 {
+                    p.note { (left_out) " attempts recorded more than " (CHART_DAYS) " days ago or in the future are not drawn: a phone's clock may be wrong." }
+                }
             }
         }
         @if !bars.is_empty() {
@@ -193,7 +209,8 @@ pub fn map(map: &DoorMap) -> Markup {
                 } @else {
                     @for (row, col, counts) in &map.cells {
                         @let (cx, cy, cw, ch) = cell(*row, *col);
-                        @let top = (0..3).rev().max_by_key(|i| counts[*i]).unwrap_or(0);
+                        // On a tie, the further status (max_by_key keeps the last of equals).
+                        @let top = (0..3).max_by_key(|i| counts[*i]).unwrap_or(0);
                         rect class=(STATUS_CLASSES[top]) x=(fmt(cx)) y=(fmt(cy)) width=(fmt(cw)) height=(fmt(ch)) {
                             title { (counts[0]) " not knocked, " (counts[1]) " knocked, " (counts[2]) " contacts" }
                         }
@@ -214,5 +231,60 @@ pub fn map(map: &DoorMap) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: i64, attempts: u64) -> HourCount {
+        HourCount {
+            hour: hour * HOUR,
+            attempts,
+            contacts: 0,
+        }
+    }
+
+    #[test]
+    fn days_are_utc_days_and_bars_are_few() {
+        let now = 20_000 * 24 * HOUR;
+        // Thirty days of hours, starting at 14:00.
+        let hours: Vec<HourCount> = (0..720).map(|h| at(now / HOUR - 730 + h, 1)).collect();
+        let (bars, width, left_out) = buckets(&hours, now);
+        assert_eq!(left_out, 0);
+        assert!(bars.len() as i64 <= MAX_BARS);
+        assert_eq!(width % 24, 0, "{width}");
+        assert!(
+            bars.iter().all(|b| b.0 % (24 * HOUR) == 0),
+            "not on UTC midnight"
+        );
+        assert_eq!(bars.iter().map(|b| b.1).sum::<u64>(), 720);
+    }
+
+    #[test]
+    fn wrong_clocks_are_left_out_not_fatal() {
+        let now = 20_000 * 24 * HOUR;
+        let hours = [
+            HourCount {
+                hour: i64::MIN / HOUR * HOUR,
+                attempts: 2,
+                contacts: 0,
+            },
+            at(now / HOUR - 3, 5),
+            at(now / HOUR, 1),
+            HourCount {
+                hour: i64::MAX / HOUR * HOUR,
+                attempts: 4,
+                contacts: 0,
+            },
+        ];
+        let (bars, width, left_out) = buckets(&hours, now);
+        assert_eq!(left_out, 6);
+        assert_eq!(width, 1);
+        assert_eq!(bars.len(), 4);
+        assert_eq!(bars.iter().map(|b| b.1).sum::<u64>(), 6);
+        let (bars, _, left_out) = buckets(&hours, i64::MAX);
+        assert_eq!((bars.len(), left_out), (1, 8));
     }
 }

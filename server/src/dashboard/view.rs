@@ -65,6 +65,8 @@ pub struct Overview {
     pub map: DoorMap,
     /// When it was gathered, ms.
     pub now: i64,
+    /// The storage's change counter it is as of (read before gathering), if known.
+    pub counter: Option<u64>,
 }
 
 /// The (campaign, outcome) pairs that count as contacts in the campaigns a scope covers.
@@ -130,6 +132,7 @@ pub fn overview(
     storage: &impl Dashboard,
     scope: &Scope,
     now: i64,
+    counter: Option<u64>,
 ) -> StorageResult<Option<Overview>> {
     let title = match scope {
         Scope::Campaign(id) => storage
@@ -148,11 +151,17 @@ pub fn overview(
     };
     let contacts = contacts(storage, scope)?;
     let q = query(storage, scope, contacts)?;
-    Ok(Some(assemble(scope.clone(), title, q, now)))
+    Ok(Some(assemble(scope.clone(), title, q, now, counter)))
 }
 
 /// Sums and joins the queried rows into a page.
-pub fn assemble(scope: Scope, title: String, q: Queried, now: i64) -> Overview {
+pub fn assemble(
+    scope: Scope,
+    title: String,
+    q: Queried,
+    now: i64,
+    counter: Option<u64>,
+) -> Overview {
     let mut total = Figures::default();
     let mut teams: BTreeMap<String, TeamLine> = BTreeMap::new();
     let team_names: HashMap<&str, &str> = q
@@ -231,6 +240,7 @@ pub fn assemble(scope: Scope, title: String, q: Queried, now: i64) -> Overview {
         timeline: q.timeline,
         map: q.map,
         now,
+        counter,
     }
 }
 

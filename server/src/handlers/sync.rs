@@ -72,8 +72,9 @@ async fn run<S: Storage>(
     if state.engine.has_quiet(&key)
         && let Some(freshness) = &state.freshness
         && let Some(counter) = freshness.counter().await
-        && let Some((_, outcome)) = state.engine.cached_quiet(&key, counter)
+        && let Some((who, outcome)) = state.engine.cached_quiet(&key, counter)
     {
+        state.seen.record(&who.user, &outcome.device, now_ms());
         state
             .metrics
             .bytes_out
@@ -87,6 +88,7 @@ async fn run<S: Storage>(
             .await
             .map_err(|e| AppError::internal(&e))?
             .map_err(AppError::from)?;
+    state.seen.record(&who.user, &outcome.device, now);
     tracing::debug!(
         user = %who.user,
         attempts = outcome.attempts,

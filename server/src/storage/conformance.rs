@@ -455,6 +455,46 @@ fn reassignments_are_judged_against_the_database(storage: &impl Storage) {
 pub fn check_dashboard<S: Dashboard>(make: impl Fn() -> S) {
     sessions_last_until_closed_expired_or_revoked(&make());
     dashboard_figures_count_what_the_results_say(&make());
+    phones_last_sync_times_only_move_forward(&make());
+}
+
+fn phones_last_sync_times_only_move_forward(storage: &impl Dashboard) {
+    seeded(storage);
+    storage
+        .commit(&Commit {
+            user: "canvasser-1-1".into(),
+            device: vec![4; 16],
+            now: 100,
+            acked: vec![("turf:t01-001".into(), Vec::new())],
+            ..Commit::default()
+        })
+        .unwrap();
+    let last = |storage: &dyn Fn() -> Vec<super::dashboard::PhoneSync>| {
+        storage()
+            .into_iter()
+            .map(|p| (p.user, p.device, p.last_sync_at))
+            .collect::<Vec<_>>()
+    };
+    let phones = || storage.phones().unwrap();
+    assert_eq!(
+        last(&phones),
+        [("canvasser-1-1".into(), hex::encode([4; 16]), 100)]
+    );
+    storage
+        .touch_devices(&[
+            ("canvasser-1-1".into(), vec![4; 16], 250),
+            ("canvasser-1-2".into(), vec![5; 16], 300),
+        ])
+        .unwrap();
+    assert_eq!(
+        last(&phones),
+        [("canvasser-1-1".into(), hex::encode([4; 16]), 250)],
+        "a phone that never synced gets no row"
+    );
+    storage
+        .touch_devices(&[("canvasser-1-1".into(), vec![4; 16], 200)])
+        .unwrap();
+    assert_eq!(last(&phones)[0].2, 250, "an older time changes nothing");
 }
 
 fn sessions_last_until_closed_expired_or_revoked(storage: &impl Dashboard) {
@@ -525,6 +565,14 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
         recorded_at: at,
         location: None,
     };
+    let vc = roster
+        .voters
+        .iter()
+        .find(|v| {
+            v.household != va.household && v.household != vb.household && v.household != quiet
+        })
+        .unwrap()
+        .clone();
     let ana = "canvasser-1-1";
     let first = vec![
         attempt(
@@ -574,6 +622,26 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
         3 * HOUR,
     );
     let voided = first[3].id.to_string();
+    let mut first = first;
+    // Two answers at the same moment: the later attempt id is the latest, as `stats` reads it.
+    first.push(attempt(
+        7,
+        Target::Voter(vc.id.clone()),
+        vc.household.clone(),
+        "talked",
+        Some(5),
+        ana,
+        HOUR + 20,
+    ));
+    first.push(attempt(
+        6,
+        Target::Voter(vc.id.clone()),
+        vc.household.clone(),
+        "talked",
+        Some(1),
+        ana,
+        HOUR + 20,
+    ));
     let mut attempts: Vec<(String, Attempt)> = first
         .into_iter()
         .map(|a| ("t01-001".to_owned(), a))
@@ -599,12 +667,12 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
         assert_eq!(t1.figures.doors, roster.households.len() as u64);
         assert_eq!(
             (t1.figures.attempts, t1.figures.knocked, t1.figures.contacts),
-            (3, 2, 1),
-            "the void is left out; two doors; one voter reached"
+            (5, 3, 2),
+            "the void is left out; three doors; two voters reached"
         );
         assert_eq!(
             t1.figures.support,
-            [0, 0, 0, 1, 0],
+            [0, 0, 0, 1, 1],
             "the latest answer counts"
         );
         assert_eq!(t1.figures.last_at, Some(2 * HOUR + 5));
@@ -616,7 +684,8 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
         );
         let people = storage.person_progress(&scope, &contacts).unwrap();
         let figures = |who: &str| people.iter().find(|(u, _)| u == who).unwrap().1;
-        assert_eq!((figures(ana).attempts, figures(ana).knocked), (3, 2));
+        assert_eq!((figures(ana).attempts, figures(ana).knocked), (5, 3));
+        assert_eq!(figures(ana).support, [0, 0, 0, 1, 1]);
         assert_eq!(figures("canvasser-1-2").attempts, 1);
         let hours: Vec<(i64, u64, u64)> = storage
             .timeline(&scope, &contacts)
@@ -624,11 +693,11 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
             .iter()
             .map(|h| (h.hour, h.attempts, h.contacts))
             .collect();
-        assert_eq!(hours, [(HOUR, 2, 1), (2 * HOUR, 1, 1), (3 * HOUR, 1, 0)]);
+        assert_eq!(hours, [(HOUR, 4, 3), (2 * HOUR, 1, 1), (3 * HOUR, 1, 0)]);
         let doors = turfs.iter().map(|t| t.figures.doors).sum::<u64>();
         for max_points in [u64::MAX, 0] {
             let map = storage.door_map(&scope, &contacts, max_points, 8).unwrap();
-            assert_eq!(map.located, [doors - 3, 2, 1], "{max_points}");
+            assert_eq!(map.located, [doors - 4, 2, 2], "{max_points}");
             if max_points == 0 {
                 assert!(map.points.is_empty());
                 let cells: u64 = map.cells.iter().flat_map(|c| c.2).sum();
@@ -640,7 +709,7 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
                     .iter()
                     .filter(|p| p.2 == DoorStatus::Contact)
                     .count();
-                assert_eq!(contact, 1);
+                assert_eq!(contact, 2);
             }
         }
     }

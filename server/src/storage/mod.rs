@@ -252,6 +252,9 @@ pub trait Storage: Send + Sync + 'static {
     /// longer stored: another writer folded the document meanwhile, into a snapshot that may
     /// hold what this one lacks.
     fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize>;
+    /// Records when phones last synced: (user, device, time) for devices that have synced
+    /// before (their row exists); a time older than the one stored changes nothing.
+    fn touch_devices(&self, seen: &[(String, Vec<u8>, i64)]) -> StorageResult<()>;
     /// Chunk hashes of a document not yet folded into its snapshot.
     fn chunk_hashes(&self, doc: &str) -> StorageResult<Vec<ChangeHash>>;
 

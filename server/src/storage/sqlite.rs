@@ -17,6 +17,8 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const READERS: usize = 4;
+/// Connections for the dashboard's long reads: two pages may be gathered at once.
+const DASHBOARD_READERS: usize = 2;
 
 mod dashboard;
 mod organize;
@@ -29,6 +31,9 @@ pub struct SqliteStorage {
     /// included) commits.
     watcher: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
+    /// The dashboard's own: its GROUP BYs over a whole campaign take seconds, and must never
+    /// keep a phone's sync waiting for a connection.
+    dashboard_readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
 
@@ -57,8 +62,7 @@ impl SqliteStorage {
         configure(&writer)?;
         migrate(&mut writer)?;
         create_missing_team_docs(&mut writer)?;
-        let mut readers = Vec::new();
-        for _ in 0..READERS {
+        let reader = || -> StorageResult<Mutex<Connection>> {
             let r = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -66,8 +70,14 @@ impl SqliteStorage {
             r.busy_timeout(std::time::Duration::from_secs(5))?;
             r.set_prepared_statement_cache_capacity(64);
             tune(&r)?;
-            readers.push(Mutex::new(r));
-        }
+            Ok(Mutex::new(r))
+        };
+        let readers = (0..READERS)
+            .map(|_| reader())
+            .collect::<StorageResult<_>>()?;
+        let dashboard_readers = (0..DASHBOARD_READERS)
+            .map(|_| reader())
+            .collect::<StorageResult<_>>()?;
         let watcher = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -76,18 +86,35 @@ impl SqliteStorage {
             writer: Mutex::new(writer),
             watcher: Mutex::new(watcher),
             readers,
+            dashboard_readers,
             next_reader: AtomicUsize::new(0),
         })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> StorageResult<T>) -> StorageResult<T> {
+        self.read_from(&self.readers, f)
+    }
+
+    /// Reads on one of the dashboard's connections.
+    fn read_dashboard<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        self.read_from(&self.dashboard_readers, f)
+    }
+
+    fn read_from<T>(
+        &self,
+        pool: &[Mutex<Connection>],
+        f: impl FnOnce(&Connection) -> StorageResult<T>,
+    ) -> StorageResult<T> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..self.readers.len() {
-            if let Ok(conn) = self.readers[(start + i) % self.readers.len()].try_lock() {
+        for i in 0..pool.len() {
+            if let Ok(conn) = pool[(start + i) % pool.len()].try_lock() {
                 return f(&conn);
             }
         }
-        f(&lock(&self.readers[start % self.readers.len()]))
+        f(&lock(&pool[start % pool.len()]))
     }
 
     fn write<T>(
@@ -164,6 +191,19 @@ fn create_missing_team_docs(conn: &mut Connection) -> StorageResult<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// The support level (1-5) an attempt answered, for the dashboard's counts: when it answers
+/// more than one support question, the first by question id, as the exports and `stats` read.
+fn support_level(a: &Attempt) -> Option<u8> {
+    a.answers
+        .iter()
+        .filter_map(|(q, answer)| match answer {
+            doorstep_core::domain::Answer::Support(l) if (1..=5).contains(l) => Some((q, *l)),
+            _ => None,
+        })
+        .min_by(|a, b| a.0.as_str().cmp(b.0.as_str()))
+        .map(|(_, l)| l)
 }
 
 fn encode_roster(roster: &Roster) -> Vec<u8> {
@@ -323,6 +363,19 @@ impl Storage for SqliteStorage {
         Ok(version as u64)
     }
 
+    fn touch_devices(&self, seen: &[(String, Vec<u8>, i64)]) -> StorageResult<()> {
+        self.write(|tx| {
+            let mut update = tx.prepare_cached(
+                "UPDATE devices SET last_sync_at = ?3
+                 WHERE user_id = ?1 AND device = ?2 AND last_sync_at < ?3",
+            )?;
+            for (user, device, at) in seen {
+                update.execute(params![user, device, at])?;
+            }
+            Ok(())
+        })
+    }
+
     fn admin_epoch(&self) -> StorageResult<u64> {
         self.read(|c| {
             Ok(
@@ -456,7 +509,7 @@ impl Storage for SqliteStorage {
                     a.note,
                     a.recorded_at,
                     commit.now,
-                    a.support().filter(|l| (1..=5).contains(l)),
+                    support_level(a),
                 ])?;
             }
             for (turf, attempt, void) in &commit.voids {

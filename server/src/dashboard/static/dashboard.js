@@ -1,14 +1,42 @@
 // Doorstep dashboard: live updates. The server announces every stored change on
 // /dashboard/live (Server-Sent Events); the page then fetches its own live part again and swaps
-// it in, keeping keyboard focus where it was. Without this script the pages still work; they
-// just do not update by themselves.
+// it in, keeping keyboard focus, open sections and scroll positions where they were. Without
+// this script the pages still work; they just do not update by themselves.
 (() => {
   "use strict";
   const live = document.getElementById("live");
   const status = document.getElementById("updated");
   if (!live || !status || !window.EventSource || !window.fetch) return;
+  const FOCUSABLE = "a[href], button, summary, [tabindex]";
   let busy = false;
   let again = false;
+  let wanted = 0; // the latest change announced
+  let announced = 0; // when the status line last spoke
+  let source = null;
+
+  const gathered = () => {
+    const g = document.getElementById("gathered");
+    return g ? Number(g.dataset.counter || 0) : 0;
+  };
+
+  // Where the reader is, by position: the swapped-in elements are new ones.
+  function remember() {
+    const focusables = [...live.querySelectorAll(FOCUSABLE)];
+    return {
+      focus: focusables.indexOf(document.activeElement),
+      open: [...live.querySelectorAll("details")].map((d) => d.open),
+      scroll: [...live.querySelectorAll(".scroll")].map((s) => s.scrollLeft),
+    };
+  }
+
+  function restore(place) {
+    live.querySelectorAll("details").forEach((d, i) => { if (place.open[i]) d.open = true; });
+    live.querySelectorAll(".scroll").forEach((s, i) => { s.scrollLeft = place.scroll[i] || 0; });
+    if (place.focus >= 0) {
+      const el = live.querySelectorAll(FOCUSABLE)[place.focus];
+      if (el) el.focus({ preventScroll: true });
+    }
+  }
 
   async function refresh() {
     if (busy) { again = true; return; }
@@ -26,14 +54,19 @@
         return;
       }
       const html = await res.text();
-      const focused = document.activeElement && document.activeElement.id;
+      const place = remember();
       live.innerHTML = html;
-      if (focused) {
-        const el = document.getElementById(focused);
-        if (el) el.focus();
+      restore(place);
+      const root = document.documentElement;
+      root.dataset.updates = String(Number(root.dataset.updates || 0) + 1);
+      // Screen readers hear "updated" at most once a minute, not at every phone's sync.
+      if (Date.now() - announced > 60000) {
+        announced = Date.now();
+        status.textContent = "Updated at " + new Date().toLocaleTimeString() + ".";
       }
-      document.documentElement.dataset.updates = String(Number(document.documentElement.dataset.updates || 0) + 1);
-      status.textContent = "Updated at " + new Date().toLocaleTimeString() + ".";
+      // Figures older than the latest change (the server gathers a big campaign at most so
+      // often): ask again shortly.
+      if (gathered() < wanted) setTimeout(refresh, 1000);
     } catch (e) {
       status.textContent = "Live update failed: the server could not be reached.";
     } finally {
@@ -42,12 +75,30 @@
     }
   }
 
-  const source = new EventSource("/dashboard/live?since=" + encodeURIComponent(live.dataset.since || ""));
-  source.addEventListener("change", refresh);
-  source.addEventListener("signed-out", () => window.location.reload());
-  source.onopen = () => { document.documentElement.dataset.live = "open"; };
-  source.onerror = () => {
-    document.documentElement.dataset.live = "reconnecting";
-    status.textContent = "Live updates paused: reconnecting to the server…";
-  };
+  function connect() {
+    source = new EventSource("/dashboard/live?since=" + encodeURIComponent(String(gathered())));
+    source.addEventListener("change", (e) => {
+      wanted = Math.max(wanted, Number(e.data) || 0);
+      refresh();
+    });
+    source.addEventListener("signed-out", () => window.location.reload());
+    source.onopen = () => { document.documentElement.dataset.live = "open"; };
+    source.onerror = () => {
+      document.documentElement.dataset.live = "reconnecting";
+      status.textContent = "Live updates paused: reconnecting to the server…";
+    };
+  }
+
+  // A hidden tab lets go of its stream (a browser keeps only a few connections per server),
+  // and catches up when shown again.
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) {
+      if (source) { source.close(); source = null; }
+      document.documentElement.dataset.live = "paused";
+    } else if (!source) {
+      connect();
+      refresh();
+    }
+  });
+  connect();
 })();

@@ -48,15 +48,18 @@ fn support_counts(
     scope: &Scope,
     by: &str,
 ) -> StorageResult<HashMap<String, [u64; 5]>> {
-    // Each voter's latest support answer (the row holding max(recorded_at) lends its support).
+    // Each voter's latest support answer: the latest attempt carrying one, ties broken by
+    // attempt id, as `doorstep stats` reads them.
     let q = sql(
         &format!(
             "SELECT key, support, count(*) FROM (
-                 SELECT {by} AS key, r.voter_id, r.support, max(r.recorded_at)
+                 SELECT {by} AS key, r.support,
+                        row_number() OVER (PARTITION BY {by}, r.voter_id
+                                           ORDER BY r.recorded_at DESC, r.attempt_id DESC) AS nth
                  FROM results r
                  WHERE {{in_scope}} AND r.voided_by IS NULL
-                   AND r.support BETWEEN 1 AND 5 AND r.voter_id IS NOT NULL
-                 GROUP BY {by}, r.voter_id)
+                   AND r.support BETWEEN 1 AND 5 AND r.voter_id IS NOT NULL)
+             WHERE nth = 1
              GROUP BY key, support"
         ),
         scope,
@@ -160,7 +163,7 @@ impl Dashboard for SqliteStorage {
     }
 
     fn teams(&self) -> StorageResult<Vec<(String, String)>> {
-        self.read(|c| {
+        self.read_dashboard(|c| {
             let mut stmt = c.prepare_cached("SELECT id, name FROM teams ORDER BY id")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -168,7 +171,7 @@ impl Dashboard for SqliteStorage {
     }
 
     fn people(&self) -> StorageResult<Vec<Person>> {
-        self.read(|c| {
+        self.read_dashboard(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, name, role, team_id, revoked_at IS NOT NULL FROM users ORDER BY id",
             )?;
@@ -191,7 +194,7 @@ impl Dashboard for SqliteStorage {
     }
 
     fn phones(&self) -> StorageResult<Vec<PhoneSync>> {
-        self.read(|c| {
+        self.read_dashboard(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT user_id, lower(hex(device)), last_sync_at FROM devices ORDER BY user_id, device",
             )?;
@@ -212,7 +215,7 @@ impl Dashboard for SqliteStorage {
         contacts: &Contacts,
     ) -> StorageResult<Vec<TurfProgress>> {
         let contacts = contacts_json(contacts);
-        self.read(|c| {
+        self.read_dashboard(|c| {
             let mut figures = counts(c, scope, &contacts, "r.turf_id")?;
             let mut support = support_counts(c, scope, "r.turf_id")?;
             let q = sql(
@@ -257,7 +260,7 @@ impl Dashboard for SqliteStorage {
         contacts: &Contacts,
     ) -> StorageResult<Vec<(String, Figures)>> {
         let contacts = contacts_json(contacts);
-        self.read(|c| {
+        self.read_dashboard(|c| {
             let figures = counts(c, scope, &contacts, "r.canvasser_id")?;
             let mut support = support_counts(c, scope, "r.canvasser_id")?;
             let mut out: Vec<(String, Figures)> = figures
@@ -274,7 +277,7 @@ impl Dashboard for SqliteStorage {
 
     fn timeline(&self, scope: &Scope, contacts: &Contacts) -> StorageResult<Vec<HourCount>> {
         let contacts = contacts_json(contacts);
-        self.read(|c| {
+        self.read_dashboard(|c| {
             let q = sql(
                 "SELECT r.recorded_at / 3600000, count(*), sum({contact})
                  FROM results r
@@ -303,7 +306,7 @@ impl Dashboard for SqliteStorage {
     ) -> StorageResult<DoorMap> {
         let contacts = contacts_json(contacts);
         let grid = grid.max(1);
-        self.read(|c| {
+        self.read_dashboard(|c| {
             let arg = scope_sql(scope).1;
             // Each door's status, from its results read in their own order (a GROUP BY
             // household would sort them all).
