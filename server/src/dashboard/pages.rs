@@ -248,6 +248,7 @@ pub fn live(o: &Overview, pages: Pages) -> Markup {
                 h2 #teams-h { "Teams" }
                 div.scroll tabindex="0" role="region" aria-labelledby="teams-h" {
                     table #teams {
+                        caption.visually-hidden { "Progress per team" }
                         thead { tr { th scope="col" { "Team" } th.num scope="col" { "Turfs" } (figure_heads(true)) } }
                         tbody {
                             @for team in &o.teams {
@@ -269,6 +270,7 @@ pub fn live(o: &Overview, pages: Pages) -> Markup {
             h2 #turfs-h { "Turfs and lists (" (o.turfs.len()) ")" }
             div.scroll tabindex="0" role="region" aria-labelledby="turfs-h" {
                 table #turfs {
+                    caption.visually-hidden { "Progress per turf and list, with who holds each" }
                     thead { tr {
                         th scope="col" { "Turf" }
                         @if matches!(o.scope, Scope::Campaign(_)) { th scope="col" { "Team" } }
@@ -301,6 +303,7 @@ pub fn live(o: &Overview, pages: Pages) -> Markup {
             h2 #people-h { "Canvassers and captains (" (o.people.len()) ")" }
             div.scroll tabindex="0" role="region" aria-labelledby="people-h" {
                 table #people {
+                    caption.visually-hidden { "Progress per person, with their phones' last syncs" }
                     thead { tr {
                         th scope="col" { "Person" }
                         th scope="col" { "Team" }

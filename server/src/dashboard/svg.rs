@@ -136,6 +136,7 @@ pub fn chart(hours: &[HourCount], now: i64) -> Markup {
                 summary { "Attempts over time as a table" }
                 div.scroll tabindex="0" role="region" aria-label="Attempts over time" {
                     table {
+                        caption.visually-hidden { "Attempts and contacts over time" }
                         thead { tr { th scope="col" { "From (UTC)" } th.num scope="col" { "Attempts" } th.num scope="col" { "Contacts" } } }
                         tbody {
                             @for (start, attempts, contacts) in &bars {

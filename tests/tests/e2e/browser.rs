@@ -232,6 +232,12 @@ fn the_dashboard_in_a_real_browser() {
         js(&tab, "document.documentElement.dataset.live || ''") == "open"
     });
     js(&tab, "window.stillHere = 'yes'");
+    // A reader tabbed to the second export button: the update leaves them there.
+    js(&tab, "document.querySelectorAll('a.button')[1].focus()");
+    assert_eq!(
+        js(&tab, "document.activeElement.textContent"),
+        "Voters' latest status (CSV)"
+    );
     let mut phone = Phone::new(user(&users, "canvasser-2-1"));
     phone.sync(&server.url).unwrap();
     let mut rng = fastrand::Rng::with_seed(4);
@@ -249,11 +255,22 @@ fn the_dashboard_in_a_real_browser() {
     let took = synced.elapsed();
     assert!(took < Duration::from_secs(2), "the page took {took:?}");
     assert_eq!(js(&tab, "window.stillHere"), "yes", "the page was reloaded");
+    assert_eq!(
+        js(&tab, "document.activeElement.textContent"),
+        "Voters' latest status (CSV)",
+        "the update moved the keyboard focus"
+    );
     assert!(text(&tab, "updated").starts_with("Updated at"));
     eprintln!("a sync reached the open page in {took:?}");
     screenshot(&tab, "03-campaign-after-sync");
 
-    // The keyboard: the first Tab reaches the skip link, which leads to the content.
+    // The keyboard: from the top, the first Tab reaches the skip link, which leads to the
+    // content.
+    tab.navigate_to(&format!("{}/dashboard/campaigns/demo-2026", server.url))
+        .unwrap();
+    wait_until("the campaign page again", Duration::from_secs(10), || {
+        js(&tab, "window.stillHere || ''").is_empty() && !text(&tab, "total-attempts").is_empty()
+    });
     tab.press_key("Tab").unwrap();
     assert_eq!(
         js(&tab, "document.activeElement.textContent"),

@@ -134,6 +134,15 @@ pub fn cell(html: &str, attr: &str, value: &str, key: &str) -> Option<u64> {
     rest[open..close].trim().parse().ok()
 }
 
+fn reader_column(csv_text: &str, name: &str) -> usize {
+    csv::Reader::from_reader(csv_text.as_bytes())
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == name)
+        .unwrap()
+}
+
 /// A server with a demo campaign, and its users.
 pub fn field(plan: &Plan) -> (ServerProcess, Vec<DemoUser>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -295,14 +304,22 @@ fn a_captain_is_refused_other_teams_and_the_campaign_and_a_canvasser_everything(
         .collect();
     assert!(!turfs.is_empty());
     assert!(turfs.iter().all(|t| t.starts_with("t01-")), "{turfs:?}");
-    let team_1_rows = server
+    // Every attempt of the team's turfs is in it (a door's result once per voter behind it).
+    let attempt_col = reader_column(&csv.body, "attempt_id");
+    let exported: std::collections::BTreeSet<String> =
+        csv::Reader::from_reader(csv.body.as_bytes())
+            .records()
+            .map(|r| r.unwrap()[attempt_col].to_owned())
+            .collect();
+    let expected: std::collections::BTreeSet<String> = server
         .storage()
         .attempt_rows()
         .unwrap()
-        .iter()
-        .filter(|r| r.turf.starts_with("t01-"))
-        .count();
-    assert!(turfs.len() >= team_1_rows);
+        .into_iter()
+        .filter(|r| r.turf.starts_with("t01-") && r.voided_by.is_none())
+        .map(|r| r.attempt)
+        .collect();
+    assert_eq!(exported, expected);
 
     // A canvasser's token opens nothing.
     let mut canvasser = Web::new(&server.url);
@@ -489,4 +506,96 @@ fn an_open_live_stream_does_not_hold_up_shutdown() {
         .expect("the server was still running 5 s after SIGTERM, held up by an open page");
     assert!(status.success(), "{status}");
     drop(stream);
+}
+
+#[test]
+fn every_turf_is_reachable_page_by_page() {
+    // 130 turfs: two pages of the turf table.
+    let plan = Plan {
+        teams: 2,
+        canvassers_per_team: 1,
+        turfs_per_team: 65,
+        doors: 2,
+        turfs_per_canvasser: 1,
+        seed: 3,
+    };
+    let (server, users, _dir) = field(&plan);
+    let mut web = Web::new(&server.url);
+    web.sign_in(&user(&users, "organizer").token.secret);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut page = 0;
+    loop {
+        let p = web.get(&format!("/dashboard/campaigns/demo-2026?turfs={page}"));
+        assert_eq!(p.status, 200, "page {page}: {}", p.body);
+        for (i, _) in p.body.match_indices("data-turf=\"") {
+            let rest = &p.body[i + 11..];
+            seen.insert(rest[..rest.find('"').unwrap()].to_owned());
+        }
+        if !p.body.contains("rel=\"next\"") {
+            break;
+        }
+        page += 1;
+        assert!(page < 5, "more pages than turfs");
+    }
+    assert_eq!(page, 1, "two pages");
+    assert_eq!(seen.len(), 130);
+}
+
+#[test]
+fn a_quiet_heartbeat_counts_as_the_phones_last_sync() {
+    use doorstep_server::storage::Dashboard;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let users = seed(&db, &plan());
+    let server = ServerProcess::start_with(&db, &["--seen-flush-ms", "100"]);
+    let mut phone = Phone::new(user(&users, "canvasser-1-1"));
+    phone.sync(&server.url).unwrap();
+    let first = || {
+        server
+            .storage()
+            .phones()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.user == "canvasser-1-1")
+            .unwrap()
+            .last_sync_at
+    };
+    let before = first();
+    std::thread::sleep(Duration::from_millis(1100));
+    // Nothing new: the server answers without storing anything about this sync itself.
+    phone.sync(&server.url).unwrap();
+    phone.sync(&server.url).unwrap();
+    let started = Instant::now();
+    while first() < before + 1000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the heartbeat never reached the phone's last sync time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_form_posted_from_another_site_does_nothing() {
+    let (server, users, _dir) = field(&plan());
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent();
+    let token = user(&users, "organizer").token.secret.clone();
+    let post = |path: &str, site: &str| {
+        agent
+            .post(format!("{}{path}", server.url))
+            .header("Sec-Fetch-Site", site)
+            .send_form([("token", token.as_str())])
+            .unwrap()
+    };
+    let refused = post("/dashboard/signin", "cross-site");
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().get("set-cookie").is_none());
+    assert_eq!(post("/dashboard/signout", "cross-site").status(), 403);
+    let accepted = post("/dashboard/signin", "same-origin");
+    assert_eq!(accepted.status(), 303);
+    assert!(accepted.headers().get("set-cookie").is_some());
 }
