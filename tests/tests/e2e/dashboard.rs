@@ -166,14 +166,21 @@ pub fn user<'a>(users: &'a [DemoUser], id: &str) -> &'a DemoUser {
     users.iter().find(|u| u.id == id).unwrap()
 }
 
-/// Every canvasser syncs, knocks `knocks` times and syncs again.
+/// Now, by the clock the server uses, in ms.
+pub fn now() -> i64 {
+    doorstep_server::handlers::sync::now_ms()
+}
+
+/// Every canvasser syncs, knocks `knocks` times over the last hours and syncs again.
 pub fn canvass(server: &ServerProcess, users: &[DemoUser], knocks: usize, seed: u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
+    let start = now() - 6 * 3_600_000;
     for u in users.iter().filter(|u| u.id.starts_with("canvasser")) {
         let mut phone = Phone::new(u);
         phone.sync(&server.url).unwrap();
         for i in 0..knocks {
-            phone.knock(&mut rng, 1_700_000_000_000 + i as i64 * 600_000);
+            let at = start + rng.i64(0..6 * 3_600_000) + i as i64;
+            phone.knock(&mut rng, at);
         }
         phone.sync(&server.url).unwrap();
     }
@@ -465,7 +472,7 @@ fn a_sync_is_announced_on_the_live_stream_within_two_seconds() {
         rx.try_iter().all(|(_, l)| !l.starts_with("event: change")),
         "an event with nothing changed"
     );
-    phone.knock(&mut fastrand::Rng::with_seed(1), 1_700_000_000_000);
+    phone.knock(&mut fastrand::Rng::with_seed(1), now());
     phone.sync(&server.url).unwrap();
     let synced = Instant::now();
     let (at, _) = loop {
