@@ -159,6 +159,17 @@ fn sign_in(tab: &Tab, base: &str, token: &str) {
     });
 }
 
+/// Presses the header's "Sign out" button.
+fn sign_out(tab: &Tab) {
+    tab.wait_for_element("header form button[type=submit]")
+        .unwrap()
+        .click()
+        .unwrap();
+    wait_until("signed out", Duration::from_secs(10), || {
+        path_of(tab) == "/dashboard/signin"
+    });
+}
+
 /// The database's own figures, read with SQL from the server's file.
 fn database_figures(db: &std::path::Path) -> (u64, u64) {
     let c = rusqlite::Connection::open(db).unwrap();
@@ -308,13 +319,7 @@ fn the_dashboard_in_a_real_browser() {
         !text(&tab, "total-attempts").is_empty()
     });
     screenshot(&tab, "04-team-as-organizer");
-    tab.wait_for_element("header form button[type=submit]")
-        .unwrap()
-        .click()
-        .unwrap();
-    wait_until("signed out", Duration::from_secs(10), || {
-        path_of(&tab) == "/dashboard/signin"
-    });
+    sign_out(&tab);
 
     // A captain lands on their team and is refused the other team's page.
     sign_in(&tab, &server.url, &user(&users, "captain-1").token.secret);
@@ -331,13 +336,7 @@ fn the_dashboard_in_a_real_browser() {
     screenshot(&tab, "05-captain-refused-other-team");
 
     // A canvasser's token opens nothing.
-    tab.wait_for_element("header form button[type=submit]")
-        .unwrap()
-        .click()
-        .unwrap();
-    wait_until("signed out", Duration::from_secs(10), || {
-        path_of(&tab) == "/dashboard/signin"
-    });
+    sign_out(&tab);
     sign_in(
         &tab,
         &server.url,

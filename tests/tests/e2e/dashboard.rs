@@ -64,6 +64,14 @@ impl Web {
         }
     }
 
+    /// A client signed in with a token.
+    pub fn signed_in(url: &str, token: &str) -> Self {
+        let mut web = Self::new(url);
+        let page = web.sign_in(token);
+        assert_eq!(page.status, 303, "sign-in refused: {}", page.body);
+        web
+    }
+
     /// Signs in with a token; keeps the session cookie it sets.
     pub fn sign_in(&mut self, token: &str) -> Page {
         let page = Self::page(
@@ -256,8 +264,7 @@ fn the_figures_are_the_databases_for_organizers_and_captains() {
     assert!(page.body.contains("just now"));
 
     // A captain's page is their team's, with the same figures as the team's line.
-    let mut captain = Web::new(&server.url);
-    captain.sign_in(&user(&users, "captain-1").token.secret);
+    let captain = Web::signed_in(&server.url, &user(&users, "captain-1").token.secret);
     let home = captain.get("/dashboard");
     assert_eq!(home.status, 303);
     assert_eq!(home.location.as_deref(), Some("/dashboard/teams/team-1"));
@@ -282,8 +289,7 @@ fn the_figures_are_the_databases_for_organizers_and_captains() {
 fn a_captain_is_refused_other_teams_and_the_campaign_and_a_canvasser_everything() {
     let (server, users, _dir) = field(&plan());
     canvass(&server, &users, 4, 5);
-    let mut captain = Web::new(&server.url);
-    captain.sign_in(&user(&users, "captain-1").token.secret);
+    let captain = Web::signed_in(&server.url, &user(&users, "captain-1").token.secret);
     for path in [
         "/dashboard/teams/team-2",
         "/dashboard/campaigns/demo-2026",
@@ -399,8 +405,7 @@ fn sign_out_and_revocation_end_the_session_and_the_cookie_is_guarded() {
 fn the_pages_load_nothing_from_elsewhere() {
     let (server, users, _dir) = field(&plan());
     canvass(&server, &users, 2, 9);
-    let mut web = Web::new(&server.url);
-    web.sign_in(&user(&users, "organizer").token.secret);
+    let web = Web::signed_in(&server.url, &user(&users, "organizer").token.secret);
     for path in [
         "/dashboard/signin",
         "/dashboard",
@@ -438,8 +443,7 @@ fn the_pages_load_nothing_from_elsewhere() {
 #[test]
 fn a_sync_is_announced_on_the_live_stream_within_two_seconds() {
     let (server, users, _dir) = field(&plan());
-    let mut web = Web::new(&server.url);
-    web.sign_in(&user(&users, "organizer").token.secret);
+    let web = Web::signed_in(&server.url, &user(&users, "organizer").token.secret);
     let mut phone = Phone::new(user(&users, "canvasser-1-1"));
     phone.sync(&server.url).unwrap();
 
@@ -493,8 +497,7 @@ fn a_sync_is_announced_on_the_live_stream_within_two_seconds() {
 #[test]
 fn an_open_live_stream_does_not_hold_up_shutdown() {
     let (mut server, users, _dir) = field(&plan());
-    let mut web = Web::new(&server.url);
-    web.sign_in(&user(&users, "organizer").token.secret);
+    let web = Web::signed_in(&server.url, &user(&users, "organizer").token.secret);
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -527,8 +530,7 @@ fn every_turf_is_reachable_page_by_page() {
         seed: 3,
     };
     let (server, users, _dir) = field(&plan);
-    let mut web = Web::new(&server.url);
-    web.sign_in(&user(&users, "organizer").token.secret);
+    let web = Web::signed_in(&server.url, &user(&users, "organizer").token.secret);
     let mut seen = std::collections::BTreeSet::new();
     let mut page = 0;
     loop {
