@@ -12,10 +12,13 @@ use std::time::Duration;
 /// How often the times are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 
-/// (user, device) to (latest sync, latest written), ms.
+/// (user, device).
+type Device = (String, Vec<u8>);
+
+/// Each device's latest sync and the latest time written, ms.
 #[derive(Debug, Default)]
 pub struct Seen {
-    devices: Mutex<HashMap<(String, Vec<u8>), (i64, i64)>>,
+    devices: Mutex<HashMap<Device, (i64, i64)>>,
 }
 
 impl Seen {
