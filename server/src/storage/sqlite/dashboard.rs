@@ -163,7 +163,7 @@ impl Dashboard for SqliteStorage {
     }
 
     fn teams(&self) -> StorageResult<Vec<(String, String)>> {
-        self.read_dashboard(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare_cached("SELECT id, name FROM teams ORDER BY id")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -171,7 +171,7 @@ impl Dashboard for SqliteStorage {
     }
 
     fn people(&self) -> StorageResult<Vec<Person>> {
-        self.read_dashboard(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, name, role, team_id, revoked_at IS NOT NULL FROM users ORDER BY id",
             )?;
@@ -194,7 +194,7 @@ impl Dashboard for SqliteStorage {
     }
 
     fn phones(&self) -> StorageResult<Vec<PhoneSync>> {
-        self.read_dashboard(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT user_id, lower(hex(device)), last_sync_at FROM devices ORDER BY user_id, device",
             )?;
