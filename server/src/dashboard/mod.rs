@@ -378,12 +378,11 @@ async fn export_csv<S: Dashboard>(
     };
     let body = blocking(&state, move |s| {
         let turfs = scope_turfs(s, &scope)?;
-        let keep = |turf: &str| turfs.contains(turf);
         let mut out = Vec::new();
         let written = if voters {
-            export::export_voters_of(s, &mut out, &keep)
+            export::export_voters_of(s, &mut out, Some(&turfs))
         } else {
-            export::export_attempts_of(s, &mut out, false, &keep)
+            export::export_attempts_of(s, &mut out, false, Some(&turfs))
         };
         written.map_err(|e| PageError::internal(&e))?;
         Ok(out)

@@ -152,18 +152,20 @@ pub fn export_attempts(
     out: impl Write,
     include_voided: bool,
 ) -> Result<Exported, SetupError> {
-    export_attempts_of(storage, out, include_voided, &|_| true)
+    export_attempts_of(storage, out, include_voided, None)
 }
 
-/// [`export_attempts`] of the turfs `keep` says yes to.
+/// [`export_attempts`] of these turfs only, when given.
 pub fn export_attempts_of(
     storage: &impl Organize,
     out: impl Write,
     include_voided: bool,
-    keep: &dyn Fn(&str) -> bool,
+    turfs: Option<&HashSet<String>>,
 ) -> Result<Exported, SetupError> {
-    let mut rows = storage.attempt_rows()?;
-    rows.retain(|r| keep(&r.turf));
+    let rows = match turfs {
+        Some(turfs) => storage.attempt_rows_of(turfs)?,
+        None => storage.attempt_rows()?,
+    };
     let ctx = Context::load(storage)?.with_answered(&rows);
     let doors = door_voters(storage, &rows)?;
     let mut w = csv::Writer::from_writer(out);
@@ -254,17 +256,19 @@ struct VoterState<'a> {
 /// not voided, on the voter or their door), whether they were ever reached, and each
 /// question's latest answer.
 pub fn export_voters(storage: &impl Organize, out: impl Write) -> Result<Exported, SetupError> {
-    export_voters_of(storage, out, &|_| true)
+    export_voters_of(storage, out, None)
 }
 
-/// [`export_voters`] of the turfs `keep` says yes to.
+/// [`export_voters`] of these turfs only, when given.
 pub fn export_voters_of(
     storage: &impl Organize,
     out: impl Write,
-    keep: &dyn Fn(&str) -> bool,
+    turfs: Option<&HashSet<String>>,
 ) -> Result<Exported, SetupError> {
-    let mut rows = storage.attempt_rows()?;
-    rows.retain(|r| keep(&r.turf));
+    let rows = match turfs {
+        Some(turfs) => storage.attempt_rows_of(turfs)?,
+        None => storage.attempt_rows()?,
+    };
     let ctx = Context::load(storage)?.with_answered(&rows);
     let doors = door_voters(storage, &rows)?;
     // Rows come in recorded order (ties by attempt id): a later one is the newer status.

@@ -180,6 +180,11 @@ pub trait Organize: Storage {
     fn revoke_user(&self, user: &str, now: i64) -> StorageResult<(u64, u64)>;
     /// Every attempt in the results projection, in recorded order.
     fn attempt_rows(&self) -> StorageResult<Vec<AttemptRow>>;
+    /// The attempts of these turfs, in recorded order.
+    fn attempt_rows_of(
+        &self,
+        turfs: &std::collections::HashSet<String>,
+    ) -> StorageResult<Vec<AttemptRow>>;
     /// Voter ids living in each of these households.
     fn household_voters(
         &self,

@@ -709,32 +709,12 @@ impl Organize for SqliteStorage {
     }
 
     fn attempt_rows(&self) -> StorageResult<Vec<AttemptRow>> {
-        self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT turf_id, attempt_id, voter_id, household_id, canvasser_id, device,
-                        outcome, answers, note, recorded_at, received_at, voided_by
-                 FROM results ORDER BY recorded_at, attempt_id",
-            )?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(AttemptRow {
-                        turf: r.get(0)?,
-                        attempt: r.get(1)?,
-                        voter: r.get(2)?,
-                        household: r.get(3)?,
-                        canvasser: r.get(4)?,
-                        device: r.get(5)?,
-                        outcome: r.get(6)?,
-                        answers: r.get(7)?,
-                        note: r.get(8)?,
-                        recorded_at: r.get(9)?,
-                        received_at: r.get(10)?,
-                        voided_by: r.get(11)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })
+        self.read(|c| attempt_rows_on(c, None))
+    }
+
+    fn attempt_rows_of(&self, turfs: &HashSet<String>) -> StorageResult<Vec<AttemptRow>> {
+        let list = serde_json::Value::from(turfs.iter().cloned().collect::<Vec<_>>()).to_string();
+        self.read(|c| attempt_rows_on(c, Some(&list)))
     }
 
     fn household_voters(
@@ -803,6 +783,36 @@ impl Organize for SqliteStorage {
             Ok(out)
         })
     }
+}
+
+/// The results rows, of the turfs in a JSON list if given, in recorded order.
+fn attempt_rows_on(c: &Connection, turfs: Option<&str>) -> StorageResult<Vec<AttemptRow>> {
+    let mut stmt = c.prepare_cached(
+        "SELECT turf_id, attempt_id, voter_id, household_id, canvasser_id, device,
+                outcome, answers, note, recorded_at, received_at, voided_by
+         FROM results
+         WHERE ?1 IS NULL OR turf_id IN (SELECT value FROM json_each(?1))
+         ORDER BY recorded_at, attempt_id",
+    )?;
+    let rows = stmt
+        .query_map([turfs], |r| {
+            Ok(AttemptRow {
+                turf: r.get(0)?,
+                attempt: r.get(1)?,
+                voter: r.get(2)?,
+                household: r.get(3)?,
+                canvasser: r.get(4)?,
+                device: r.get(5)?,
+                outcome: r.get(6)?,
+                answers: r.get(7)?,
+                note: r.get(8)?,
+                recorded_at: r.get(9)?,
+                received_at: r.get(10)?,
+                voided_by: r.get(11)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 impl SqliteStorage {
