@@ -223,7 +223,8 @@ fn main() {
     let page = view::overview(&storage, &scope, now, Some(1))
         .unwrap()
         .unwrap();
-    let html = pages::overview(&viewer, &page, pages::Pages::default(), Some(1)).into_string();
+    let html =
+        pages::overview(&viewer, &page, pages::Pages::default(), Some(1), None).into_string();
     let (mut sql, mut render) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let t = Instant::now();
@@ -234,7 +235,8 @@ fn main() {
         let page = view::overview(&storage, &scope, now, Some(1))
             .unwrap()
             .unwrap();
-        let html = pages::overview(&viewer, &page, pages::Pages::default(), Some(1)).into_string();
+        let html =
+            pages::overview(&viewer, &page, pages::Pages::default(), Some(1), None).into_string();
         render.push(t.elapsed());
         std::hint::black_box(html);
     }

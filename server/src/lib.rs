@@ -139,11 +139,23 @@ pub async fn serve_flushing_every<S: Dashboard>(
         shutdown.await;
         closing.send_replace(true);
     };
-    let flusher = tokio::spawn(seen::flush_until_closing(state.clone(), flush));
-    let served = axum::serve(listener, router(state))
+    /// Stops the flusher if this future is dropped before it ends.
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let flusher = AbortOnDrop(tokio::spawn(seen::flush_until_closing(
+        state.clone(),
+        flush,
+    )));
+    let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown)
         .await;
-    let _ = flusher.await;
+    drop(flusher);
+    // Syncs that finished while the server drained count too.
+    seen::flush(&state, flush).await;
     served
 }
 

@@ -42,7 +42,7 @@ enum Command {
         #[arg(long)]
         secure_cookies: bool,
         /// How often phones' last sync times are written, in ms (tests use a short time).
-        #[arg(long, default_value_t = 30_000, hide = true)]
+        #[arg(long, default_value_t = 60_000, hide = true)]
         seen_flush_ms: u64,
     },
     /// Import a voter file. Re-importing a newer file of the same source updates the rosters

@@ -1,7 +1,10 @@
 //! When each phone last synced, quiet heartbeats included. A heartbeat with nothing new is
 //! answered without writing anything (that is what keeps it cheap), so the times are kept here
 //! and written to the database in one small transaction now and then: the dashboard shows an
-//! organizer which phones are in signal, to within [`FLUSH_EVERY`].
+//! organizer which phones are in signal, to within [`FLUSH_EVERY`]. A phone's stored time is
+//! rewritten only when it is that much older: every write moves the storage's change counter,
+//! which makes every phone's next heartbeat recompute its answer and every open dashboard page
+//! gather its figures again, so phones merely staying online move it at most once per period.
 
 use crate::AppState;
 use crate::storage::Storage;
@@ -9,8 +12,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// How often the times are written.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
+/// How often the times are written, and how much newer than the stored one a time must be.
+pub const FLUSH_EVERY: Duration = Duration::from_secs(60);
 
 /// (user, device).
 type Device = (String, Vec<u8>);
@@ -57,31 +60,41 @@ impl Seen {
     }
 }
 
-/// Writes the noted syncs every `every` until the server shuts down, then once more.
+/// Writes the noted syncs every `every` until the server shuts down.
 pub async fn flush_until_closing<S: Storage>(state: AppState<S>, every: Duration) {
+    let every = every.max(Duration::from_millis(10));
     let mut closing = state.closing.subscribe();
     loop {
-        let stop = tokio::select! {
-            () = tokio::time::sleep(every) => false,
-            _ = closing.changed() => true,
-        } || *closing.borrow();
-        let batch = state.seen.take();
-        if !batch.is_empty() {
-            let engine = state.engine.clone();
-            let written = tokio::task::spawn_blocking(move || {
-                let result = engine.storage().touch_devices(&batch);
-                (batch, result)
-            })
-            .await;
-            if let Ok((batch, Err(e))) = written {
-                tracing::warn!(error = %e, devices = batch.len(), "could not write phones' last sync times; will retry");
-                state.seen.put_back(&batch);
-            }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = closing.changed() => {}
         }
-        if stop {
+        if *closing.borrow() {
             break;
         }
+        flush(&state, every).await;
     }
+}
+
+/// Writes the noted syncs now: each phone's time where the stored one is `every` older.
+pub async fn flush<S: Storage>(state: &AppState<S>, every: Duration) {
+    let batch = state.seen.take();
+    if batch.is_empty() {
+        return;
+    }
+    let engine = state.engine.clone();
+    let older_than = i64::try_from(every.as_millis()).unwrap_or(i64::MAX);
+    let writing = batch.clone();
+    let written =
+        tokio::task::spawn_blocking(move || engine.storage().touch_devices(&writing, older_than))
+            .await;
+    let failure = match written {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(error = %failure, devices = batch.len(), "could not write phones' last sync times; will retry");
+    state.seen.put_back(&batch);
 }
 
 #[cfg(test)]

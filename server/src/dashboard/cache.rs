@@ -39,13 +39,14 @@ impl std::fmt::Debug for Gathered {
 impl Gathered {
     /// The figures of `scope` as of change counter `counter` (read before this call), gathered
     /// now unless someone already did at that counter; a missing campaign or team is
-    /// [`PageError::NotFound`].
+    /// [`PageError::NotFound`]. With them, when they are behind (gathered too recently to
+    /// gather again), how long until newer ones may be asked for.
     pub async fn gather<S: Dashboard>(
         &self,
         state: &AppState<S>,
         scope: Scope,
         counter: Option<u64>,
-    ) -> Result<Arc<Overview>, PageError> {
+    ) -> Result<(Arc<Overview>, Option<Duration>), PageError> {
         let slot = self
             .slots
             .lock()
@@ -56,8 +57,11 @@ impl Gathered {
         let mut held = slot.lock().await;
         if let (Some(counter), Some((at, when, took, overview))) = (counter, held.as_ref()) {
             let age = when.elapsed();
-            if (*at == counter && age < FRESH_FOR) || age < *took {
-                return Ok(overview.clone());
+            if *at == counter && age < FRESH_FOR {
+                return Ok((overview.clone(), None));
+            }
+            if age < *took {
+                return Ok((overview.clone(), Some(*took - age)));
             }
         }
         let started = Instant::now();
@@ -77,6 +81,6 @@ impl Gathered {
         })?;
         let overview = Arc::new(overview);
         *held = counter.map(|c| (c, Instant::now(), started.elapsed(), overview.clone()));
-        Ok(overview)
+        Ok((overview, None))
     }
 }

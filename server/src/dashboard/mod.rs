@@ -314,13 +314,16 @@ async fn overview_page<S: Dashboard>(
     let Query(query) = query.map_err(|e| PageError::BadRequest(e.body_text()))?;
     // Read before the figures: a change stored while they are gathered is announced again.
     let since = live::counter(&state).await;
-    let overview = state.dashboard.gather(&state, scope, since).await?;
+    let (overview, behind) = state.dashboard.gather(&state, scope, since).await?;
     if query.part.as_deref() == Some("live") {
-        return Ok(html(StatusCode::OK, pages::live(&overview, query.pages())));
+        return Ok(html(
+            StatusCode::OK,
+            pages::live(&overview, query.pages(), behind),
+        ));
     }
     Ok(html(
         StatusCode::OK,
-        pages::overview(&viewer, &overview, query.pages(), since),
+        pages::overview(&viewer, &overview, query.pages(), since, behind),
     ))
 }
 

@@ -183,7 +183,13 @@ pub struct Pages {
 }
 
 /// A campaign's or team's page.
-pub fn overview(viewer: &Viewer, o: &Overview, pages: Pages, since: Option<u64>) -> Markup {
+pub fn overview(
+    viewer: &Viewer,
+    o: &Overview,
+    pages: Pages,
+    since: Option<u64>,
+    behind: Option<std::time::Duration>,
+) -> Markup {
     let heading = match &o.scope {
         Scope::Campaign(_) => format!("Campaign: {}", o.title),
         Scope::Team(_) => format!("Team: {}", o.title),
@@ -194,13 +200,14 @@ pub fn overview(viewer: &Viewer, o: &Overview, pages: Pages, since: Option<u64>)
         html! {
             h1 { (heading) }
             p #updated.muted role="status" aria-live="polite" { "Live: updates as phones sync." }
-            div #live data-since=[since] { (live(o, pages)) }
+            div #live data-since=[since] { (live(o, pages, behind)) }
         },
     )
 }
 
-/// The part of a page that live updates replace.
-pub fn live(o: &Overview, pages: Pages) -> Markup {
+/// The part of a page that live updates replace. `behind`: the figures are older than the
+/// latest change, and newer ones may be asked for after that long.
+pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> Markup {
     let t = &o.total;
     let (base, scope_id) = match &o.scope {
         Scope::Campaign(id) => ("campaigns", id),
@@ -209,7 +216,7 @@ pub fn live(o: &Overview, pages: Pages) -> Markup {
     let (turfs, turf_page, turf_pages) = page_of(&o.turfs, pages.turfs);
     let (people, people_page, people_pages) = page_of(&o.people, pages.people);
     html! {
-        span #gathered hidden data-counter=[o.counter] {}
+        span #gathered hidden data-behind-ms=[behind.map(|d| d.as_millis())] {}
         section aria-labelledby="totals-h" {
             h2 #totals-h { "Progress" }
             dl.totals {

@@ -89,13 +89,20 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = text(header::HeaderName::from_static("sec-fetch-site")) {
         return matches!(site, "same-origin" | "none");
     }
-    match (text(header::ORIGIN), text(header::HOST)) {
-        (None, _) => true,
-        (Some(origin), Some(host)) => origin
-            .split_once("://")
-            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
-        (Some(_), None) => false,
-    }
+    let Some(origin) = text(header::ORIGIN) else {
+        return true;
+    };
+    let Some((_, authority)) = origin.split_once("://") else {
+        return false;
+    };
+    // The host the browser asked for: this server's, or the one a proxy in front says it was.
+    let forwarded = text(header::HeaderName::from_static("x-forwarded-host"))
+        .and_then(|v| v.split(',').next())
+        .map(str::trim);
+    [text(header::HOST), forwarded]
+        .into_iter()
+        .flatten()
+        .any(|host| authority.eq_ignore_ascii_case(host))
 }
 
 /// The `Set-Cookie` value that starts a session.
@@ -199,6 +206,12 @@ mod tests {
         assert!(!same_origin(&h(&[
             ("origin", "https://evil.example"),
             ("host", "127.0.0.1:8080")
+        ])));
+        // Behind a proxy that rewrites Host and says which it was.
+        assert!(same_origin(&h(&[
+            ("origin", "https://field.example.org"),
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "field.example.org")
         ])));
     }
 

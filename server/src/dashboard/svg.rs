@@ -29,15 +29,24 @@ pub fn buckets(hours: &[HourCount], now: i64) -> (Vec<(i64, u64, u64)>, i64, u64
     let (Some(first), Some(last)) = (inside.first(), inside.last()) else {
         return (Vec::new(), 1, left_out);
     };
+    // Buckets start on a multiple of their width since the epoch (a day's bucket is a UTC
+    // day); the width is the smallest that keeps the bars, so aligned, to MAX_BARS.
+    let start_for = |w: i64| first.hour.div_euclid(w * HOUR) * w * HOUR;
+    let bars_for = |w: i64| ceil_div((last.hour - start_for(w)) / HOUR + 1, w);
     let span = (last.hour - first.hour) / HOUR + 1;
     let width = BUCKETS
         .iter()
         .copied()
-        .find(|w| ceil_div(span, *w) <= MAX_BARS)
-        .unwrap_or_else(|| ceil_div(span, MAX_BARS));
-    // Buckets start on a multiple of their width since the epoch: a day's bucket is a UTC day.
-    let start = first.hour.div_euclid(width * HOUR) * width * HOUR;
-    let n = ceil_div((last.hour - start) / HOUR + 1, width) as usize;
+        .find(|w| bars_for(*w) <= MAX_BARS)
+        .unwrap_or_else(|| {
+            let mut w = ceil_div(span, MAX_BARS);
+            while bars_for(w) > MAX_BARS {
+                w += 1;
+            }
+            w
+        });
+    let start = start_for(width);
+    let n = bars_for(width) as usize;
     let mut out: Vec<(i64, u64, u64)> = (0..n)
         .map(|i| (start + i as i64 * width * HOUR, 0, 0))
         .collect();
@@ -261,6 +270,24 @@ mod tests {
             "not on UTC midnight"
         );
         assert_eq!(bars.iter().map(|b| b.1).sum::<u64>(), 720);
+    }
+
+    #[test]
+    fn aligning_never_makes_one_bar_too_many() {
+        let now = 20_000 * 24 * HOUR;
+        // 48 hours starting at 01:00: aligned to 2-hour buckets they span 25 of them (fine),
+        // and 96 hours from 01:00 need 49 two-hour buckets once aligned: the next width.
+        for (from, hours) in [(1, 48), (1, 96), (23, 96), (5, 2400)] {
+            let first = now / HOUR - 2500 + from;
+            let list: Vec<HourCount> = (0..hours).map(|h| at(first + h, 1)).collect();
+            let (bars, _, _) = buckets(&list, now);
+            assert!(
+                bars.len() as i64 <= MAX_BARS,
+                "{from} {hours}: {}",
+                bars.len()
+            );
+            assert_eq!(bars.iter().map(|b| b.1).sum::<u64>(), hours as u64);
+        }
     }
 
     #[test]

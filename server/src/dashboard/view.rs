@@ -130,7 +130,9 @@ pub fn query(
                 storage.door_map(scope, contacts_ref, MAX_MAP_POINTS, MAP_GRID)?,
             ))
         })();
-        let other = other.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let other = other
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
         Ok::<_, crate::storage::StorageError>((here?, other?))
     })?;
     Ok(Queried {

@@ -481,10 +481,21 @@ fn phones_last_sync_times_only_move_forward(storage: &impl Dashboard) {
         [("canvasser-1-1".into(), hex::encode([4; 16]), 100)]
     );
     storage
-        .touch_devices(&[
-            ("canvasser-1-1".into(), vec![4; 16], 250),
-            ("canvasser-1-2".into(), vec![5; 16], 300),
-        ])
+        .touch_devices(&[("canvasser-1-1".into(), vec![4; 16], 150)], 60)
+        .unwrap();
+    assert_eq!(
+        last(&phones)[0].2,
+        100,
+        "not older than 60 ms: left as it is"
+    );
+    storage
+        .touch_devices(
+            &[
+                ("canvasser-1-1".into(), vec![4; 16], 250),
+                ("canvasser-1-2".into(), vec![5; 16], 300),
+            ],
+            60,
+        )
         .unwrap();
     assert_eq!(
         last(&phones),
@@ -492,7 +503,7 @@ fn phones_last_sync_times_only_move_forward(storage: &impl Dashboard) {
         "a phone that never synced gets no row"
     );
     storage
-        .touch_devices(&[("canvasser-1-1".into(), vec![4; 16], 200)])
+        .touch_devices(&[("canvasser-1-1".into(), vec![4; 16], 200)], 0)
         .unwrap();
     assert_eq!(last(&phones)[0].2, 250, "an older time changes nothing");
 }

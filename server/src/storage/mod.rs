@@ -253,8 +253,9 @@ pub trait Storage: Send + Sync + 'static {
     /// hold what this one lacks.
     fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize>;
     /// Records when phones last synced: (user, device, time) for devices that have synced
-    /// before (their row exists); a time older than the one stored changes nothing.
-    fn touch_devices(&self, seen: &[(String, Vec<u8>, i64)]) -> StorageResult<()>;
+    /// before (their row exists), where the stored time is more than `older_than` ms older;
+    /// otherwise nothing is written.
+    fn touch_devices(&self, seen: &[(String, Vec<u8>, i64)], older_than: i64) -> StorageResult<()>;
     /// Chunk hashes of a document not yet folded into its snapshot.
     fn chunk_hashes(&self, doc: &str) -> StorageResult<Vec<ChangeHash>>;
 

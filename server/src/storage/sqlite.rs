@@ -363,14 +363,15 @@ impl Storage for SqliteStorage {
         Ok(version as u64)
     }
 
-    fn touch_devices(&self, seen: &[(String, Vec<u8>, i64)]) -> StorageResult<()> {
+    fn touch_devices(&self, seen: &[(String, Vec<u8>, i64)], older_than: i64) -> StorageResult<()> {
+        // An UPDATE that matches no row writes nothing, and moves no change counter.
         self.write(|tx| {
             let mut update = tx.prepare_cached(
                 "UPDATE devices SET last_sync_at = ?3
-                 WHERE user_id = ?1 AND device = ?2 AND last_sync_at < ?3",
+                 WHERE user_id = ?1 AND device = ?2 AND last_sync_at < ?3 - ?4",
             )?;
             for (user, device, at) in seen {
-                update.execute(params![user, device, at])?;
+                update.execute(params![user, device, at, older_than])?;
             }
             Ok(())
         })

@@ -552,16 +552,15 @@ fn every_turf_is_reachable_page_by_page() {
 
 #[test]
 fn a_quiet_heartbeat_counts_as_the_phones_last_sync() {
-    use doorstep_server::storage::Dashboard;
+    use doorstep_server::storage::{Dashboard, Storage};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("server.db");
     let users = seed(&db, &plan());
-    let server = ServerProcess::start_with(&db, &["--seen-flush-ms", "100"]);
-    let mut phone = Phone::new(user(&users, "canvasser-1-1"));
-    phone.sync(&server.url).unwrap();
-    let first = || {
-        server
-            .storage()
+    // Times are written every 1.5 s, where the stored one is 1.5 s older.
+    let server = ServerProcess::start_with(&db, &["--seen-flush-ms", "1500"]);
+    let watch = server.storage();
+    let last_sync = || {
+        watch
             .phones()
             .unwrap()
             .into_iter()
@@ -569,16 +568,26 @@ fn a_quiet_heartbeat_counts_as_the_phones_last_sync() {
             .unwrap()
             .last_sync_at
     };
-    let before = first();
-    std::thread::sleep(Duration::from_millis(1100));
-    // Nothing new: the server answers without storing anything about this sync itself.
+    let mut phone = Phone::new(user(&users, "canvasser-1-1"));
+    phone.sync(&server.url).unwrap();
+    let first = last_sync();
+    std::thread::sleep(Duration::from_millis(1700));
+    // Two heartbeats with nothing new: the server stores nothing for them (the database's
+    // change counter stays put), the second answered from its cache.
+    let before = watch.change_counter().unwrap();
     phone.sync(&server.url).unwrap();
     phone.sync(&server.url).unwrap();
+    assert_eq!(
+        watch.change_counter().unwrap(),
+        before,
+        "a heartbeat wrote to the database"
+    );
+    assert_eq!(last_sync(), first);
     let started = Instant::now();
-    while first() < before + 1000 {
+    while last_sync() < first + 1700 {
         assert!(
             started.elapsed() < Duration::from_secs(5),
-            "the heartbeat never reached the phone's last sync time"
+            "the heartbeats never reached the phone's last sync time"
         );
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -10,30 +10,28 @@
   const FOCUSABLE = "a[href], button, summary, [tabindex]";
   let busy = false;
   let again = false;
-  let wanted = 0; // the latest change announced
   let announced = 0; // when the status line last spoke
   let source = null;
+  let retry = null; // the one pending re-ask, while the figures are behind
 
-  const gathered = () => {
-    const g = document.getElementById("gathered");
-    return g ? Number(g.dataset.counter || 0) : 0;
-  };
+  // What an element is, in words that survive the swap (the swapped-in elements are new ones):
+  // its id, the region or link it is, or its text.
+  const key = (el) => el.tagName + "|" + (el.id || el.getAttribute("aria-labelledby") ||
+    el.getAttribute("href") || el.textContent.trim().slice(0, 60));
 
-  // Where the reader is, by position: the swapped-in elements are new ones.
+  // Where the reader is.
   function remember() {
-    const focusables = [...live.querySelectorAll(FOCUSABLE)];
-    return {
-      focus: focusables.indexOf(document.activeElement),
-      open: [...live.querySelectorAll("details")].map((d) => d.open),
-      scroll: [...live.querySelectorAll(".scroll")].map((s) => s.scrollLeft),
-    };
+    const focused = live.contains(document.activeElement) ? key(document.activeElement) : null;
+    const open = new Set([...live.querySelectorAll("details[open]")].map(key));
+    const scroll = new Map([...live.querySelectorAll(".scroll")].map((s) => [key(s), s.scrollLeft]));
+    return { focused, open, scroll };
   }
 
   function restore(place) {
-    live.querySelectorAll("details").forEach((d, i) => { if (place.open[i]) d.open = true; });
-    live.querySelectorAll(".scroll").forEach((s, i) => { s.scrollLeft = place.scroll[i] || 0; });
-    if (place.focus >= 0) {
-      const el = live.querySelectorAll(FOCUSABLE)[place.focus];
+    live.querySelectorAll("details").forEach((d) => { if (place.open.has(key(d))) d.open = true; });
+    live.querySelectorAll(".scroll").forEach((s) => { s.scrollLeft = place.scroll.get(key(s)) || 0; });
+    if (place.focused) {
+      const el = [...live.querySelectorAll(FOCUSABLE)].find((e) => key(e) === place.focused);
       if (el) el.focus({ preventScroll: true });
     }
   }
@@ -65,8 +63,12 @@
         status.textContent = "Updated at " + new Date().toLocaleTimeString() + ".";
       }
       // Figures older than the latest change (the server gathers a big campaign at most so
-      // often): ask again shortly.
-      if (gathered() < wanted) setTimeout(refresh, 1000);
+      // often, and says when newer ones may be had): ask again then, once.
+      const gathered = document.getElementById("gathered");
+      const behind = gathered ? Number(gathered.dataset.behindMs || 0) : 0;
+      if (behind > 0 && !retry) {
+        retry = setTimeout(() => { retry = null; refresh(); }, behind + 50);
+      }
     } catch (e) {
       status.textContent = "Live update failed: the server could not be reached.";
     } finally {
@@ -76,11 +78,8 @@
   }
 
   function connect() {
-    source = new EventSource("/dashboard/live?since=" + encodeURIComponent(String(gathered())));
-    source.addEventListener("change", (e) => {
-      wanted = Math.max(wanted, Number(e.data) || 0);
-      refresh();
-    });
+    source = new EventSource("/dashboard/live?since=" + encodeURIComponent(live.dataset.since || ""));
+    source.addEventListener("change", refresh);
     source.addEventListener("signed-out", () => window.location.reload());
     source.onopen = () => { document.documentElement.dataset.live = "open"; };
     source.onerror = () => {
