@@ -209,15 +209,9 @@ fn main() {
             team: None,
         },
     };
-    let contacts: Vec<(String, String)> = storage
-        .campaign(demo::CAMPAIGN)
-        .unwrap()
-        .unwrap()
-        .outcomes
-        .iter()
-        .filter(|o| o.contact)
-        .map(|o| (demo::CAMPAIGN.to_owned(), o.code.0.clone()))
-        .collect();
+    let outcomes = view::Outcomes::of(&storage, &scope).unwrap();
+    let contacts = outcomes.contacts.clone();
+    let codes: Vec<String> = outcomes.codes.iter().map(|(c, _)| c.clone()).collect();
     let now = 1_790_000_000_000 + 14 * 86_400_000;
     // Warm the page cache, then alternate so that drift hits both alike.
     let page = view::overview(&storage, &scope, now, Some(1))
@@ -228,7 +222,7 @@ fn main() {
     let (mut sql, mut render) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let t = Instant::now();
-        let q = view::query(&storage, &scope, contacts.clone()).unwrap();
+        let q = view::query(&storage, &scope, outcomes.clone()).unwrap();
         sql.push(t.elapsed());
         std::hint::black_box(q);
         let t = Instant::now();
@@ -249,10 +243,10 @@ fn main() {
     };
     println!("  each query once:");
     time("turf_progress", &|| {
-        storage.turf_progress(&scope, &contacts).unwrap();
+        storage.turf_progress(&scope, &contacts, &codes).unwrap();
     });
     time("person_progress", &|| {
-        storage.person_progress(&scope, &contacts).unwrap();
+        storage.person_progress(&scope, &contacts, &codes).unwrap();
     });
     time("timeline", &|| {
         storage.timeline(&scope, &contacts).unwrap();

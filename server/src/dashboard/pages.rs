@@ -161,6 +161,26 @@ fn figure_cells(f: &Figures, doors: bool) -> Markup {
     }
 }
 
+/// A line's outcomes in words: "Not home 3 · Talked 2", leaving out those with none.
+fn outcome_list(f: &Figures, codes: &[(String, String)]) -> Markup {
+    let mut shown = codes
+        .iter()
+        .zip(&f.outcomes)
+        .filter(|(_, n)| **n > 0)
+        .map(|((code, label), n)| (code.as_str(), label.as_str(), *n))
+        .collect::<Vec<_>>();
+    if f.other_outcomes() > 0 {
+        shown.push(("", "Other", f.other_outcomes()));
+    }
+    html! {
+        @if shown.is_empty() { span.muted { "—" } }
+        @for (i, (code, label, n)) in shown.iter().enumerate() {
+            @if i > 0 { " · " }
+            span.outcome data-outcome=(code) { (label) " " (n) }
+        }
+    }
+}
+
 fn pager(name: &str, page: usize, pages: usize, other: &str) -> Markup {
     html! {
         @if pages > 1 {
@@ -228,6 +248,15 @@ pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> 
                 div { dt { "Contact rate" } dd #total-rate { (pct(t.contact_rate())) } }
                 div { dt { "Last result" } dd #total-last { (when(t.last_at, o.now)) } }
             }
+            h3 { "Outcomes" }
+            dl.support #total-outcomes {
+                @for (i, (code, label)) in o.outcomes.iter().enumerate() {
+                    div { dt { (label) } dd data-outcome=(code) { (t.outcomes.get(i).copied().unwrap_or(0)) } }
+                }
+                @if t.other_outcomes() > 0 {
+                    div { dt { "Other outcomes" } dd data-outcome="" { (t.other_outcomes()) } }
+                }
+            }
             h3 { "Support levels (1 strong support … 5 strong opposition)" }
             dl.support {
                 @for (i, n) in t.support.iter().enumerate() {
@@ -256,7 +285,7 @@ pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> 
                 div.scroll tabindex="0" role="region" aria-labelledby="teams-h" {
                     table #teams {
                         caption.visually-hidden { "Progress per team" }
-                        thead { tr { th scope="col" { "Team" } th.num scope="col" { "Turfs" } (figure_heads(true)) } }
+                        thead { tr { th scope="col" { "Team" } th.num scope="col" { "Turfs" } (figure_heads(true)) th scope="col" { "Outcomes" } } }
                         tbody {
                             @for team in &o.teams {
                                 tr data-team=(team.id) {
@@ -266,6 +295,7 @@ pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> 
                                     }
                                     td.num { (team.turfs) }
                                     (figure_cells(&team.figures, true))
+                                    td.outcomes { (outcome_list(&team.figures, &o.outcomes)) }
                                 }
                             }
                         }
@@ -283,6 +313,7 @@ pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> 
                         @if matches!(o.scope, Scope::Campaign(_)) { th scope="col" { "Team" } }
                         th scope="col" { "Assigned to (phone last synced)" }
                         (figure_heads(true))
+                        th scope="col" { "Outcomes" }
                         th scope="col" { "Last result" }
                     } }
                     tbody {
@@ -298,6 +329,7 @@ pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> 
                                     }
                                 }
                                 (figure_cells(&turf.figures, true))
+                                td.outcomes { (outcome_list(&turf.figures, &o.outcomes)) }
                                 td { (when(turf.figures.last_at, o.now)) }
                             }
                         }
@@ -316,6 +348,7 @@ pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> 
                         th scope="col" { "Team" }
                         th scope="col" { "Turfs held" }
                         (figure_heads(false))
+                        th scope="col" { "Outcomes" }
                         th scope="col" { "Last result" }
                         th scope="col" { "Phones (last sync)" }
                     } }
@@ -329,6 +362,7 @@ pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> 
                                 td.nowrap { (p.person.team.as_deref().unwrap_or("—")) }
                                 td { @if p.turfs.is_empty() { span.muted { "none" } } @else { (p.turfs.len()) } }
                                 (figure_cells(&p.figures, false))
+                                td.outcomes { (outcome_list(&p.figures, &o.outcomes)) }
                                 td { (when(p.figures.last_at, o.now)) }
                                 td {
                                     @if p.phones.is_empty() { span.muted { "no sync yet" } }

@@ -67,32 +67,53 @@ pub struct Overview {
     pub now: i64,
     /// The storage's change counter it is as of (read before gathering), if known.
     pub counter: Option<u64>,
+    /// The outcome codes counted in each line's `outcomes`, with their labels.
+    pub outcomes: Vec<(String, String)>,
 }
 
-/// The (campaign, outcome) pairs that count as contacts in the campaigns a scope covers.
-fn contacts(storage: &impl Dashboard, scope: &Scope) -> StorageResult<Vec<(String, String)>> {
-    let campaigns: Vec<String> = match scope {
-        Scope::Campaign(c) => vec![c.clone()],
-        Scope::Team(_) => storage.campaigns()?.into_iter().map(|(id, _)| id).collect(),
-    };
-    let mut out = Vec::new();
-    for id in campaigns {
-        if let Some(c) = storage.campaign(&id)? {
-            out.extend(
-                c.outcomes
-                    .iter()
-                    .filter(|o| o.contact)
-                    .map(|o| (id.clone(), o.code.0.clone())),
-            );
+/// What the campaigns a scope covers say about outcomes: which (campaign, code) pairs count as
+/// contacts, and every code with its label, in the campaigns' order.
+#[derive(Debug, Clone, Default)]
+pub struct Outcomes {
+    /// (campaign, code) pairs that count as contacts.
+    pub contacts: Vec<(String, String)>,
+    /// (code, label), each code once.
+    pub codes: Vec<(String, String)>,
+}
+
+impl Outcomes {
+    /// Reads them from the campaigns' documents.
+    pub fn of(storage: &impl Dashboard, scope: &Scope) -> StorageResult<Self> {
+        let campaigns: Vec<String> = match scope {
+            Scope::Campaign(c) => vec![c.clone()],
+            Scope::Team(_) => storage.campaigns()?.into_iter().map(|(id, _)| id).collect(),
+        };
+        let mut out = Self::default();
+        for id in campaigns {
+            let Some(c) = storage.campaign(&id)? else {
+                continue;
+            };
+            for o in &c.outcomes {
+                if o.contact {
+                    out.contacts.push((id.clone(), o.code.0.clone()));
+                }
+                if !out.codes.iter().any(|(code, _)| *code == o.code.0) {
+                    out.codes.push((o.code.0.clone(), o.label.clone()));
+                }
+            }
         }
+        Ok(out)
     }
-    Ok(out)
+
+    fn code_list(&self) -> Vec<String> {
+        self.codes.iter().map(|(c, _)| c.clone()).collect()
+    }
 }
 
 /// Every figure a page shows: the database's queries, nothing rendered.
 pub struct Queried {
-    /// Contact outcomes used.
-    pub contacts: Vec<(String, String)>,
+    /// The outcomes counted, and which are contacts.
+    pub outcomes: Outcomes,
     /// Per turf.
     pub turfs: Vec<TurfProgress>,
     /// Per person.
@@ -114,20 +135,24 @@ pub struct Queried {
 pub fn query(
     storage: &impl Dashboard,
     scope: &Scope,
-    contacts: Vec<(String, String)>,
+    outcomes: Outcomes,
 ) -> StorageResult<Queried> {
-    let contacts_ref = &contacts;
-    let ((turfs, map), (people, timeline)) = std::thread::scope(|threads| {
+    let contacts_ref = &outcomes.contacts;
+    let codes = outcomes.code_list();
+    let codes = &codes;
+    // Paired so that each thread's share is about even (per person and the map; per turf and
+    // per hour).
+    let ((turfs, timeline), (people, map)) = std::thread::scope(|threads| {
         let other = threads.spawn(move || -> StorageResult<_> {
             Ok((
-                storage.person_progress(scope, contacts_ref)?,
-                storage.timeline(scope, contacts_ref)?,
+                storage.person_progress(scope, contacts_ref, codes)?,
+                storage.door_map(scope, contacts_ref, MAX_MAP_POINTS, MAP_GRID)?,
             ))
         });
         let here = (|| -> StorageResult<_> {
             Ok((
-                storage.turf_progress(scope, contacts_ref)?,
-                storage.door_map(scope, contacts_ref, MAX_MAP_POINTS, MAP_GRID)?,
+                storage.turf_progress(scope, contacts_ref, codes)?,
+                storage.timeline(scope, contacts_ref)?,
             ))
         })();
         let other = other
@@ -143,7 +168,7 @@ pub fn query(
         teams: storage.teams()?,
         timeline,
         map,
-        contacts,
+        outcomes,
     })
 }
 
@@ -169,8 +194,8 @@ pub fn overview(
     let Some(title) = title else {
         return Ok(None);
     };
-    let contacts = contacts(storage, scope)?;
-    let q = query(storage, scope, contacts)?;
+    let outcomes = Outcomes::of(storage, scope)?;
+    let q = query(storage, scope, outcomes)?;
     Ok(Some(assemble(scope.clone(), title, q, now, counter)))
 }
 
@@ -244,7 +269,7 @@ pub fn assemble(
         }
         people.push(PersonLine {
             turfs: held.remove(id).unwrap_or_default(),
-            figures: recorded.get(id).map(|f| **f).unwrap_or_default(),
+            figures: recorded.get(id).map(|f| (*f).clone()).unwrap_or_default(),
             phones: phones.remove(id).unwrap_or_default(),
             person,
         });
@@ -261,6 +286,7 @@ pub fn assemble(
         map: q.map,
         now,
         counter,
+        outcomes: q.outcomes.codes,
     }
 }
 

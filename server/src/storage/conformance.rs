@@ -669,11 +669,16 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
         })
         .unwrap();
     let contacts = vec![(demo::CAMPAIGN.to_owned(), "talked".to_owned())];
+    let codes = [
+        "talked".to_owned(),
+        "not_home".to_owned(),
+        "refused".to_owned(),
+    ];
     for scope in [
         Scope::Campaign(demo::CAMPAIGN.into()),
         Scope::Team("team-1".into()),
     ] {
-        let turfs = storage.turf_progress(&scope, &contacts).unwrap();
+        let turfs = storage.turf_progress(&scope, &contacts, &codes).unwrap();
         let t1 = turfs.iter().find(|t| t.turf == "t01-001").unwrap();
         assert_eq!(t1.figures.doors, roster.households.len() as u64);
         assert_eq!(
@@ -687,16 +692,20 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
             "the latest answer counts"
         );
         assert_eq!(t1.figures.last_at, Some(2 * HOUR + 5));
+        assert_eq!(t1.figures.outcomes, [4, 1, 0], "talked, not home, refused");
+        assert_eq!(t1.figures.other_outcomes(), 0);
         assert_eq!(t1.assigned, [ana]);
         let t2 = turfs.iter().find(|t| t.turf == "t01-002").unwrap();
         assert_eq!(
             (t2.figures.attempts, t2.figures.knocked, t2.figures.contacts),
             (1, 1, 0)
         );
-        let people = storage.person_progress(&scope, &contacts).unwrap();
-        let figures = |who: &str| people.iter().find(|(u, _)| u == who).unwrap().1;
+        let people = storage.person_progress(&scope, &contacts, &codes).unwrap();
+        let figures = |who: &str| people.iter().find(|(u, _)| u == who).unwrap().1.clone();
         assert_eq!((figures(ana).attempts, figures(ana).knocked), (5, 3));
         assert_eq!(figures(ana).support, [0, 0, 0, 1, 1]);
+        assert_eq!(figures(ana).outcomes, [4, 1, 0]);
+        assert_eq!(figures("canvasser-1-2").outcomes, [0, 1, 0]);
         assert_eq!(figures("canvasser-1-2").attempts, 1);
         let hours: Vec<(i64, u64, u64)> = storage
             .timeline(&scope, &contacts)
@@ -725,7 +734,7 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
         }
     }
     let theirs = storage
-        .turf_progress(&Scope::Team("team-2".into()), &contacts)
+        .turf_progress(&Scope::Team("team-2".into()), &contacts, &codes)
         .unwrap();
     assert!(!theirs.is_empty());
     assert!(
@@ -735,7 +744,13 @@ fn dashboard_figures_count_what_the_results_say(storage: &impl Dashboard) {
     );
     // Without a contact outcome nobody was reached.
     let none = storage
-        .turf_progress(&Scope::Campaign(demo::CAMPAIGN.into()), &[])
+        .turf_progress(&Scope::Campaign(demo::CAMPAIGN.into()), &[], &[])
         .unwrap();
     assert!(none.iter().all(|t| t.figures.contacts == 0));
+    // Without codes asked for, every attempt is an "other" outcome.
+    assert!(
+        none.iter()
+            .all(|t| t.figures.outcomes.is_empty()
+                && t.figures.other_outcomes() == t.figures.attempts)
+    );
 }

@@ -19,7 +19,7 @@ pub enum Scope {
 pub type Contacts = [(String, String)];
 
 /// Progress figures of a turf, a team, a person or a whole campaign.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Figures {
     /// Doors (walk lists) or voters (call lists) in the current rosters.
     pub doors: u64,
@@ -33,6 +33,9 @@ pub struct Figures {
     pub support: [u64; 5],
     /// The latest attempt's recorded time, ms.
     pub last_at: Option<i64>,
+    /// Attempts with each of the outcome codes asked for, in their order (attempts with other
+    /// codes are `attempts` less their sum).
+    pub outcomes: Vec<u64>,
 }
 
 impl Figures {
@@ -46,6 +49,17 @@ impl Figures {
             *a += b;
         }
         self.last_at = self.last_at.max(other.last_at);
+        if self.outcomes.len() < other.outcomes.len() {
+            self.outcomes.resize(other.outcomes.len(), 0);
+        }
+        for (a, b) in self.outcomes.iter_mut().zip(&other.outcomes) {
+            *a += b;
+        }
+    }
+
+    /// Attempts whose outcome is none of the codes counted in `outcomes`.
+    pub fn other_outcomes(&self) -> u64 {
+        self.attempts.saturating_sub(self.outcomes.iter().sum())
     }
 
     /// Contacts per knocked door, as a percentage.
@@ -184,14 +198,20 @@ pub trait Dashboard: Organize {
     fn people(&self) -> StorageResult<Vec<Person>>;
     /// Every phone that has synced.
     fn phones(&self) -> StorageResult<Vec<PhoneSync>>;
-    /// Each turf of the scope with its figures, by id.
-    fn turf_progress(&self, scope: &Scope, contacts: &Contacts)
-    -> StorageResult<Vec<TurfProgress>>;
+    /// Each turf of the scope with its figures, by id, counting attempts per outcome code of
+    /// `outcomes`.
+    fn turf_progress(
+        &self,
+        scope: &Scope,
+        contacts: &Contacts,
+        outcomes: &[String],
+    ) -> StorageResult<Vec<TurfProgress>>;
     /// Figures per user who recorded attempts in the scope (`doors` is 0).
     fn person_progress(
         &self,
         scope: &Scope,
         contacts: &Contacts,
+        outcomes: &[String],
     ) -> StorageResult<Vec<(String, Figures)>>;
     /// Attempts per hour in the scope, oldest first.
     fn timeline(&self, scope: &Scope, contacts: &Contacts) -> StorageResult<Vec<HourCount>>;

@@ -909,9 +909,11 @@ mod tests {
                 &upgraded,
                 &super::super::dashboard::Scope::Campaign("c".into()),
                 &[("c".into(), "talked".into())],
+                &["talked".into()],
             )
             .unwrap();
             let t1 = &turfs.iter().find(|t| t.turf == "t1").unwrap().figures;
+            assert_eq!(t1.outcomes, [1], "from version {version}");
             assert_eq!(
                 (t1.doors, t1.attempts, t1.knocked, t1.contacts, t1.support),
                 (5, 1, 1, 1, [0, 1, 0, 0, 0]),

@@ -151,6 +151,20 @@ fn reader_column(csv_text: &str, name: &str) -> usize {
         .unwrap()
 }
 
+/// The count shown for outcome `code` in the table row marked `attr="value"` ("Talked 3").
+pub fn outcome(html: &str, attr: &str, value: &str, code: &str) -> u64 {
+    let Some(start) = html.find(&format!("{attr}=\"{value}\"")) else {
+        return 0;
+    };
+    let row = &html[start..start + html[start..].find("</tr>").unwrap_or(0)];
+    let Some(at) = row.find(&format!("data-outcome=\"{code}\"")) else {
+        return 0;
+    };
+    let text = &row[at..];
+    let text = &text[text.find('>').unwrap() + 1..text.find('<').unwrap()];
+    text.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 /// A server with a demo campaign, and its users.
 pub fn field(plan: &Plan) -> (ServerProcess, Vec<DemoUser>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -231,6 +245,22 @@ fn the_figures_are_the_databases_for_organizers_and_captains() {
                 cell(&page.body, "data-turf", &line.turf, key),
                 Some(want),
                 "turf {} {key}",
+                line.turf
+            );
+        }
+    }
+    // Outcomes per turf, as the results rows say.
+    let rows = server.storage().attempt_rows().unwrap();
+    for line in &expected.turfs {
+        for code in ["talked", "not_home"] {
+            let want = rows
+                .iter()
+                .filter(|r| r.turf == line.turf && r.outcome == code && r.voided_by.is_none())
+                .count() as u64;
+            assert_eq!(
+                outcome(&page.body, "data-turf", &line.turf, code),
+                want,
+                "turf {} {code}",
                 line.turf
             );
         }

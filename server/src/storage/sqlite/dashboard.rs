@@ -82,26 +82,35 @@ fn support_counts(
     Ok(out)
 }
 
-/// Attempts, knocked doors, contacts and the latest time, grouped by `by`.
+/// Attempts, knocked doors, contacts, the latest time and attempts per outcome code, grouped by
+/// `by`.
 fn counts(
     c: &Connection,
     scope: &Scope,
     contacts: &str,
+    outcomes: &[String],
     by: &str,
 ) -> StorageResult<HashMap<String, Figures>> {
+    // One more aggregate per code, in the same scan: `?3`, `?4`...
+    let per_outcome: String = (0..outcomes.len())
+        .map(|i| format!(", sum(r.outcome = ?{})", i + 3))
+        .collect();
     let q = sql(
         &format!(
             "SELECT {by}, count(*), count(DISTINCT r.unit),
                     count(DISTINCT CASE WHEN {{contact}} THEN r.voter_id END),
-                    max(r.recorded_at)
+                    max(r.recorded_at) {per_outcome}
              FROM results r
              WHERE {{in_scope}} AND r.voided_by IS NULL
              GROUP BY {by}"
         ),
         scope,
     );
+    let arg = scope_sql(scope).1;
+    let mut args: Vec<&dyn rusqlite::ToSql> = vec![&arg, &contacts];
+    args.extend(outcomes.iter().map(|o| o as &dyn rusqlite::ToSql));
     let mut stmt = c.prepare_cached(&q)?;
-    let rows = stmt.query_map(params![scope_sql(scope).1, contacts], |r| {
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
         Ok((
             r.get::<_, String>(0)?,
             Figures {
@@ -109,6 +118,9 @@ fn counts(
                 knocked: r.get::<_, i64>(2)? as u64,
                 contacts: r.get::<_, i64>(3)? as u64,
                 last_at: r.get(4)?,
+                outcomes: (0..outcomes.len())
+                    .map(|i| Ok(r.get::<_, i64>(5 + i)? as u64))
+                    .collect::<rusqlite::Result<_>>()?,
                 ..Figures::default()
             },
         ))
@@ -213,10 +225,11 @@ impl Dashboard for SqliteStorage {
         &self,
         scope: &Scope,
         contacts: &Contacts,
+        outcomes: &[String],
     ) -> StorageResult<Vec<TurfProgress>> {
         let contacts = contacts_json(contacts);
         self.read_dashboard(|c| {
-            let mut figures = counts(c, scope, &contacts, "r.turf_id")?;
+            let mut figures = counts(c, scope, &contacts, outcomes, "r.turf_id")?;
             let mut support = support_counts(c, scope, "r.turf_id")?;
             let q = sql(
                 "SELECT t.id, t.name, t.list_kind, t.campaign_id, t.team_id,
@@ -238,7 +251,10 @@ impl Dashboard for SqliteStorage {
                 let f = Figures {
                     doors: r.get::<_, i64>(6)? as u64,
                     support: support.remove(&turf).unwrap_or_default(),
-                    ..figures.remove(&turf).unwrap_or_default()
+                    ..figures.remove(&turf).unwrap_or_else(|| Figures {
+                        outcomes: vec![0; outcomes.len()],
+                        ..Figures::default()
+                    })
                 };
                 out.push(TurfProgress {
                     name: r.get(1)?,
@@ -258,10 +274,11 @@ impl Dashboard for SqliteStorage {
         &self,
         scope: &Scope,
         contacts: &Contacts,
+        outcomes: &[String],
     ) -> StorageResult<Vec<(String, Figures)>> {
         let contacts = contacts_json(contacts);
         self.read_dashboard(|c| {
-            let figures = counts(c, scope, &contacts, "r.canvasser_id")?;
+            let figures = counts(c, scope, &contacts, outcomes, "r.canvasser_id")?;
             let mut support = support_counts(c, scope, "r.canvasser_id")?;
             let mut out: Vec<(String, Figures)> = figures
                 .into_iter()
