@@ -249,9 +249,14 @@ pub fn live(o: &Overview, pages: Pages, behind: Option<std::time::Duration>) -> 
                 div { dt { "Last result" } dd #total-last { (when(t.last_at, o.now)) } }
             }
             h3 { "Outcomes" }
+            @if t.attempts == 0 { p.muted { "No attempts yet." } }
             dl.support #total-outcomes {
+                // Only the outcomes that happened: a campaign may define twenty.
                 @for (i, (code, label)) in o.outcomes.iter().enumerate() {
-                    div { dt { (label) } dd data-outcome=(code) { (t.outcomes.get(i).copied().unwrap_or(0)) } }
+                    @let n = t.outcomes.get(i).copied().unwrap_or(0);
+                    @if n > 0 {
+                        div { dt { (label) } dd data-outcome=(code) { (n) } }
+                    }
                 }
                 @if t.other_outcomes() > 0 {
                     div { dt { "Other outcomes" } dd data-outcome="" { (t.other_outcomes()) } }
