@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod postgres;
+
 use doorstep_core::domain::{Answer, Target, TurfId};
 use doorstep_core::{NewAttempt, Store, SyncError, SyncReport};
 use doorstep_server::demo::{DemoUser, Plan};

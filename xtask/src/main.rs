@@ -17,12 +17,14 @@ const KOTLIN_COMPILER: &str = "kotlin-compiler@2.4.20";
 /// What the Kotlin test needs from Debian when absent: a package, and the file or command that
 /// shows it is there. The generated Kotlin has no async methods, so it needs JNA and no
 /// coroutines library.
-const DEBIAN_PACKAGES: [(&str, &str); 4] = [
+const DEBIAN_PACKAGES: [(&str, &str); 5] = [
     ("libjna-java", "/usr/share/java/jna.jar"),
     ("default-jre-headless", "java"),
     ("npm", "npm"),
     // The dashboard's browser tests drive it headless.
     ("chromium", "/usr/bin/chromium"),
+    // The PostgreSQL tests start throwaway clusters with its programs.
+    ("postgresql", "/usr/lib/postgresql"),
 ];
 
 fn run(step: &str, program: &str, args: &[&str]) -> Result<(), String> {

@@ -4,6 +4,7 @@
 pub mod conformance;
 pub mod dashboard;
 pub mod organize;
+pub mod postgres;
 mod sqlite;
 
 pub use dashboard::Dashboard;
@@ -21,6 +22,9 @@ pub enum StorageError {
     /// The database failed.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The PostgreSQL database failed, or could not be reached.
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] ::postgres::Error),
     /// Stored data could not be read.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),

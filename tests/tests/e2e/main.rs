@@ -10,4 +10,5 @@ mod captains;
 mod dashboard;
 mod fallback;
 mod faults;
+mod postgres;
 mod setup;
