@@ -214,9 +214,7 @@ fn main() {
     let codes: Vec<String> = outcomes.codes.iter().map(|(c, _)| c.clone()).collect();
     let now = 1_790_000_000_000 + 14 * 86_400_000;
     // Warm the page cache, then alternate so that drift hits both alike.
-    let page = view::overview(&storage, &scope, now, Some(1))
-        .unwrap()
-        .unwrap();
+    let page = view::overview(&storage, &scope, now).unwrap().unwrap();
     let html =
         pages::overview(&viewer, &page, pages::Pages::default(), Some(1), None).into_string();
     let (mut sql, mut render) = (Vec::new(), Vec::new());
@@ -226,9 +224,7 @@ fn main() {
         sql.push(t.elapsed());
         std::hint::black_box(q);
         let t = Instant::now();
-        let page = view::overview(&storage, &scope, now, Some(1))
-            .unwrap()
-            .unwrap();
+        let page = view::overview(&storage, &scope, now).unwrap().unwrap();
         let html =
             pages::overview(&viewer, &page, pages::Pages::default(), Some(1), None).into_string();
         render.push(t.elapsed());

@@ -52,20 +52,24 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Runs a PostgreSQL program (as `postgres` when we are root); panics with its output if it
-/// fails.
-fn run(bin: &Path, program: &str, args: &[&str]) {
-    let path = bin.join(program);
-    let out = if is_root() {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(&path)
-            .args(args)
-            .output()
+/// A PostgreSQL program with its arguments, run as `postgres` when we are root.
+fn command(bin: &Path, program: &str, args: &[&str]) -> Command {
+    let mut command = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+        c
     } else {
-        Command::new(&path).args(args).output()
-    }
-    .unwrap_or_else(|e| panic!("could not start {}: {e}", path.display()));
+        Command::new(bin.join(program))
+    };
+    command.args(args);
+    command
+}
+
+/// Runs a PostgreSQL program; panics with its output if it fails.
+fn run(bin: &Path, program: &str, args: &[&str]) {
+    let out = command(bin, program, args)
+        .output()
+        .unwrap_or_else(|e| panic!("could not start {program}: {e}"));
     assert!(
         out.status.success(),
         "{program} {args:?} failed:\n{}\n{}",
@@ -146,16 +150,11 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.data.to_string_lossy().into_owned();
-        let path = self.bin.join("pg_ctl");
-        let args = ["-D", data.as_str(), "-m", "immediate", "stop"];
-        let _ = if is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&path)
-                .args(args)
-                .output()
-        } else {
-            Command::new(&path).args(args).output()
-        };
+        let _ = command(
+            &self.bin,
+            "pg_ctl",
+            &["-D", &data, "-m", "immediate", "stop"],
+        )
+        .output();
     }
 }

@@ -68,17 +68,16 @@ impl Gathered {
         let engine = state.engine.clone();
         let lookup = scope.clone();
         let now = now_ms();
-        let overview = tokio::task::spawn_blocking(move || {
-            view::overview(engine.storage(), &lookup, now, counter)
-        })
-        .await
-        .map_err(|e| PageError::internal(&e))??
-        .ok_or_else(|| {
-            PageError::NotFound(match &scope {
-                Scope::Campaign(id) => format!("There is no campaign '{id}'."),
-                Scope::Team(id) => format!("There is no team '{id}'."),
-            })
-        })?;
+        let overview =
+            tokio::task::spawn_blocking(move || view::overview(engine.storage(), &lookup, now))
+                .await
+                .map_err(|e| PageError::internal(&e))??
+                .ok_or_else(|| {
+                    PageError::NotFound(match &scope {
+                        Scope::Campaign(id) => format!("There is no campaign '{id}'."),
+                        Scope::Team(id) => format!("There is no team '{id}'."),
+                    })
+                })?;
         let overview = Arc::new(overview);
         *held = counter.map(|c| (c, Instant::now(), started.elapsed(), overview.clone()));
         Ok((overview, None))

@@ -24,7 +24,7 @@ pub const SESSION_CHECK: Duration = Duration::from_secs(30);
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Since {
     /// The change counter the page was rendered at.
-    pub since: Option<String>,
+    pub since: Option<u64>,
 }
 
 /// Reads the change counter without blocking the executor.
@@ -56,11 +56,7 @@ pub async fn live<S: Dashboard>(
     headers: HeaderMap,
     since: Result<Query<Since>, QueryRejection>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let last = match since
-        .ok()
-        .and_then(|q| q.0.since)
-        .and_then(|s| s.parse().ok())
-    {
+    let last = match since.ok().and_then(|q| q.0.since) {
         Some(c) => Some(c),
         None => counter(&state).await,
     };

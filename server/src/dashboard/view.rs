@@ -65,8 +65,6 @@ pub struct Overview {
     pub map: DoorMap,
     /// When it was gathered, ms.
     pub now: i64,
-    /// The storage's change counter it is as of (read before gathering), if known.
-    pub counter: Option<u64>,
     /// The outcome codes counted in each line's `outcomes`, with their labels.
     pub outcomes: Vec<(String, String)>,
 }
@@ -177,7 +175,6 @@ pub fn overview(
     storage: &impl Dashboard,
     scope: &Scope,
     now: i64,
-    counter: Option<u64>,
 ) -> StorageResult<Option<Overview>> {
     let title = match scope {
         Scope::Campaign(id) => storage
@@ -196,17 +193,11 @@ pub fn overview(
     };
     let outcomes = Outcomes::of(storage, scope)?;
     let q = query(storage, scope, outcomes)?;
-    Ok(Some(assemble(scope.clone(), title, q, now, counter)))
+    Ok(Some(assemble(scope.clone(), title, q, now)))
 }
 
 /// Sums and joins the queried rows into a page.
-pub fn assemble(
-    scope: Scope,
-    title: String,
-    q: Queried,
-    now: i64,
-    counter: Option<u64>,
-) -> Overview {
+pub fn assemble(scope: Scope, title: String, q: Queried, now: i64) -> Overview {
     let mut total = Figures::default();
     let mut teams: BTreeMap<String, TeamLine> = BTreeMap::new();
     let team_names: HashMap<&str, &str> = q
@@ -285,7 +276,6 @@ pub fn assemble(
         timeline: q.timeline,
         map: q.map,
         now,
-        counter,
         outcomes: q.outcomes.codes,
     }
 }

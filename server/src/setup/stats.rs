@@ -7,41 +7,10 @@ use doorstep_core::domain::Answer;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
-/// Progress of one list, or a sum of several.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    /// Doors (walk lists) or voters (call lists).
-    pub doors: u64,
-    /// Doors (or voters, on call lists) with at least one attempt.
-    pub knocked: u64,
-    /// Attempts, not counting voided ones.
-    pub attempts: u64,
-    /// Voters reached (an attempt whose outcome counts as a contact).
-    pub contacts: u64,
-    /// Voters by their latest support level, 1 (strong support) to 5.
-    pub support: [u64; 5],
-}
-
-impl Progress {
-    fn add(&mut self, other: &Progress) {
-        self.doors += other.doors;
-        self.knocked += other.knocked;
-        self.attempts += other.attempts;
-        self.contacts += other.contacts;
-        for (a, b) in self.support.iter_mut().zip(other.support) {
-            *a += b;
-        }
-    }
-
-    /// Contacts per knocked door, as a percentage.
-    pub fn contact_rate(&self) -> f64 {
-        if self.knocked == 0 {
-            0.0
-        } else {
-            100.0 * self.contacts as f64 / self.knocked as f64
-        }
-    }
-}
+/// Progress of one list, or a sum of several: the dashboard's figures, counted here in Rust
+/// from every attempt row (`last_at` and `outcomes` are left empty), so that the two can be
+/// checked against each other.
+pub type Progress = crate::storage::dashboard::Figures;
 
 /// One turf's line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +95,7 @@ pub fn stats(storage: &impl Organize) -> Result<Stats, SetupError> {
             attempts: acc.attempts,
             contacts: acc.contacts.len() as u64,
             support,
+            ..Progress::default()
         };
         out.teams
             .entry(f.team.clone().unwrap_or_else(|| NO_TEAM.to_owned()))
