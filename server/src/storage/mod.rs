@@ -1,6 +1,7 @@
 //! Server storage behind one trait. SQLite (embedded, the default) implements it here;
 //! every method is blocking and is called off the async executor.
 
+mod common;
 pub mod conformance;
 pub mod dashboard;
 pub mod organize;
@@ -9,6 +10,7 @@ mod sqlite;
 
 pub use dashboard::Dashboard;
 pub use organize::Organize;
+pub use postgres::PgStorage;
 pub use sqlite::SqliteStorage;
 
 use automerge::ChangeHash;
@@ -25,6 +27,16 @@ pub enum StorageError {
     /// The PostgreSQL database failed, or could not be reached.
     #[error("PostgreSQL error: {0}")]
     Postgres(#[from] ::postgres::Error),
+    /// The database could not be reached, or every connection stayed busy.
+    #[error(
+        "cannot reach the database at {place}: {reason}; check that PostgreSQL is running there and accepts this server"
+    )]
+    Unavailable {
+        /// Where (no password).
+        place: String,
+        /// Why.
+        reason: String,
+    },
     /// Stored data could not be read.
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
@@ -228,6 +240,13 @@ pub trait Storage: Send + Sync + 'static {
         let grants = self.grants(&principal)?;
         Ok(Some(SyncContext { principal, grants }))
     }
+    /// Whether other servers write this storage too: then a server's cached documents and
+    /// device states may be behind it, and the sync engine checks them against it before use.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The stored heads of these documents (those that exist): what every server has stored.
+    fn stored_heads(&self, ids: &[String]) -> StorageResult<HashMap<String, Vec<ChangeHash>>>;
     /// A number that changes whenever anything in the storage changes, whoever changed it
     /// (this process, another server, the command line). Cheap: read before every sync.
     fn change_counter(&self) -> StorageResult<u64>;

@@ -1,23 +1,62 @@
-//! PostgreSQL, for several server processes on one database (issue 8). So far: its schema and
-//! the migrations that make it; the [`super::Storage`] implementation builds on them.
+//! PostgreSQL storage, for several server processes on one database.
+//!
+//! Every server is stateless beyond its caches: what one stores, the others read. What makes
+//! that safe:
+//! - chunks are content-addressed and inserted if absent, so two servers storing the same
+//!   change store it once;
+//! - a document's row is locked (`FOR UPDATE`) before its heads are merged or its snapshot
+//!   replaced, so concurrent writes and compactions of one document take turns, and a
+//!   compaction deletes only chunks still stored that its snapshot holds;
+//! - the change counter is the sum of [`CHANGE_SLOTS`] rows, one of which every write bumps in
+//!   its own transaction: it moves with every commit of any server, and only once committed;
+//! - [`Storage::shared`] is true, so the sync engine checks its cached documents against the
+//!   stored heads before it answers, and reads what a device was sent from here, not memory.
 //!
 //! Migrations are numbered files in `server/migrations/postgres/`, applied in order inside one
 //! transaction that holds an advisory lock, so that servers starting at the same moment apply
 //! each one once. A database migrated by a newer Doorstep is refused.
 
-use super::{StorageError, StorageResult};
+use super::common::{answers_json, decode_roster, encode_roster, heads, merged_heads, support_level};
+use super::*;
+use doorstep_core::doc::heads_to_bytes;
+use ::postgres::error::SqlState;
+use ::postgres::types::ToSql;
+use ::postgres::{IsolationLevel, NoTls, Row, Statement};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+mod dashboard;
+mod organize;
+mod teams;
 
 /// The migrations, in order; the database records how many it has had.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_change_slots.sql"),
+];
 
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Rows of `change_slots` (migration 0002).
+pub const CHANGE_SLOTS: u64 = 64;
+
 /// The advisory lock every migrating server takes (any number; this one spells "doorstep").
 const MIGRATION_LOCK: i64 = 0x646f_6f72_7374_6570;
 
+/// Connections for syncs and commands.
+const POOL_SIZE: u32 = 8;
+/// The dashboard's own: its GROUP BYs over a whole campaign take seconds, and must never keep
+/// a phone's sync waiting for a connection.
+const DASHBOARD_POOL_SIZE: u32 = 2;
+/// How long a request waits for a connection (PostgreSQL down, or every connection busy).
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+/// How many times a write that lost a deadlock or serialization race to another server's is
+/// tried again.
+const WRITE_TRIES: u32 = 8;
+
 /// Brings the database at `client` up to [`SCHEMA_VERSION`]; returns the version it found.
-pub fn migrate(client: &mut postgres::Client) -> StorageResult<i64> {
+pub fn migrate(client: &mut ::postgres::Client) -> StorageResult<i64> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
     tx.batch_execute(
@@ -47,4 +86,853 @@ pub fn migrate(client: &mut postgres::Client) -> StorageResult<i64> {
     }
     tx.commit()?;
     Ok(found)
+}
+
+/// A pooled connection with its prepared statements.
+pub struct Conn {
+    client: ::postgres::Client,
+    statements: HashMap<String, Statement>,
+}
+
+struct Manager {
+    config: ::postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = ::postgres::Error;
+
+    fn connect(&self) -> Result<Conn, ::postgres::Error> {
+        Ok(Conn {
+            client: self.config.connect(NoTls)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), ::postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+type Pool = r2d2::Pool<Manager>;
+
+/// One transaction on a pooled connection, preparing each statement once per connection.
+pub(crate) struct Db<'c> {
+    tx: ::postgres::Transaction<'c>,
+    statements: &'c mut HashMap<String, Statement>,
+}
+
+/// Query parameters.
+pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl<'c> Db<'c> {
+    fn statement(&mut self, sql: &str) -> StorageResult<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql)?;
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    /// Every row.
+    pub(crate) fn query(&mut self, sql: &str, params: Params<'_>) -> StorageResult<Vec<Row>> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.query(&s, params)?)
+    }
+
+    /// At most one row.
+    pub(crate) fn query_opt(&mut self, sql: &str, params: Params<'_>) -> StorageResult<Option<Row>> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.query_opt(&s, params)?)
+    }
+
+    /// Exactly one row.
+    pub(crate) fn query_one(&mut self, sql: &str, params: Params<'_>) -> StorageResult<Row> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.query_one(&s, params)?)
+    }
+
+    /// Runs a statement; the rows it changed.
+    pub(crate) fn execute(&mut self, sql: &str, params: Params<'_>) -> StorageResult<u64> {
+        let s = self.statement(sql)?;
+        Ok(self.tx.execute(&s, params)?)
+    }
+
+    /// The transaction itself, for what statements cannot do (COPY).
+    pub(crate) fn tx(&mut self) -> &mut ::postgres::Transaction<'c> {
+        &mut self.tx
+    }
+
+    /// Moves the change counter: one of its slots, spread by process and call.
+    fn bump_changes(&mut self) -> StorageResult<()> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let slot = (u64::from(std::process::id()) * 7 + NEXT.fetch_add(1, Ordering::Relaxed))
+            % CHANGE_SLOTS;
+        self.execute(
+            "UPDATE change_slots SET value = value + 1 WHERE slot = $1",
+            &[&(slot as i32)],
+        )?;
+        Ok(())
+    }
+}
+
+/// Whether a failed write lost a race to another transaction and may simply run again.
+fn retryable(e: &StorageError) -> bool {
+    match e {
+        StorageError::Postgres(e) => matches!(
+            e.code(),
+            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+        ),
+        _ => false,
+    }
+}
+
+/// PostgreSQL storage: a pool of connections to one database, shared with other servers.
+pub struct PgStorage {
+    pool: Pool,
+    dashboard: Pool,
+    /// Where it is, for messages: host, port and database, never the password.
+    place: String,
+}
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStorage")
+            .field("place", &self.place)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection URL's host, port and database, for messages (never its password).
+pub fn describe(config: &::postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            ::postgres::config::Host::Tcp(h) => h.clone(),
+            #[cfg(unix)]
+            ::postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    format!("postgresql://{host}:{port}/{db}")
+}
+
+impl PgStorage {
+    /// Connects to the database at `url` (a `postgresql://` URL or `key=value` settings),
+    /// migrating it if needed.
+    pub fn connect(url: &str) -> StorageResult<Self> {
+        let config: ::postgres::Config = url.parse().map_err(|e: ::postgres::Error| {
+            StorageError::Input(format!(
+                "the PostgreSQL URL is not valid ({e}); write it as postgresql://USER@HOST:PORT/DATABASE"
+            ))
+        })?;
+        let place = describe(&config);
+        let unreachable = |e: r2d2::Error| StorageError::Unavailable {
+            place: place.clone(),
+            reason: e.to_string(),
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .min_idle(Some(1))
+            .test_on_check_out(false)
+            .connection_timeout(CONNECT_WAIT)
+            .build(Manager {
+                config: config.clone(),
+            })
+            .map_err(unreachable)?;
+        let dashboard = r2d2::Pool::builder()
+            .max_size(DASHBOARD_POOL_SIZE)
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(CONNECT_WAIT)
+            .build(Manager { config })
+            .map_err(unreachable)?;
+        let storage = Self {
+            pool,
+            dashboard,
+            place,
+        };
+        {
+            let mut conn = storage.checkout(&storage.pool)?;
+            migrate(&mut conn.client)?;
+        }
+        let missing = storage.read(|db| {
+            Ok(db
+                .query(
+                    "SELECT id FROM teams WHERE 'team:' || id NOT IN (SELECT id FROM documents)
+                     ORDER BY id",
+                    &[],
+                )?
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>())
+        })?;
+        if !missing.is_empty() {
+            let now = crate::handlers::sync::now_ms();
+            storage.write(|db| {
+                for team in &missing {
+                    teams::team_doc_in_step(db, team, now)?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(storage)
+    }
+
+    /// Where the database is (no password).
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    fn checkout(&self, pool: &Pool) -> StorageResult<r2d2::PooledConnection<Manager>> {
+        pool.get().map_err(|e| StorageError::Unavailable {
+            place: self.place.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn read_on<T>(
+        &self,
+        pool: &Pool,
+        f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        let mut conn = self.checkout(pool)?;
+        let Conn { client, statements } = &mut *conn;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        let mut db = Db { tx, statements };
+        let out = f(&mut db)?;
+        db.tx.commit()?;
+        Ok(out)
+    }
+
+    /// Reads in one snapshot.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>) -> StorageResult<T> {
+        self.read_on(&self.pool, f)
+    }
+
+    /// Reads in one snapshot, on one of the dashboard's connections.
+    pub(crate) fn read_dashboard<T>(
+        &self,
+        f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        self.read_on(&self.dashboard, f)
+    }
+
+    /// Writes in one transaction that moves the change counter; run again (whole) when it lost
+    /// a deadlock or serialization race to another server's.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnMut(&mut Db<'_>) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        self.write_counting(f, |_| true)
+    }
+
+    /// Like [`Self::write`], moving the change counter only when `changed` says the result
+    /// changed something.
+    fn write_counting<T>(
+        &self,
+        mut f: impl FnMut(&mut Db<'_>) -> StorageResult<T>,
+        changed: impl Fn(&T) -> bool,
+    ) -> StorageResult<T> {
+        let mut conn = self.checkout(&self.pool)?;
+        let mut tries = 0;
+        loop {
+            let Conn { client, statements } = &mut *conn;
+            let out = (|| {
+                let tx = client.transaction()?;
+                let mut db = Db { tx, statements };
+                let out = f(&mut db)?;
+                if changed(&out) {
+                    db.bump_changes()?;
+                }
+                db.tx.commit()?;
+                Ok(out)
+            })();
+            match out {
+                Err(e) if retryable(&e) && tries + 1 < WRITE_TRIES => {
+                    tries += 1;
+                    tracing::debug!(tries, "a write lost a race to another's; trying again");
+                    std::thread::sleep(Duration::from_millis(
+                        (5 << tries.min(6)) + u64::from(std::process::id() % 7),
+                    ));
+                }
+                out => return out,
+            }
+        }
+    }
+}
+
+fn authenticate_on(db: &mut Db<'_>, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>> {
+    let row = db.query_opt(
+        "SELECT u.id, u.role, u.team_id FROM tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.hash = $1 AND t.revoked_at IS NULL",
+        &[&&token_hash[..]],
+    )?;
+    Ok(row.and_then(|r| {
+        Some(Principal {
+            user: r.get(0),
+            role: Role::parse(r.get(1))?,
+            team: r.get(2),
+        })
+    }))
+}
+
+fn grants_on(db: &mut Db<'_>, who: &Principal) -> StorageResult<Grants> {
+    let mut grants = Grants::default();
+    let rows = match (who.role, &who.team) {
+        (Role::Admin, _) => db.query("SELECT id, campaign_id, roster_version FROM turfs", &[])?,
+        (Role::Captain, Some(team)) => db.query(
+            "SELECT id, campaign_id, roster_version FROM turfs WHERE team_id = $1",
+            &[team],
+        )?,
+        _ => db.query(
+            "SELECT t.id, t.campaign_id, t.roster_version FROM assignments a
+             JOIN turfs t ON t.id = a.turf_id
+             WHERE a.user_id = $1",
+            &[&who.user],
+        )?,
+    };
+    for r in rows {
+        let turf: String = r.get(0);
+        grants
+            .rosters
+            .insert(turf.clone(), r.get::<_, i64>(2) as u64);
+        grants.turfs.insert(turf, r.get(1));
+    }
+    match (who.role, &who.team) {
+        (Role::Admin, _) => {
+            for r in db.query("SELECT id FROM teams", &[])? {
+                grants.teams.insert(r.get(0));
+            }
+        }
+        (Role::Captain | Role::Canvasser, Some(team)) => {
+            grants.teams.insert(team.clone());
+            // Each member and every turf they hold or held (history includes what they hold;
+            // the union keeps a row written by anything else counted).
+            let rows = db.query(
+                "SELECT u.id, u.role, h.turf_id FROM users u
+                 LEFT JOIN assignment_history h ON h.user_id = u.id
+                 WHERE u.team_id = $1 AND u.role IN ('captain', 'canvasser')
+                 UNION ALL
+                 SELECT u.id, u.role, a.turf_id FROM users u
+                 JOIN assignments a ON a.user_id = u.id
+                 WHERE u.team_id = $1 AND u.role IN ('captain', 'canvasser')",
+                &[team],
+            )?;
+            let mut captains = Vec::new();
+            for r in rows {
+                let user: String = r.get(0);
+                let turf: Option<String> = r.get(2);
+                grants.team.entry(user.clone()).or_default().extend(turf);
+                if r.get::<_, &str>(1) == Role::Captain.as_str() {
+                    captains.push(user);
+                }
+            }
+            captains.sort();
+            captains.dedup();
+            if !captains.is_empty() {
+                // A captain may write in every turf of the team.
+                let team_turfs: Vec<String> = db
+                    .query("SELECT id FROM turfs WHERE team_id = $1", &[team])?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                for captain in captains {
+                    grants
+                        .team
+                        .entry(captain)
+                        .or_default()
+                        .extend(team_turfs.iter().cloned());
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(grants)
+}
+
+/// Replaces a list's door rows with its roster's.
+pub(crate) fn write_doors(db: &mut Db<'_>, roster: &Roster) -> StorageResult<()> {
+    let turf = roster.turf.as_str();
+    db.execute("DELETE FROM turf_doors WHERE turf_id = $1", &[&turf])?;
+    for (unit, lat, lon) in super::common::door_rows(roster) {
+        db.execute(
+            "INSERT INTO turf_doors (turf_id, unit, lat, lon) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+            &[&turf, &unit, &lat, &lon],
+        )?;
+    }
+    Ok(())
+}
+
+/// Locks a document's row until the transaction ends, and reads its stored heads; `None` if
+/// there is no such document.
+fn lock_document(db: &mut Db<'_>, id: &str) -> StorageResult<Option<Vec<ChangeHash>>> {
+    db.query_opt("SELECT heads FROM documents WHERE id = $1 FOR UPDATE", &[&id])?
+        .map(|r| heads(r.get(0)))
+        .transpose()
+}
+
+impl Storage for PgStorage {
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn change_counter(&self) -> StorageResult<u64> {
+        let mut conn = self.checkout(&self.pool)?;
+        let row = conn
+            .client
+            .query_one("SELECT sum(value)::BIGINT FROM change_slots", &[])?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn admin_epoch(&self) -> StorageResult<u64> {
+        let mut conn = self.checkout(&self.pool)?;
+        let row = conn
+            .client
+            .query_one("SELECT value FROM admin_epoch WHERE id = 1", &[])?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn sync_context(&self, token_hash: &[u8; 32]) -> StorageResult<Option<SyncContext>> {
+        // One snapshot for both.
+        self.read(|db| {
+            let Some(principal) = authenticate_on(db, token_hash)? else {
+                return Ok(None);
+            };
+            let grants = grants_on(db, &principal)?;
+            Ok(Some(SyncContext { principal, grants }))
+        })
+    }
+
+    fn authenticate(&self, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>> {
+        self.read(|db| authenticate_on(db, token_hash))
+    }
+
+    fn grants(&self, who: &Principal) -> StorageResult<Grants> {
+        self.read(|db| grants_on(db, who))
+    }
+
+    fn device_state(&self, user: &str, device: &[u8]) -> StorageResult<DeviceState> {
+        self.read(|db| {
+            let mut state = DeviceState::default();
+            for r in db.query(
+                "SELECT doc_id, acked_heads FROM device_docs WHERE user_id = $1 AND device = $2",
+                &[&user, &device],
+            )? {
+                state.docs.insert(r.get(0), heads(r.get(1))?);
+            }
+            for r in db.query(
+                "SELECT turf_id, version FROM device_rosters WHERE user_id = $1 AND device = $2",
+                &[&user, &device],
+            )? {
+                state.rosters.insert(r.get(0), r.get::<_, i64>(1) as u64);
+            }
+            Ok(state)
+        })
+    }
+
+    fn sync_state(&self, user: &str, device: &[u8], doc: &str) -> StorageResult<Option<Vec<u8>>> {
+        self.read(|db| {
+            Ok(db
+                .query_opt(
+                    "SELECT sync_state FROM device_docs
+                     WHERE user_id = $1 AND device = $2 AND doc_id = $3",
+                    &[&user, &device, &doc],
+                )?
+                .and_then(|r| r.get(0)))
+        })
+    }
+
+    fn load_document(&self, id: &str) -> StorageResult<Option<StoredDocument>> {
+        // One snapshot: a compaction committing between reading the snapshot and the chunks
+        // would otherwise hide the chunks it folded from both.
+        self.read(|db| {
+            let Some(row) = db.query_opt("SELECT snapshot FROM documents WHERE id = $1", &[&id])?
+            else {
+                return Ok(None);
+            };
+            let chunks = db
+                .query("SELECT data FROM chunks WHERE doc_id = $1", &[&id])?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            Ok(Some(StoredDocument {
+                snapshot: row.get(0),
+                chunks,
+            }))
+        })
+    }
+
+    fn stored_heads(&self, ids: &[String]) -> StorageResult<HashMap<String, Vec<ChangeHash>>> {
+        self.read(|db| {
+            db.query(
+                "SELECT id, heads FROM documents WHERE id = ANY($1)",
+                &[&ids],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0), heads(r.get(1))?)))
+            .collect()
+        })
+    }
+
+    fn roster(&self, turf: &str) -> StorageResult<Option<Roster>> {
+        self.read(|db| {
+            db.query_opt("SELECT body FROM rosters WHERE turf_id = $1", &[&turf])?
+                .map(|r| decode_roster(turf, r.get(0)))
+                .transpose()
+        })
+    }
+
+    fn commit(&self, commit: &Commit) -> StorageResult<()> {
+        // Documents in one order on every server, so that two commits never wait on each
+        // other's rows in a cycle.
+        let mut docs: Vec<&DocWrite> = commit.docs.iter().collect();
+        docs.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut attempts: Vec<&(String, Attempt)> = commit.attempts.iter().collect();
+        attempts.sort_by_cached_key(|(turf, a)| (turf.clone(), a.id.to_string()));
+        self.write(|db| {
+            let stale = teams::apply_assignments(db, &commit.assignments)?;
+            for doc in &docs {
+                // Locked first: heads merged with a concurrent writer's, never overwritten.
+                let stored = lock_document(db, &doc.id)?;
+                for (hash, data) in &doc.changes {
+                    db.execute(
+                        "INSERT INTO chunks (doc_id, hash, data) VALUES ($1, $2, $3)
+                         ON CONFLICT DO NOTHING",
+                        &[&doc.id, &&hash.0[..], data],
+                    )?;
+                }
+                let heads = merged_heads(doc, stored);
+                db.execute(
+                    "UPDATE documents SET heads = $2 WHERE id = $1",
+                    &[&doc.id, &heads_to_bytes(&heads)],
+                )?;
+            }
+            // A handover the database had overtaken is undone in the document, on top of the
+            // captain's change just stored.
+            for team in &stale {
+                teams::team_doc_in_step(db, team, commit.now)?;
+            }
+            for (turf, a) in &attempts {
+                db.execute(
+                    "INSERT INTO results (turf_id, attempt_id, voter_id, household_id,
+                         canvasser_id, device, outcome, answers, note, recorded_at, received_at,
+                         support, campaign_id, unit)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                             (SELECT t.campaign_id FROM turfs t WHERE t.id = $1),
+                             CASE WHEN (SELECT t.list_kind FROM turfs t WHERE t.id = $1) = 'call'
+                                  THEN coalesce($3, $4) ELSE $4 END)
+                     ON CONFLICT DO NOTHING",
+                    &[
+                        turf,
+                        &a.id.to_string(),
+                        &a.voter().map(|v| v.to_string()),
+                        &a.household.as_str(),
+                        &a.canvasser.as_str(),
+                        &a.device.as_str(),
+                        &a.outcome.as_str(),
+                        &answers_json(a),
+                        &a.note,
+                        &a.recorded_at,
+                        &commit.now,
+                        &support_level(a).map(i16::from),
+                    ],
+                )?;
+            }
+            for (turf, attempt, void) in &commit.voids {
+                db.execute(
+                    "UPDATE results SET voided_by = $3 WHERE turf_id = $1 AND attempt_id = $2",
+                    &[turf, attempt, void],
+                )?;
+            }
+            for (doc, acked) in &commit.acked {
+                db.execute(
+                    "INSERT INTO device_docs (user_id, device, doc_id, acked_heads)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, device, doc_id) DO UPDATE SET acked_heads = $4",
+                    &[&commit.user, &commit.device, doc, &heads_to_bytes(acked)],
+                )?;
+            }
+            for (doc, state) in &commit.sync_states {
+                db.execute(
+                    "INSERT INTO device_docs (user_id, device, doc_id, acked_heads, sync_state)
+                     VALUES ($1, $2, $3, '\\x'::BYTEA, $4)
+                     ON CONFLICT (user_id, device, doc_id) DO UPDATE SET sync_state = $4",
+                    &[&commit.user, &commit.device, doc, state],
+                )?;
+            }
+            for (turf, version) in &commit.rosters {
+                db.execute(
+                    "INSERT INTO device_rosters (user_id, device, turf_id, version)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (user_id, device, turf_id) DO UPDATE SET version = $4",
+                    &[&commit.user, &commit.device, turf, &(*version as i64)],
+                )?;
+            }
+            db.execute(
+                "INSERT INTO devices (user_id, device, last_sync_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (user_id, device) DO UPDATE SET last_sync_at = $3",
+                &[&commit.user, &commit.device, &commit.now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize> {
+        if folded.is_empty() {
+            return Ok(0);
+        }
+        let mut hashes: Vec<&[u8]> = folded.iter().map(|h| &h.0[..]).collect();
+        hashes.sort();
+        hashes.dedup();
+        self.write_counting(
+            |db| {
+                // Locked first: another server's compaction or write of this document waits, and
+                // the chunks counted below are those still stored once it is done.
+                if lock_document(db, doc)?.is_none() {
+                    return Ok(0);
+                }
+                let stored: i64 = db
+                    .query_one(
+                        "SELECT count(*) FROM chunks WHERE doc_id = $1 AND hash = ANY($2)",
+                        &[&doc, &hashes],
+                    )?
+                    .get(0);
+                if stored as usize != hashes.len() {
+                    // Folded by another writer meanwhile, into a snapshot that may hold what
+                    // this one lacks: that one stays.
+                    return Ok(0);
+                }
+                db.execute(
+                    "UPDATE documents SET snapshot = $2 WHERE id = $1",
+                    &[&doc, &snapshot],
+                )?;
+                db.execute(
+                    "DELETE FROM chunks WHERE doc_id = $1 AND hash = ANY($2)",
+                    &[&doc, &hashes],
+                )?;
+                Ok(folded.len())
+            },
+            |n| *n > 0,
+        )
+    }
+
+    fn touch_devices(&self, seen: &[(String, Vec<u8>, i64)], older_than: i64) -> StorageResult<()> {
+        // Moves the change counter only when a time was written.
+        self.write_counting(
+            |db| {
+                let mut written = 0;
+                for (user, device, at) in seen {
+                    written += db.execute(
+                        "UPDATE devices SET last_sync_at = $3
+                         WHERE user_id = $1 AND device = $2 AND last_sync_at < $3 - $4",
+                        &[user, device, at, &older_than],
+                    )?;
+                }
+                Ok(written)
+            },
+            |n| *n > 0,
+        )
+        .map(|_| ())
+    }
+
+    fn chunk_hashes(&self, doc: &str) -> StorageResult<Vec<ChangeHash>> {
+        self.read(|db| {
+            let mut out = Vec::new();
+            for r in db.query("SELECT hash FROM chunks WHERE doc_id = $1", &[&doc])? {
+                out.extend(heads(r.get(0))?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn add_team(&self, id: &str, name: &str) -> StorageResult<()> {
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO teams (id, name) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET name = $2",
+                &[&id, &name],
+            )?;
+            teams::team_doc_in_step(db, id, crate::handlers::sync::now_ms())?;
+            Ok(())
+        })
+    }
+
+    fn add_user(&self, user: &NewUser) -> StorageResult<()> {
+        self.write(|db| {
+            let before = teams::user_team(db, &user.id)?;
+            db.execute(
+                "INSERT INTO users (id, name, role, team_id) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET name = $2, role = $3, team_id = $4",
+                &[&user.id, &user.name, &user.role.as_str(), &user.team],
+            )?;
+            teams::teams_in_step(
+                db,
+                [before.as_deref(), user.team.as_deref()],
+                crate::handlers::sync::now_ms(),
+            )
+        })
+    }
+
+    fn add_token(&self, user: &str, id: &str, hash: &[u8; 32], now: i64) -> StorageResult<()> {
+        self.write(|db| {
+            if db
+                .query_opt("SELECT 1 FROM users WHERE id = $1", &[&user])?
+                .is_none()
+            {
+                return Err(StorageError::NotFound {
+                    what: "user",
+                    id: user.into(),
+                });
+            }
+            db.execute(
+                "INSERT INTO tokens (hash, id, user_id, created_at) VALUES ($1, $2, $3, $4)",
+                &[&&hash[..], &id, &user, &now],
+            )?;
+            // A revoked user given a token again is back on their team.
+            let reinstated = db.execute(
+                "UPDATE users SET revoked_at = NULL WHERE id = $1 AND revoked_at IS NOT NULL",
+                &[&user],
+            )?;
+            if reinstated > 0 {
+                let team = teams::user_team(db, user)?;
+                teams::teams_in_step(db, [team.as_deref()], now)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn revoke_token(&self, id: &str, now: i64) -> StorageResult<bool> {
+        self.write(|db| {
+            Ok(db.execute(
+                "UPDATE tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+                &[&id, &now],
+            )? > 0)
+        })
+    }
+
+    fn put_campaign(
+        &self,
+        campaign: &Campaign,
+        doc: &[u8],
+        heads: &[ChangeHash],
+    ) -> StorageResult<()> {
+        let doc_id = format!("campaign:{}", campaign.id);
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO campaigns (id, name) VALUES ($1, $2)
+                 ON CONFLICT (id) DO UPDATE SET name = $2",
+                &[&campaign.id.as_str(), &campaign.name],
+            )?;
+            db.execute(
+                "INSERT INTO documents (id, heads, snapshot) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET heads = $2, snapshot = $3",
+                &[&doc_id, &heads_to_bytes(heads), &doc],
+            )?;
+            db.execute("DELETE FROM chunks WHERE doc_id = $1", &[&doc_id])?;
+            Ok(())
+        })
+    }
+
+    fn put_turf(
+        &self,
+        roster: &Roster,
+        team: Option<&str>,
+        doc: &[u8],
+        heads: &[ChangeHash],
+    ) -> StorageResult<()> {
+        let doc_id = format!("turf:{}", roster.turf);
+        self.write(|db| {
+            let before = teams::turf_team(db, roster.turf.as_str())?;
+            db.execute(
+                "INSERT INTO turfs (id, campaign_id, team_id, name, roster_version)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET team_id = $3, name = $4, roster_version = $5",
+                &[
+                    &roster.turf.as_str(),
+                    &roster.campaign.as_str(),
+                    &team,
+                    &roster.name,
+                    &(roster.version as i64),
+                ],
+            )?;
+            db.execute(
+                "INSERT INTO rosters (turf_id, body) VALUES ($1, $2)
+                 ON CONFLICT (turf_id) DO UPDATE SET body = $2",
+                &[&roster.turf.as_str(), &encode_roster(roster)],
+            )?;
+            write_doors(db, roster)?;
+            db.execute(
+                "INSERT INTO documents (id, heads, snapshot) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&doc_id, &heads_to_bytes(heads), &doc],
+            )?;
+            teams::teams_in_step(
+                db,
+                [before.as_deref(), team],
+                crate::handlers::sync::now_ms(),
+            )
+        })
+    }
+
+    fn assign(&self, turf: &str, user: &str) -> StorageResult<()> {
+        self.write(|db| {
+            db.execute(
+                "INSERT INTO assignments (turf_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&turf, &user],
+            )?;
+            db.execute(
+                "INSERT INTO assignment_history (turf_id, user_id) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                &[&turf, &user],
+            )?;
+            let team = teams::turf_team(db, turf)?;
+            teams::teams_in_step(db, [team.as_deref()], crate::handlers::sync::now_ms())
+        })
+    }
+
+    fn is_empty(&self) -> StorageResult<bool> {
+        self.read(|db| {
+            let n: i64 = db.query_one("SELECT count(*) FROM campaigns", &[])?.get(0);
+            Ok(n == 0)
+        })
+    }
+
+    fn results(&self, turf: Option<&str>) -> StorageResult<Vec<ResultRow>> {
+        self.read(|db| {
+            Ok(db
+                .query(
+                    "SELECT turf_id, attempt_id, canvasser_id, outcome, recorded_at, voided_by
+                     FROM results WHERE $1::TEXT IS NULL OR turf_id = $1
+                     ORDER BY turf_id, attempt_id",
+                    &[&turf],
+                )?
+                .iter()
+                .map(|r| ResultRow {
+                    turf: r.get(0),
+                    attempt: r.get(1),
+                    canvasser: r.get(2),
+                    outcome: r.get(3),
+                    recorded_at: r.get(4),
+                    voided_by: r.get(5),
+                })
+                .collect())
+        })
+    }
 }

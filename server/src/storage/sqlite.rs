@@ -1,7 +1,8 @@
 //! The embedded SQLite storage: one writer connection, a few readers (WAL), numbered migrations.
 
 use super::*;
-use doorstep_core::doc::{heads_from_bytes, heads_to_bytes};
+use super::common::{answers_json, decode_roster, encode_roster, heads, merged_heads, support_level};
+use doorstep_core::doc::heads_to_bytes;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;
 use std::sync::Mutex;
@@ -47,11 +48,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding a connection cannot leave a transaction open (rusqlite rolls back
     // on drop), so the connection is still usable.
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn heads(bytes: &[u8]) -> StorageResult<Vec<ChangeHash>> {
-    heads_from_bytes(bytes)
-        .ok_or_else(|| StorageError::Corrupt("stored heads are malformed".into()))
 }
 
 impl SqliteStorage {
@@ -193,23 +189,6 @@ fn create_missing_team_docs(conn: &mut Connection) -> StorageResult<()> {
     Ok(())
 }
 
-/// The support level (1-5) an attempt answered, for the dashboard's counts: when it answers
-/// more than one support question, the first by question id, as the exports and `stats` read.
-fn support_level(a: &Attempt) -> Option<u8> {
-    a.answers
-        .iter()
-        .filter_map(|(q, answer)| match answer {
-            doorstep_core::domain::Answer::Support(l) if (1..=5).contains(l) => Some((q, *l)),
-            _ => None,
-        })
-        .min_by(|a, b| a.0.as_str().cmp(b.0.as_str()))
-        .map(|(_, l)| l)
-}
-
-fn encode_roster(roster: &Roster) -> Vec<u8> {
-    postcard::to_stdvec(roster).unwrap_or_default()
-}
-
 fn authenticate_on(c: &Connection, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>> {
     let row = c
         .prepare_cached(
@@ -311,22 +290,6 @@ fn grants_on(c: &Connection, who: &Principal) -> StorageResult<Grants> {
         _ => {}
     }
     Ok(grants)
-}
-
-/// The heads to store after a write: the writer's, plus any stored head the writer never knew
-/// of (neither its heads before nor one of its changes): another writer's, made meanwhile.
-fn merged_heads(doc: &DocWrite, stored: Option<Vec<ChangeHash>>) -> Vec<ChangeHash> {
-    let mut out = doc.heads.clone();
-    for h in stored.unwrap_or_default() {
-        let known = doc.before.contains(&h)
-            || doc.heads.contains(&h)
-            || doc.changes.iter().any(|(c, _)| *c == h);
-        if !known {
-            out.push(h);
-        }
-    }
-    out.sort();
-    out
 }
 
 fn device_state_on(c: &Connection, user: &str, device: &[u8]) -> StorageResult<DeviceState> {
@@ -440,18 +403,29 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn stored_heads(&self, ids: &[String]) -> StorageResult<HashMap<String, Vec<ChangeHash>>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT heads FROM documents WHERE id = ?1")?;
+            let mut out = HashMap::new();
+            for id in ids {
+                if let Some(bytes) = stmt
+                    .query_row([id], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()?
+                {
+                    out.insert(id.clone(), heads(&bytes)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
     fn roster(&self, turf: &str) -> StorageResult<Option<Roster>> {
         self.read(|c| {
             let bytes: Option<Vec<u8>> = c
                 .prepare_cached("SELECT body FROM rosters WHERE turf_id = ?1")?
                 .query_row([turf], |r| r.get(0))
                 .optional()?;
-            bytes
-                .map(|b| {
-                    postcard::from_bytes(&b)
-                        .map_err(|e| StorageError::Corrupt(format!("roster of turf {turf}: {e}")))
-                })
-                .transpose()
+            bytes.map(|b| decode_roster(turf, &b)).transpose()
         })
     }
 
@@ -479,16 +453,6 @@ impl Storage for SqliteStorage {
                 teams::team_doc_in_step(tx, team, commit.now)?;
             }
             for (turf, a) in &commit.attempts {
-                let answers: serde_json::Map<String, serde_json::Value> = a
-                    .answers
-                    .iter()
-                    .map(|(q, ans)| {
-                        (
-                            q.to_string(),
-                            serde_json::to_value(ans).unwrap_or(serde_json::Value::Null),
-                        )
-                    })
-                    .collect();
                 tx.prepare_cached(
                     "INSERT OR IGNORE INTO results (turf_id, attempt_id, voter_id, household_id,
                          canvasser_id, device, outcome, answers, note, recorded_at, received_at,
@@ -506,7 +470,7 @@ impl Storage for SqliteStorage {
                     a.canvasser.as_str(),
                     a.device.as_str(),
                     a.outcome.as_str(),
-                    serde_json::Value::Object(answers).to_string(),
+                    answers_json(a),
                     a.note,
                     a.recorded_at,
                     commit.now,

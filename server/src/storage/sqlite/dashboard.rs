@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::storage::dashboard::*;
-use doorstep_core::domain::ListKind;
 
 /// A scope as SQL: a condition on `turfs t`, and its one parameter (`?1`).
 fn scope_sql(scope: &Scope) -> (&'static str, &str) {
@@ -410,15 +409,8 @@ pub(super) fn write_doors(tx: &rusqlite::Transaction<'_>, roster: &Roster) -> St
     let mut ins = tx.prepare_cached(
         "INSERT OR IGNORE INTO turf_doors (turf_id, unit, lat, lon) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    if roster.list_kind == ListKind::Call {
-        for v in &roster.voters {
-            ins.execute(params![turf, v.id.as_str(), None::<f64>, None::<f64>])?;
-        }
-    } else {
-        for h in &roster.households {
-            let (lat, lon) = h.location.map(|l| (l.lat, l.lon)).unzip();
-            ins.execute(params![turf, h.id.as_str(), lat, lon])?;
-        }
+    for (unit, lat, lon) in crate::storage::common::door_rows(roster) {
+        ins.execute(params![turf, unit, lat, lon])?;
     }
     Ok(())
 }
@@ -430,8 +422,7 @@ pub(super) fn backfill_doors(tx: &rusqlite::Transaction<'_>) -> StorageResult<()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (turf, body) in bodies {
-        let roster: Roster = postcard::from_bytes(&body)
-            .map_err(|e| StorageError::Corrupt(format!("roster of turf {turf}: {e}")))?;
+        let roster = decode_roster(&turf, &body)?;
         write_doors(tx, &roster)?;
     }
     Ok(())

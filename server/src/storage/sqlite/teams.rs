@@ -4,24 +4,15 @@
 //! back the other way ([`apply_assignments`]).
 
 use super::*;
+use crate::storage::common::{bring_in_step, corrupt, live_member_of, shown, team_from_rows};
 use doorstep_core::ActorId;
 use doorstep_core::doc::TeamDoc;
-use doorstep_core::domain::{Assignment, Member, ORGANIZER, Team};
-use std::collections::{BTreeMap, BTreeSet};
+use doorstep_core::domain::Team;
+use std::collections::BTreeSet;
 
 /// Chunks a team document may gather from commands before they fold it into a snapshot. A
 /// command writes a few changes; seeding a big team writes hundreds, each loaded by the next.
 const FOLD_AFTER: usize = 16;
-
-fn corrupt(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Corrupt(e.to_string())
-}
-
-/// An id from a phone, quoted, escaped and cut short: it goes into logs and error messages.
-fn shown(id: &str) -> String {
-    let cut: String = id.chars().take(64).collect();
-    format!("'{}'", cut.escape_debug())
-}
 
 /// The team a turf belongs to.
 pub(super) fn turf_team(c: &Connection, turf: &str) -> StorageResult<Option<String>> {
@@ -49,75 +40,28 @@ fn team_in_sql(c: &Connection, team: &str) -> StorageResult<Option<Team>> {
     let Some(name) = name else {
         return Ok(None);
     };
-    let mut members = Vec::new();
-    let mut stmt = c.prepare_cached(
-        "SELECT id, name, role FROM users
-         WHERE team_id = ?1 AND role IN ('captain', 'canvasser') AND revoked_at IS NULL
-         ORDER BY id",
-    )?;
-    let rows = stmt.query_map([team], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (id, name, role) = row?;
-        let role =
-            Role::parse(&role).ok_or_else(|| corrupt(format!("user {id} has role '{role}'")))?;
-        members.push(Member { id, name, role });
-    }
-    let mut held: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut stmt = c.prepare_cached(
-        "SELECT t.id, a.user_id FROM turfs t LEFT JOIN assignments a ON a.turf_id = t.id
-         WHERE t.team_id = ?1",
-    )?;
-    let rows = stmt.query_map([team], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-    })?;
-    for row in rows {
-        let (turf, user) = row?;
-        let users = held.entry(turf).or_default();
-        users.extend(user);
-    }
-    let mut before: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut stmt = c.prepare_cached(
-        "SELECT h.turf_id, h.user_id FROM assignment_history h JOIN turfs t ON t.id = h.turf_id
-         WHERE t.team_id = ?1 ORDER BY h.turf_id, h.user_id",
-    )?;
-    let rows = stmt.query_map([team], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    for row in rows {
-        let (turf, user) = row?;
-        before.entry(turf).or_default().push(user);
-    }
-    let assignments = held
-        .into_iter()
-        .map(|(turf, mut users)| {
-            users.sort();
-            users.dedup();
-            // Past holders are those who held it and hold it no more: the same on phones.
-            let mut past = before.remove(&turf).unwrap_or_default();
-            past.retain(|u| !users.contains(u));
-            (
-                turf,
-                Assignment {
-                    users,
-                    past,
-                    by: ORGANIZER.into(),
-                    at: 0,
-                },
-            )
-        })
-        .collect();
-    Ok(Some(Team {
-        id: team.to_owned(),
-        name,
-        members,
-        assignments,
-    }))
+    let members = c
+        .prepare_cached(
+            "SELECT id, name, role FROM users
+             WHERE team_id = ?1 AND role IN ('captain', 'canvasser') AND revoked_at IS NULL",
+        )?
+        .query_map([team], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let held = c
+        .prepare_cached(
+            "SELECT t.id, a.user_id FROM turfs t LEFT JOIN assignments a ON a.turf_id = t.id
+             WHERE t.team_id = ?1",
+        )?
+        .query_map([team], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let history = c
+        .prepare_cached(
+            "SELECT h.turf_id, h.user_id FROM assignment_history h JOIN turfs t ON t.id = h.turf_id
+             WHERE t.team_id = ?1",
+        )?
+        .query_map([team], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    team_from_rows(team, name, members, held, history).map(Some)
 }
 
 /// Brings `team`'s document in step with the database, creating it if missing: the team's
@@ -164,37 +108,7 @@ pub(super) fn team_doc_in_step(
             true,
         ),
     };
-    let mut changed = created;
-    if doc.name().as_deref() != Some(want.name.as_str()) {
-        doc.set_name(&want.name).map_err(corrupt)?;
-        changed = true;
-    }
-    let members: BTreeSet<&str> = want.members.iter().map(|m| m.id.as_str()).collect();
-    for gone in doc
-        .member_values()
-        .into_keys()
-        .filter(|id| !members.contains(id.as_str()))
-    {
-        changed |= doc.remove_member(&gone).map_err(corrupt)?;
-    }
-    for m in &want.members {
-        changed |= doc.set_member(m).map_err(corrupt)?;
-    }
-    let turfs: BTreeSet<&str> = want.assignments.iter().map(|(t, _)| t.as_str()).collect();
-    for gone in doc
-        .assignment_values()
-        .into_keys()
-        .filter(|t| !turfs.contains(t.as_str()))
-    {
-        changed |= doc.remove_turf(&gone).map_err(corrupt)?;
-    }
-    for (turf, assignment) in &want.assignments {
-        let assignment = Assignment {
-            at: now,
-            ..assignment.clone()
-        };
-        changed |= doc.set_assignment(turf, &assignment).map_err(corrupt)?;
-    }
+    let changed = bring_in_step(&mut doc, &want, now)? || created;
     if !changed {
         return Ok(false);
     }
@@ -294,21 +208,17 @@ pub(super) fn apply_assignments(
                 .prepare_cached("SELECT team_id, role, revoked_at FROM users WHERE id = ?1")?
                 .query_row([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()?;
-            match member {
-                Some((Some(t), role, None))
-                    if &t == team && (role == "captain" || role == "canvasser") => {}
-                _ => {
-                    tracing::warn!(
-                        "{}",
-                        refused(format!(
-                            "turf {} is assigned to {}, who is no longer a live member of the team; the handover is undone",
-                            shown(turf),
-                            shown(user)
-                        ))
-                    );
-                    stale.insert(team.clone());
-                    continue 'next;
-                }
+            if !live_member_of(team, member) {
+                tracing::warn!(
+                    "{}",
+                    refused(format!(
+                        "turf {} is assigned to {}, who is no longer a live member of the team; the handover is undone",
+                        shown(turf),
+                        shown(user)
+                    ))
+                );
+                stale.insert(team.clone());
+                continue 'next;
             }
         }
         tx.prepare_cached("DELETE FROM assignments WHERE turf_id = ?1")?

@@ -1,0 +1,1 @@
+//! [`crate::storage::Dashboard`] on PostgreSQL.

@@ -1,0 +1,1 @@
+//! [`crate::storage::Organize`] on PostgreSQL.
