@@ -338,9 +338,63 @@ impl<S: Storage> Engine<S> {
         Ok(heads)
     }
 
-    /// What a device was last sent, from memory or storage.
+    /// When other servers write the same storage: brings each of these documents that is
+    /// cached up to what is stored, so that an answer includes every change any server has
+    /// stored. One query for all of them; a document is read again only when its stored heads
+    /// name a change the cached copy lacks.
+    fn catch_up<'a>(&self, ids: impl IntoIterator<Item = &'a String>) -> Result<(), SyncFailure> {
+        if !self.storage.shared() {
+            return Ok(());
+        }
+        let cached: Vec<(String, Shared)> = {
+            let docs = lock(&self.docs);
+            ids.into_iter()
+                .filter_map(|id| docs.peek(id).map(|d| (id.clone(), d.clone())))
+                .collect()
+        };
+        if cached.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = cached.iter().map(|(id, _)| id.clone()).collect();
+        let stored = self.storage.stored_heads(&ids)?;
+        for (id, shared) in cached {
+            let Some(stored) = stored.get(&id) else {
+                continue;
+            };
+            let mut loaded = lock(&shared);
+            if stored
+                .iter()
+                .all(|h| loaded.doc.get_change_by_hash(h).is_some())
+            {
+                continue;
+            }
+            let Some(fresh) = self.storage.load_document(&id)? else {
+                continue;
+            };
+            for bytes in fresh.snapshot.iter().chain(fresh.chunks.iter()) {
+                loaded
+                    .doc
+                    .load_incremental(bytes)
+                    .map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
+            }
+            loaded.chunks = fresh.chunks.len();
+            let heads = loaded.doc.get_heads();
+            drop(loaded);
+            self.heads
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id.clone(), heads);
+            tracing::debug!(doc = %id, "caught up with changes another server stored");
+        }
+        Ok(())
+    }
+
+    /// What a device was last sent, from memory or storage (always storage when other servers
+    /// write it too: the phone may have synced with one of them since).
     fn device_state(&self, key: &DeviceKey) -> Result<DeviceState, SyncFailure> {
-        if let Some(state) = lock(&self.devices).get(key) {
+        if !self.storage.shared()
+            && let Some(state) = lock(&self.devices).get(key)
+        {
             return Ok(state.clone());
         }
         let state = self.storage.device_state(&key.0, &key.1)?;
@@ -520,6 +574,7 @@ impl<S: Storage> Engine<S> {
         let device_key = (who.user.clone(), request.device.clone());
         let device_state = self.device_state(&device_key)?;
         let mut granted = granted_docs(&grants);
+        self.catch_up(granted.iter().chain(request.docs.iter().map(|d| &d.id)))?;
         let mut seen = HashSet::new();
         for d in &request.docs {
             if !seen.insert(d.id.as_str()) {
@@ -689,7 +744,12 @@ impl<S: Storage> Engine<S> {
             } else {
                 // The phone holds changes this server has never seen and no acknowledged state
                 // says which: Automerge's sync protocol finds them.
-                let mut state = match lock(&self.sessions).pop(&key) {
+                // Kept in memory only while this server is the storage's one writer: otherwise
+                // the phone may have gone on with another server since.
+                let kept = lock(&self.sessions)
+                    .pop(&key)
+                    .filter(|_| !self.storage.shared());
+                let mut state = match kept {
                     Some(s) => s,
                     None => self
                         .storage

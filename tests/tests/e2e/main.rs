@@ -11,4 +11,5 @@ mod dashboard;
 mod fallback;
 mod faults;
 mod postgres;
+mod scaleout;
 mod setup;
