@@ -1,5 +1,5 @@
-//! The end-to-end harness: a real `doorstep serve` process on port 0 with its own SQLite file,
-//! phones that are real stores in temporary directories, and transports (plain HTTP, and one
+//! The end-to-end harness: a real `doorstep serve` process on port 0 with its own SQLite file
+//! or PostgreSQL database, phones that are real stores in temporary directories, and transports (plain HTTP, and one
 //! that drops, duplicates, replays and truncates).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,7 +9,8 @@ pub mod postgres;
 use doorstep_core::domain::{Answer, Target, TurfId};
 use doorstep_core::{NewAttempt, Store, SyncError, SyncReport};
 use doorstep_server::demo::{DemoUser, Plan};
-use doorstep_server::storage::SqliteStorage;
+use doorstep_server::storage::{PgStorage, SqliteStorage, Storage};
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -37,11 +38,43 @@ pub fn server_binary() -> PathBuf {
         })
 }
 
+/// Where a server keeps its data: the suites that must hold on both backends take one.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database's URL.
+    Postgres(String),
+}
+
+impl Backend {
+    /// The `doorstep` arguments that select it.
+    pub fn args(&self) -> [OsString; 2] {
+        match self {
+            Self::Sqlite(path) => ["--db".into(), path.into()],
+            Self::Postgres(url) => ["--postgres".into(), url.into()],
+        }
+    }
+
+    /// Its storage, opened (as another process would).
+    pub fn open(&self) -> Box<dyn Storage> {
+        match self {
+            Self::Sqlite(path) => Box::new(SqliteStorage::open(path).expect("open SQLite")),
+            Self::Postgres(url) => Box::new(PgStorage::connect(url).expect("connect to PostgreSQL")),
+        }
+    }
+
+    /// Seeds it with a demo campaign; returns its users and tokens.
+    pub fn seed(&self, plan: &Plan) -> Vec<DemoUser> {
+        doorstep_server::demo::seed(&*self.open(), plan, 0).expect("seed")
+    }
+}
+
 /// A running `doorstep serve` process.
 pub struct ServerProcess {
     /// Its base URL.
     pub url: String,
-    /// Its database.
+    /// Its database (SQLite; empty on PostgreSQL).
     pub db: PathBuf,
     child: Child,
 }
@@ -54,9 +87,14 @@ impl ServerProcess {
 
     /// Starts a server with extra `serve` arguments.
     pub fn start_with(db: &Path, extra: &[&str]) -> Self {
+        Self::on(&Backend::Sqlite(db.to_owned()), extra)
+    }
+
+    /// Starts a server on either backend, with extra `serve` arguments.
+    pub fn on(backend: &Backend, extra: &[&str]) -> Self {
         let mut child = Command::new(server_binary())
-            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-            .arg(db)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(backend.args())
             .args(extra)
             .env("RUST_LOG", "warn,automerge=off")
             .stdout(Stdio::piped())
@@ -78,7 +116,10 @@ impl ServerProcess {
         std::thread::spawn(move || for _ in lines {});
         Self {
             url,
-            db: db.to_owned(),
+            db: match backend {
+                Backend::Sqlite(path) => path.clone(),
+                Backend::Postgres(_) => PathBuf::new(),
+            },
             child,
         }
     }
@@ -510,8 +551,8 @@ pub fn seed_from_env() -> u64 {
 }
 
 /// Every turf of the server's campaign, as an admin sees them.
-pub fn server_turfs(storage: &SqliteStorage) -> Vec<String> {
-    use doorstep_server::storage::{Principal, Storage};
+pub fn server_turfs(storage: &(impl Storage + ?Sized)) -> Vec<String> {
+    use doorstep_server::storage::Principal;
     storage
         .grants(&Principal {
             user: "organizer".into(),
@@ -525,8 +566,7 @@ pub fn server_turfs(storage: &SqliteStorage) -> Vec<String> {
 }
 
 /// A document as the server stores it.
-pub fn server_doc(storage: &SqliteStorage, id: &str) -> automerge::AutoCommit {
-    use doorstep_server::storage::Storage;
+pub fn server_doc(storage: &(impl Storage + ?Sized), id: &str) -> automerge::AutoCommit {
     let stored = storage
         .load_document(id)
         .expect("load")
@@ -541,7 +581,7 @@ pub fn server_doc(storage: &SqliteStorage, id: &str) -> automerge::AutoCommit {
 }
 
 /// The attempts (id to voided-by) in the server's turf documents, counting duplicates.
-pub fn server_log(storage: &SqliteStorage) -> Vec<(String, String, Option<String>)> {
+pub fn server_log(storage: &(impl Storage + ?Sized)) -> Vec<(String, String, Option<String>)> {
     use doorstep_core::domain::Entry;
     let mut out = Vec::new();
     for turf in server_turfs(storage) {
@@ -568,8 +608,7 @@ pub fn server_log(storage: &SqliteStorage) -> Vec<(String, String, Option<String
 }
 
 /// Checks that the results projection holds exactly the attempts of the documents.
-pub fn assert_results_match_documents(storage: &SqliteStorage) {
-    use doorstep_server::storage::Storage;
+pub fn assert_results_match_documents(storage: &(impl Storage + ?Sized)) {
     let mut from_docs = server_log(storage);
     let before = from_docs.len();
     from_docs.dedup_by(|a, b| a.1 == b.1);

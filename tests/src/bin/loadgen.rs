@@ -4,7 +4,12 @@
 //! ```text
 //! cargo build --release -p doorstep-server -p doorstep-tests --bin loadgen
 //! target/release/loadgen [--phones 1000] [--rounds 4] [--seconds 5] [--threads 4]
+//! target/release/loadgen --scaleout 1 [--phones 1000] [--rounds 4]
 //! ```
+//!
+//! `--scaleout 1` measures ingest only: two servers on one PostgreSQL database (a throwaway
+//! cluster), phones alternating between them, against one server on SQLite and one server on
+//! the same PostgreSQL setup.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +19,8 @@ use doorstep_core::DocId;
 use doorstep_server::auth::issue_token;
 use doorstep_server::demo::{self, DemoUser, Plan};
 use doorstep_server::storage::{NewUser, SqliteStorage, Storage};
-use doorstep_tests::{Http, Phone, ServerProcess, server_doc};
+use doorstep_tests::postgres::Cluster;
+use doorstep_tests::{Backend, Http, Phone, ServerProcess, server_doc};
 use std::time::{Duration, Instant};
 
 struct Args {
@@ -22,6 +28,7 @@ struct Args {
     rounds: usize,
     seconds: u64,
     threads: usize,
+    scaleout: bool,
 }
 
 fn args() -> Args {
@@ -30,6 +37,7 @@ fn args() -> Args {
         rounds: 4,
         seconds: 5,
         threads: 4,
+        scaleout: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     for pair in argv.chunks(2) {
@@ -39,8 +47,11 @@ fn args() -> Args {
             ("--rounds", Some(v)) => a.rounds = v,
             ("--seconds", Some(v)) => a.seconds = v as u64,
             ("--threads", Some(v)) => a.threads = v,
+            ("--scaleout", Some(v)) => a.scaleout = v != 0,
             _ => {
-                eprintln!("usage: loadgen [--phones N] [--rounds N] [--seconds N] [--threads N]");
+                eprintln!(
+                    "usage: loadgen [--phones N] [--rounds N] [--seconds N] [--threads N] [--scaleout 1]"
+                );
                 std::process::exit(2);
             }
         }
@@ -48,27 +59,32 @@ fn args() -> Args {
     a
 }
 
-fn main() {
-    let args = args();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bench.db");
+/// The campaign every measure runs on: ten teams, a turf of 20 doors per phone.
+fn plan(args: &Args) -> Plan {
     let teams = 10;
     let per_team = args.phones.div_ceil(teams).max(10);
+    Plan {
+        teams,
+        canvassers_per_team: per_team,
+        turfs_per_team: per_team,
+        doors: 20,
+        turfs_per_canvasser: 1,
+        seed: 1,
+    }
+}
+
+fn main() {
+    let args = args();
+    if args.scaleout {
+        scaleout(&args);
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bench.db");
     let storage = SqliteStorage::open(&db).unwrap();
-    eprintln!("seeding {} turfs ...", teams * per_team);
-    let users = demo::seed(
-        &storage,
-        &Plan {
-            teams,
-            canvassers_per_team: per_team,
-            turfs_per_team: per_team,
-            doors: 20,
-            turfs_per_canvasser: 1,
-            seed: 1,
-        },
-        0,
-    )
-    .unwrap();
+    let plan = plan(&args);
+    eprintln!("seeding {} turfs ...", plan.teams * plan.turfs_per_team);
+    let users = demo::seed(&storage, &plan, 0).unwrap();
     // A canvasser holding ten turfs, for the heartbeat.
     storage
         .add_user(&NewUser {
@@ -213,7 +229,46 @@ fn main() {
     );
 
     // 4. Ingest from many phones at once.
-    eprintln!("{} phones download their turfs ...", args.phones);
+    let ingest = ingest(&users, &[&server.url], &args, &storage, 10);
+    println!(
+        "| ingest: attempts per second, {} phones syncing 10 each, {} rounds | {:.0} | goal 2,000 (Obama 2012 election-day average ~160) | {:.1}x goal |",
+        ingest.phones,
+        args.rounds,
+        ingest.rate,
+        ingest.rate / 2_000.0
+    );
+    println!(
+        "| ingest: sync latency p50 / p99 | {:.1} ms / {:.1} ms | | |",
+        ingest.p50, ingest.p99
+    );
+}
+
+/// What an ingest run measured.
+struct Ingest {
+    phones: usize,
+    /// Attempts stored per second of syncing.
+    rate: f64,
+    /// Sync latency percentiles, ms.
+    p50: f64,
+    p99: f64,
+}
+
+/// Phones (one per canvasser, up to `--phones`) download their turfs, then for each round
+/// record ten attempts each and sync all at once, phone `i` in round `r` through
+/// `urls[(i + r) % len]`. Checks that the storage holds every attempt once (`earlier` were
+/// there before).
+fn ingest(
+    users: &[DemoUser],
+    urls: &[&str],
+    args: &Args,
+    storage: &dyn Storage,
+    earlier: usize,
+) -> Ingest {
+    eprintln!(
+        "{} phones download their turfs through {} server(s) ...",
+        args.phones,
+        urls.len()
+    );
     let canvassers: Vec<&DemoUser> = users
         .iter()
         .filter(|u| u.id.starts_with("canvasser"))
@@ -222,12 +277,12 @@ fn main() {
     let mut phones: Vec<Phone> = canvassers.iter().map(|u| Phone::in_memory(u)).collect();
     let workers = 64.min(phones.len());
     let chunk = phones.len().div_ceil(workers);
+    let through = |i: usize, round: usize| urls[(i + round) % urls.len()];
     std::thread::scope(|s| {
-        for group in phones.chunks_mut(chunk) {
-            let url = &server.url;
+        for (g, group) in phones.chunks_mut(chunk).enumerate() {
             s.spawn(move || {
-                for p in group {
-                    p.sync(url).unwrap();
+                for (k, p) in group.iter_mut().enumerate() {
+                    p.sync(through(g * chunk + k, 0)).unwrap();
                 }
             });
         }
@@ -253,14 +308,15 @@ fn main() {
         let lat: Vec<Duration> = std::thread::scope(|s| {
             let handles: Vec<_> = phones
                 .chunks_mut(chunk)
-                .map(|group| {
-                    let url = &server.url;
+                .enumerate()
+                .map(|(g, group)| {
                     s.spawn(move || {
                         group
                             .iter_mut()
-                            .map(|p| {
+                            .enumerate()
+                            .map(|(k, p)| {
                                 let t = Instant::now();
-                                p.sync(url).unwrap();
+                                p.sync(through(g * chunk + k, round + 1)).unwrap();
                                 t.elapsed()
                             })
                             .collect::<Vec<_>>()
@@ -276,21 +332,69 @@ fn main() {
         latencies.extend(lat);
     }
     latencies.sort();
-    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
+            * 1e3
+    };
     let stored = storage.results(None).unwrap().len();
-    assert_eq!(stored, attempts + 10, "every attempt stored once");
+    assert_eq!(stored, attempts + earlier, "every attempt stored once");
+    Ingest {
+        phones: phones.len(),
+        rate: attempts as f64 / busy.as_secs_f64(),
+        p50: pct(0.5),
+        p99: pct(0.99),
+    }
+}
+
+/// Ingest through two servers on one PostgreSQL database, against one server on SQLite (the
+/// baseline) and one on PostgreSQL, in the same run.
+fn scaleout(args: &Args) {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start();
+    let plan = plan(args);
+    let setups: [(&str, Backend, usize); 3] = [
+        (
+            "1 server, SQLite",
+            Backend::Sqlite(dir.path().join("bench.db")),
+            1,
+        ),
+        (
+            "1 server, PostgreSQL",
+            Backend::Postgres(cluster.database("one")),
+            1,
+        ),
+        (
+            "2 servers, one PostgreSQL",
+            Backend::Postgres(cluster.database("two")),
+            2,
+        ),
+    ];
+    let mut measured = Vec::new();
+    for (name, backend, servers) in &setups {
+        eprintln!("{name}: seeding {} turfs ...", plan.teams * plan.turfs_per_team);
+        let users = backend.seed(&plan);
+        let fleet: Vec<ServerProcess> = (0..*servers)
+            .map(|_| ServerProcess::on(backend, &[]))
+            .collect();
+        let urls: Vec<&str> = fleet.iter().map(|s| s.url.as_str()).collect();
+        let storage = backend.open();
+        measured.push((name, ingest(&users, &urls, args, &*storage, 0)));
+    }
+    let base = measured[0].1.rate;
     println!(
-        "| ingest: attempts per second, {} phones syncing 10 each, {} rounds | {:.0} | goal 2,000 (Obama 2012 election-day average ~160) | {:.1}x goal |",
-        phones.len(),
-        args.rounds,
-        attempts as f64 / busy.as_secs_f64(),
-        attempts as f64 / busy.as_secs_f64() / 2_000.0
+        "| ingest, {} phones syncing 10 attempts each, {} rounds | attempts per second | sync latency p50 / p99 | ratio to 1 server on SQLite |",
+        measured[0].1.phones, args.rounds
     );
-    println!(
-        "| ingest: sync latency p50 / p99 | {:.1} ms / {:.1} ms | | |",
-        pct(0.5).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3
-    );
+    println!("| --- | --- | --- | --- |");
+    for (name, m) in &measured {
+        println!(
+            "| {name} | {:.0} | {:.1} ms / {:.1} ms | {:.2}x |",
+            m.rate,
+            m.p50,
+            m.p99,
+            m.rate / base
+        );
+    }
 }
 
 /// Runs an Automerge sync exchange until both sides are quiet; returns the bytes sent.

@@ -1,21 +1,41 @@
 //! Many phones, a flaky network, a server crash: everyone ends up agreeing, nothing lost or
-//! doubled.
+//! doubled. On SQLite with one server, on PostgreSQL with one, and on PostgreSQL with two
+//! servers that phones alternate between, one of them killed for good mid-run.
 
 use doorstep_core::DocKind;
 use doorstep_server::demo::Plan;
-use doorstep_server::storage::Storage;
+use doorstep_tests::postgres::Cluster;
 use doorstep_tests::*;
 use std::collections::HashMap;
 
 #[test]
 fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    flaky_phones_converge(&Backend::Sqlite(dir.path().join("server.db")), 1);
+}
+
+#[test]
+fn on_postgresql_twenty_four_phones_through_a_server_crash_converge() {
+    let cluster = Cluster::start();
+    flaky_phones_converge(&Backend::Postgres(cluster.database("doorstep")), 1);
+}
+
+#[test]
+fn on_postgresql_phones_alternating_between_two_servers_one_killed_converge() {
+    let cluster = Cluster::start();
+    flaky_phones_converge(&Backend::Postgres(cluster.database("doorstep")), 2);
+}
+
+/// Twenty-four phones record and sync on a flaky network through `servers` server processes on
+/// one database, each sync through any of them. A server is killed and restarted half way;
+/// then, while every phone syncs at once, one is killed: restarted when it is the only one,
+/// gone for good otherwise (the others carry on). At the end every attempt is on the server
+/// exactly once, and every phone holds what the database holds.
+fn flaky_phones_converge(backend: &Backend, servers: usize) {
     let seed_value = seed_from_env();
     let mut rng = fastrand::Rng::with_seed(seed_value);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("server.db");
     // Two teams of twelve; each team's twelve turfs are each shared by two canvassers.
-    let users = seed(
-        &db,
+    let users = backend.seed(
         &Plan {
             teams: 2,
             canvassers_per_team: 12,
@@ -26,15 +46,16 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
         },
     );
     // Compaction every few chunks, so the crash and the faults land in compactions too.
-    let mut server = ServerProcess::start_with(&db, &["--compact-after", "4"]);
+    let start = || ServerProcess::on(backend, &["--compact-after", "4"]);
+    let mut fleet: Vec<ServerProcess> = (0..servers).map(|_| start()).collect();
     let mut phones: Vec<Phone> = users
         .iter()
         .filter(|u| u.id.starts_with("canvasser"))
         .map(Phone::new)
         .collect();
     assert_eq!(phones.len(), 24);
-    for p in &mut phones {
-        p.sync(&server.url).unwrap();
+    for (i, p) in phones.iter_mut().enumerate() {
+        p.sync(&fleet[i % servers].url).unwrap();
     }
 
     let mut recorded: HashMap<String, String> = HashMap::new();
@@ -46,8 +67,8 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
     for step in 0..steps {
         clock += rng.i64(1..5_000);
         if step == steps / 2 {
-            server.kill();
-            server = ServerProcess::start_with(&db, &["--compact-after", "4"]);
+            fleet[0].kill();
+            fleet[0] = start();
         }
         if step == steps / 3 {
             // Two canvassers at the same door at the same moment.
@@ -84,18 +105,20 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
                 }
             }
             6..=8 => {
+                let server = &fleet[rng.usize(..servers)];
                 let _ = phones[i].sync_faulty(&server.url, &mut faults[i]);
             }
             _ => phones[i].restart(),
         }
     }
-    // Then everyone at once, each phone on its own thread, and the server killed while
-    // requests are in flight.
-    let url = std::sync::Arc::new(std::sync::Mutex::new(server.url.clone()));
+    // Then everyone at once, each phone on its own thread, turn by turn through each server,
+    // and a server killed while requests are in flight.
+    let urls: Vec<String> = fleet.iter().map(|s| s.url.clone()).collect();
+    let urls = std::sync::Arc::new(std::sync::Mutex::new(urls));
     let recorded = std::sync::Mutex::new(recorded);
     std::thread::scope(|scope| {
         for (i, (phone, faults)) in phones.iter_mut().zip(faults.iter_mut()).enumerate() {
-            let url = url.clone();
+            let urls = urls.clone();
             let recorded = &recorded;
             scope.spawn(move || {
                 let mut rng = fastrand::Rng::with_seed(seed_value.wrapping_add(i as u64));
@@ -106,15 +129,25 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
                             .unwrap();
                         recorded.lock().unwrap().insert(id, phone.user.clone());
                     }
-                    let current = url.lock().unwrap().clone();
+                    let current = {
+                        let urls = urls.lock().unwrap();
+                        urls[(i + round as usize) % urls.len()].clone()
+                    };
                     let _ = phone.sync_faulty(&current, faults);
                 }
             });
         }
         std::thread::sleep(std::time::Duration::from_millis(rng.u64(50..400)));
-        server.kill();
-        server = ServerProcess::start_with(&db, &["--compact-after", "4"]);
-        *url.lock().unwrap() = server.url.clone();
+        if servers == 1 {
+            fleet[0].kill();
+            fleet[0] = start();
+            *urls.lock().unwrap() = vec![fleet[0].url.clone()];
+        } else {
+            // Gone for good: a load balancer would stop sending phones there.
+            let mut lost = fleet.remove(0);
+            urls.lock().unwrap().remove(0);
+            lost.kill();
+        }
     });
     let recorded = recorded.into_inner().unwrap();
 
@@ -124,11 +157,11 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
     // Signal everywhere: everyone syncs, twice, so each phone also gets the others' news.
     for _ in 0..2 {
         for p in &mut phones {
-            p.sync(&server.url).unwrap();
+            p.sync(&fleet[0].url).unwrap();
         }
     }
 
-    let storage = server.storage();
+    let storage = backend.open();
     let results = storage.results(None).unwrap();
     let mut stored: Vec<&str> = results.iter().map(|r| r.attempt.as_str()).collect();
     stored.sort();
@@ -144,7 +177,7 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
             "attributed to who recorded it"
         );
     }
-    assert_results_match_documents(&storage);
+    assert_results_match_documents(&*storage);
     for p in &mut phones {
         assert_eq!(
             p.store.outbox_count().unwrap(),
@@ -155,7 +188,7 @@ fn twenty_four_phones_on_a_flaky_network_through_a_server_crash_converge() {
         for id in p.store.documents().unwrap() {
             assert_eq!(
                 p.store.heads(&id).unwrap(),
-                server_doc(&storage, &id.to_string()).get_heads(),
+                server_doc(&*storage, &id.to_string()).get_heads(),
                 "{} and the server disagree on {id}",
                 p.user
             );
