@@ -1,6 +1,7 @@
 //! What every backend computes the same way around its SQL: stored heads decoded, heads merged
 //! after a write, the results projection's derived columns, and team documents brought in step
-//! with what the database says the team is.
+//! with what the database says the team is; and, in `organize` and `dashboard`, what the
+//! organizer's commands and the dashboard do with the rows they read.
 
 use super::{DocWrite, StorageError, StorageResult};
 use automerge::ChangeHash;
@@ -8,6 +9,9 @@ use doorstep_core::doc::{TeamDoc, heads_from_bytes};
 use doorstep_core::domain::{Assignment, Attempt, Member, ORGANIZER, Roster, Team};
 use doorstep_core::sync::Role;
 use std::collections::{BTreeMap, BTreeSet};
+
+pub(crate) mod dashboard;
+pub(crate) mod organize;
 
 /// Stored heads, decoded.
 pub(crate) fn heads(bytes: &[u8]) -> StorageResult<Vec<ChangeHash>> {

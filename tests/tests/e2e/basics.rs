@@ -3,7 +3,6 @@
 use doorstep_core::DocId;
 use doorstep_core::sync::wire::{DownBody, decode_response};
 use doorstep_server::demo::Plan;
-use doorstep_server::storage::Storage;
 use doorstep_tests::*;
 
 fn plan() -> Plan {
@@ -20,10 +19,19 @@ fn plan() -> Plan {
 #[test]
 fn a_phone_offline_all_afternoon_gets_every_knock_to_the_server_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("server.db");
-    let users = seed(&db, &plan());
+    offline_all_afternoon(&Backend::Sqlite(dir.path().join("server.db")));
+}
+
+#[test]
+fn on_postgresql_a_phone_offline_all_afternoon_gets_every_knock_there_exactly_once() {
+    let cluster = doorstep_tests::postgres::Cluster::start();
+    offline_all_afternoon(&Backend::Postgres(cluster.database("doorstep")));
+}
+
+fn offline_all_afternoon(backend: &Backend) {
+    let users = backend.seed(&plan());
     let me = users.iter().find(|u| u.id == "canvasser-1-1").unwrap();
-    let mut server = ServerProcess::start(&db);
+    let mut server = ServerProcess::on(backend, &[]);
 
     let mut phone = Phone::new(me);
     let report = phone.sync(&server.url).unwrap();
@@ -64,14 +72,14 @@ fn a_phone_offline_all_afternoon_gets_every_knock_to_the_server_exactly_once() {
     );
     phone.restart();
 
-    let server = ServerProcess::start(&db);
+    let server = ServerProcess::on(backend, &[]);
     phone.sync(&server.url).unwrap();
     assert_eq!(
         phone.store.outbox_count().unwrap(),
         0,
         "the server acknowledged everything"
     );
-    let storage = server.storage();
+    let storage = backend.open();
     let mut stored: Vec<String> = storage
         .results(None)
         .unwrap()
@@ -81,12 +89,12 @@ fn a_phone_offline_all_afternoon_gets_every_knock_to_the_server_exactly_once() {
     stored.sort();
     recorded.sort();
     assert_eq!(stored, recorded);
-    assert_results_match_documents(&storage);
+    assert_results_match_documents(&*storage);
     for turf in &held {
         let id = DocId::turf(&turf.as_str().into());
         assert_eq!(
             phone.store.heads(&id).unwrap(),
-            server_doc(&storage, &id.to_string()).get_heads(),
+            server_doc(&*storage, &id.to_string()).get_heads(),
             "phone and server hold the same {id}"
         );
     }

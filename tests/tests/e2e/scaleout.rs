@@ -1,9 +1,13 @@
 //! Several servers on one PostgreSQL database: the storage suite every backend passes, then
 //! real `doorstep serve` processes sharing a throwaway cluster.
 
+use doorstep_core::domain::Target;
+use doorstep_core::{DocId, NewAttempt};
+use doorstep_server::demo::Plan;
 use doorstep_server::storage::PgStorage;
 use doorstep_server::storage::conformance;
 use doorstep_tests::postgres::Cluster;
+use doorstep_tests::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 #[test]
@@ -14,4 +18,88 @@ fn postgres_passes_the_storage_suite() {
         let url = cluster.database(&format!("s{}", n.fetch_add(1, Ordering::Relaxed)));
         PgStorage::connect(&url).unwrap()
     });
+}
+
+/// Two canvassers on one turf, each phone on its own server of one database: what one records
+/// through its server reaches the other through the other server at its next sync, though
+/// that server had the turf's document cached (and a quiet answer for the phone) from before.
+#[test]
+fn what_one_server_stores_the_other_answers_with_at_once() {
+    let cluster = Cluster::start();
+    let backend = Backend::Postgres(cluster.database("doorstep"));
+    let users = backend.seed(&Plan {
+        teams: 1,
+        canvassers_per_team: 2,
+        turfs_per_team: 2,
+        doors: 10,
+        turfs_per_canvasser: 2,
+        seed: 5,
+    });
+    let (a, b) = (ServerProcess::on(&backend, &[]), ServerProcess::on(&backend, &[]));
+    let canvassers: Vec<_> = users.iter().filter(|u| u.id.starts_with("canvasser")).collect();
+    let mut x = Phone::new(canvassers[0]);
+    let mut y = Phone::new(canvassers[1]);
+    x.sync(&a.url).unwrap();
+    y.sync(&b.url).unwrap();
+    let shared = x
+        .turfs()
+        .into_iter()
+        .find(|t| y.turfs().contains(t))
+        .expect("the two canvassers share a turf");
+    let id = DocId::turf(&shared);
+    // Server B holds the turf's document, and a quiet answer for Y's heartbeat.
+    y.sync(&b.url).unwrap();
+    y.sync(&b.url).unwrap();
+    let mut rng = fastrand::Rng::with_seed(1);
+    let mut recorded = Vec::new();
+    for i in 0..3 {
+        let attempt = x
+            .store
+            .record_attempt(NewAttempt {
+                turf: shared.clone(),
+                target: Target::Household(
+                    x.store.walk_list(&shared).unwrap().households[i].id.clone(),
+                ),
+                outcome: "not_home".into(),
+                answers: vec![],
+                note: None,
+                recorded_at: 1_000 + i as i64,
+                location: None,
+            })
+            .unwrap();
+        recorded.push(attempt.id.to_string());
+    }
+    x.sync(&a.url).unwrap();
+    assert_eq!(x.store.outbox_count().unwrap(), 0);
+    // The very next sync of Y, through B, brings X's knocks.
+    y.sync(&b.url).unwrap();
+    let seen: Vec<String> = y
+        .store
+        .history(&shared)
+        .unwrap()
+        .iter()
+        .map(|h| h.id.to_string())
+        .collect();
+    for id in &recorded {
+        assert!(seen.contains(id), "Y got {id} through the other server");
+    }
+    assert_eq!(y.store.heads(&id).unwrap(), x.store.heads(&id).unwrap());
+    // And the other way: Y's knock through B reaches X through A.
+    let k = y.knock(&mut rng, 5_000).unwrap();
+    y.sync(&b.url).unwrap();
+    x.sync(&a.url).unwrap();
+    let seen: Vec<String> = x
+        .store
+        .history(&shared)
+        .unwrap()
+        .iter()
+        .map(|h| h.id.to_string())
+        .collect();
+    assert!(seen.contains(&k) || !x.turfs().contains(&shared));
+    let storage = backend.open();
+    assert_results_match_documents(&*storage);
+    assert_eq!(
+        x.store.heads(&id).unwrap(),
+        server_doc(&*storage, &id.to_string()).get_heads()
+    );
 }

@@ -105,10 +105,16 @@ pub(crate) fn team_doc_in_step(db: &mut Db<'_>, team: &str, now: i64) -> Storage
     let heads = heads_to_bytes(&doc.heads());
     let am = doc.automerge();
     if !exists {
-        db.execute(
-            "INSERT INTO documents (id, heads, snapshot) VALUES ($1, $2, $3)",
+        let created = db.execute(
+            "INSERT INTO documents (id, heads, snapshot) VALUES ($1, $2, $3)
+             ON CONFLICT DO NOTHING",
             &[&doc_id, &heads, &am.save()],
         )?;
+        if created == 0 {
+            // Another server created it meanwhile (and has committed: the insert waited for
+            // it): bring that one in step instead.
+            return team_doc_in_step(db, team, now);
+        }
     } else if chunks >= FOLD_AFTER {
         // Everything stored is in this copy (the row is locked): its snapshot folds it all in.
         db.execute(

@@ -10,60 +10,13 @@ use doorstep_core::domain::{
 };
 use std::collections::{HashMap, HashSet};
 
-fn corrupt(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Corrupt(e.to_string())
-}
-
 fn bump_epoch(tx: &rusqlite::Transaction<'_>) -> StorageResult<()> {
     tx.execute("UPDATE admin_epoch SET value = value + 1 WHERE id = 1", [])?;
     Ok(())
 }
 
-fn decode_chunk(bytes: &[u8]) -> StorageResult<Vec<StoredVoter>> {
-    crate::setup::import::decode_chunk(bytes).map_err(StorageError::Corrupt)
-}
-
-/// A hasher for keys that are already hashes (voter id keys, household ids): it takes their
-/// bits instead of hashing them again.
-#[derive(Default, Clone, Copy)]
-struct PreHashed(u64);
-
-impl std::hash::Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        self.0 ^= (n as u64) ^ ((n >> 64) as u64);
-    }
-}
-
-type KeySet<T> = HashSet<T, std::hash::BuildHasherDefault<PreHashed>>;
-
-/// Which stored voters to read.
-#[derive(Clone, Copy)]
-enum Which<'a> {
-    All,
-    Source(&'a str),
-    OtherThan(&'a str),
-}
-
 /// Calls `f` with every stored voter, chunk by chunk, in import order.
-fn for_each_voter(
-    c: &Connection,
-    which: Which<'_>,
-    mut f: impl FnMut(StoredVoter) -> StorageResult<()>,
-) -> StorageResult<()> {
+fn for_each_voter(c: &Connection, which: Which<'_>, f: Each<'_>) -> StorageResult<()> {
     // Live chunks only: those of each source's current import.
     let (filter, arg) = match which {
         Which::All => ("", None),
@@ -92,290 +45,73 @@ fn for_each_voter(
 /// A bulk write's page cache: big enough for its indexes (64 MB instead of 2).
 const BULK: &[(&str, &str, &str)] = &[("cache_size", "-65536", "-2000")];
 
-/// How long an import's heartbeat keeps others out: a killed import stops blocking after this.
-const IMPORT_LEASE_MS: i64 = 60_000;
-
-/// Chunks an import writes per transaction (about 16,000 voters).
-const CHUNKS_PER_TRANSACTION: usize = 4;
-
-/// A turf's row, as a roster rebuild needs it.
-struct ListRow {
-    campaign: String,
-    name: String,
-    version: u64,
-    kind: ListKind,
-}
-
-/// The roster being gathered for one list while its rows stream past.
-struct Gathering {
-    turf: String,
-    households: Vec<Household>,
-    seen: HashSet<String>,
-    voters: Vec<Voter>,
-    voter_ids: HashSet<String>,
-}
-
-impl Gathering {
-    fn new(turf: String) -> Self {
-        Self {
-            turf,
-            households: Vec::new(),
-            seen: HashSet::new(),
-            voters: Vec::new(),
-            voter_ids: HashSet::new(),
-        }
-    }
-
-    fn push(&mut self, v: StoredVoter) {
-        // Once per list, whatever the voter file held.
-        if !self.voter_ids.insert(v.id.to_string()) {
-            return;
-        }
-        if self.seen.insert(v.household.to_string()) {
-            let a = &v.address;
-            self.households.push(Household {
-                id: HouseholdId(v.household.to_string()),
-                walk_order: self.households.len() as u32,
-                address: Address {
-                    street: a.street.clone(),
-                    unit: a.unit.clone(),
-                    city: a.city.to_string(),
-                    zip: a.zip.to_string(),
-                },
-                location: v.location.map(|(lat, lon)| Location { lat, lon }),
-            });
-        }
-        let own = |c: Option<std::borrow::Cow<'_, str>>| c.map(std::borrow::Cow::into_owned);
-        self.voters.push(Voter {
-            id: VoterId(v.id.into_owned()),
-            household: HouseholdId(v.household.into_owned()),
-            first_name: v.first_name.into_owned(),
-            last_name: v.last_name.into_owned(),
-            age: v.age,
-            gender: own(v.gender),
-            party: own(v.party),
-            tags: v
-                .tags
-                .into_iter()
-                .map(std::borrow::Cow::into_owned)
-                .collect(),
-            precinct: own(v.precinct),
-            phone: own(v.phone),
-        });
-    }
-}
-
-/// Stores `g`'s roster if it differs from the stored one; true if a new version was written.
-fn store_roster(
-    tx: &rusqlite::Transaction<'_>,
-    lists: &HashMap<String, ListRow>,
-    g: Gathering,
-) -> StorageResult<bool> {
-    let Some(list) = lists.get(&g.turf) else {
-        return Ok(false);
-    };
-    let mut voters = g.voters;
-    if list.kind == ListKind::Walk {
-        // Phone numbers go to call lists only.
-        for v in &mut voters {
-            v.phone = None;
-        }
-    }
-    let mut roster = Roster {
-        turf: TurfId(g.turf.clone()),
-        campaign: CampaignId(list.campaign.clone()),
-        version: list.version,
-        name: list.name.clone(),
-        list_kind: list.kind,
-        households: g.households,
-        voters,
-    };
-    let stored: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT body FROM rosters WHERE turf_id = ?1")?
-        .query_row([&g.turf], |r| r.get(0))
-        .optional()?;
-    if stored.as_deref() == Some(&encode_roster(&roster)[..]) {
-        return Ok(false);
-    }
-    roster.version = list.version + 1;
-    roster
-        .validate()
-        .map_err(|e| corrupt(format!("roster of turf {}: {e}", g.turf)))?;
-    tx.prepare_cached("UPDATE turfs SET roster_version = ?2 WHERE id = ?1")?
-        .execute(params![g.turf, roster.version as i64])?;
-    tx.prepare_cached(
-        "INSERT INTO rosters (turf_id, body) VALUES (?1, ?2)
-         ON CONFLICT (turf_id) DO UPDATE SET body = ?2",
-    )?
-    .execute(params![g.turf, encode_roster(&roster)])?;
-    super::dashboard::write_doors(tx, &roster)?;
-    Ok(true)
-}
-
 /// Rebuilds every list's roster from the stored voters; stores those that changed.
 fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
-    let mut lists = HashMap::new();
+    let mut refresh = Refresh::default();
     {
         let mut stmt =
             tx.prepare("SELECT id, campaign_id, name, roster_version, list_kind FROM turfs")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-            ))
-        })?;
-        for row in rows {
-            let (id, campaign, name, version, kind) = row?;
-            let kind = ListKind::parse(&kind)
-                .ok_or_else(|| corrupt(format!("turf {id} has list kind '{kind}'")))?;
-            lists.insert(
-                id,
-                ListRow {
-                    campaign,
-                    name,
-                    version: version as u64,
-                    kind,
-                },
-            );
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            refresh.list(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, &r.get::<_, String>(4)?)?;
         }
     }
-    // Only lists cut from the voter file: a turf made another way (the demo's) keeps its roster.
     let cut: HashSet<String> = tx
         .prepare("SELECT turf_id FROM household_turfs UNION SELECT turf_id FROM call_list_voters")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    lists.retain(|id, _| cut.contains(id));
-    if lists.is_empty() {
+    if !refresh.keep_cut(&cut) {
         return Ok(0);
     }
-    // Where each door and each caller is placed.
-    let mut doors: HashMap<String, (String, i64)> = HashMap::new();
-    let mut buildings: HashMap<String, (String, i64)> = HashMap::new();
+    // Where each door and each caller is placed (the table is in household order).
     {
         let mut stmt =
             tx.prepare("SELECT household, building, turf_id, walk_order FROM household_turfs")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (household, building, turf, order) = row?;
-            buildings.insert(building, (turf.clone(), order));
-            doors.insert(household, (turf, order));
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            refresh.door(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
         }
-    }
-    let mut callers: HashMap<String, (String, i64)> = HashMap::new();
-    {
         let mut stmt = tx.prepare("SELECT voter_id, turf_id, position FROM call_list_voters")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (voter, turf, position) = row?;
-            callers.insert(voter, (turf, position));
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            refresh.caller(r.get(0)?, r.get(1)?, r.get(2)?);
         }
     }
-    // Every placed voter, encoded, in its list's bucket (about the size of the stored
-    // chunks), then each list sorted and built on its own.
-    #[derive(Default)]
-    struct Bucket {
-        bytes: Vec<u8>,
-        /// (order in the list, where the voter's encoding ends).
-        entries: Vec<(i64, usize)>,
-    }
-    let mut buckets: HashMap<String, Bucket> = HashMap::new();
+    let (joined, rosters) = refresh.gather(|f| for_each_voter(tx, Which::All, f))?;
     {
-        let mut joined = tx.prepare(
+        let mut join = tx.prepare(
             "INSERT OR IGNORE INTO household_turfs (household, building, turf_id, walk_order)
              VALUES (?1, ?2, ?3, ?4)",
         )?;
-        let mut file = |turf: &str, order: i64, v: &StoredVoter| -> StorageResult<()> {
-            let bucket = buckets.entry(turf.to_owned()).or_default();
-            bucket.bytes =
-                postcard::to_extend(v, std::mem::take(&mut bucket.bytes)).map_err(corrupt)?;
-            bucket.entries.push((order, bucket.bytes.len()));
-            Ok(())
-        };
-        for_each_voter(tx, Which::All, |v| {
-            let mut place = doors.get(v.household.as_ref()).cloned();
-            if place.is_none()
-                && !buildings.is_empty()
-                && let building = v.address.building_id()
-                && let Some((turf, order)) = buildings.get(&building).cloned()
-            {
-                // A new unit of a building already cut joins its neighbours.
-                joined.execute(params![v.household, building, turf, order])?;
-                doors.insert(v.household.to_string(), (turf.clone(), order));
-                place = Some((turf, order));
-            }
-            if let Some((turf, order)) = place {
-                file(&turf, order, &v)?;
-            }
-            if let Some((turf, position)) = callers.get(v.id.as_ref()) {
-                file(turf, *position, &v)?;
-            }
-            Ok(())
-        })?;
+        for (household, building, turf, order) in joined {
+            join.execute(params![household, building, turf, order])?;
+        }
     }
     let mut updated = 0;
-    let mut seen = HashSet::new();
-    let mut turfs: Vec<String> = buckets.keys().cloned().collect();
-    turfs.sort();
-    for turf in turfs {
-        let Some(bucket) = buckets.remove(&turf) else {
+    for roster in rosters {
+        let roster = roster?;
+        let stored: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT body FROM rosters WHERE turf_id = ?1")?
+            .query_row([roster.turf.as_str()], |r| r.get(0))
+            .optional()?;
+        let Some(roster) = next_version(roster, stored.as_deref())? else {
             continue;
         };
-        let mut voters = Vec::with_capacity(bucket.entries.len());
-        let mut start = 0;
-        for (order, end) in bucket.entries {
-            let v: StoredVoter =
-                postcard::from_bytes(&bucket.bytes[start..end]).map_err(corrupt)?;
-            start = end;
-            voters.push((order, v));
-        }
-        // Walk order, then the units of a building, then the door and the voter.
-        voters.sort_by(|(a, x), (b, y)| {
-            (a, &x.address.unit, &x.household, &x.id).cmp(&(
-                b,
-                &y.address.unit,
-                &y.household,
-                &y.id,
-            ))
-        });
-        let mut g = Gathering::new(turf.clone());
-        for (_, v) in voters {
-            g.push(v);
-        }
-        seen.insert(turf);
-        updated += u64::from(store_roster(tx, &lists, g)?);
-    }
-    // Lists whose every voter left the file: an empty roster.
-    let emptied: Vec<String> = lists
-        .keys()
-        .filter(|t| !seen.contains(*t))
-        .cloned()
-        .collect();
-    for turf in emptied {
-        updated += u64::from(store_roster(tx, &lists, Gathering::new(turf))?);
+        tx.prepare_cached("UPDATE turfs SET roster_version = ?2 WHERE id = ?1")?
+            .execute(params![roster.turf.as_str(), roster.version as i64])?;
+        tx.prepare_cached(
+            "INSERT INTO rosters (turf_id, body) VALUES (?1, ?2)
+             ON CONFLICT (turf_id) DO UPDATE SET body = ?2",
+        )?
+        .execute(params![roster.turf.as_str(), encode_roster(&roster)])?;
+        super::dashboard::write_doors(tx, &roster)?;
+        updated += 1;
     }
     Ok(updated)
 }
 
-fn load_campaign_doc(
-    c: &Connection,
-    id: &str,
-) -> StorageResult<Option<(CampaignDoc, Vec<ChangeHash>)>> {
+/// A campaign's stored document, if any.
+fn load_campaign_doc(c: &Connection, id: &str) -> StorageResult<Option<CampaignDoc>> {
     let doc_id = format!("campaign:{id}");
     let snapshot: Option<Option<Vec<u8>>> = c
         .query_row(
@@ -391,15 +127,7 @@ fn load_campaign_doc(
     let chunks = stmt
         .query_map([&doc_id], |r| r.get::<_, Vec<u8>>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-    let mut doc = CampaignDoc::load(
-        &CampaignId(id.to_owned()),
-        snapshot.as_deref().unwrap_or_default(),
-        &refs,
-    )
-    .map_err(corrupt)?;
-    let heads = doc.automerge().get_heads();
-    Ok(Some((doc, heads)))
+    load_campaign(id, snapshot.as_deref(), &chunks).map(Some)
 }
 
 impl Organize for SqliteStorage {
