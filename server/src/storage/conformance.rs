@@ -22,7 +22,15 @@ pub fn check_all<S: Storage>(make: impl Fn() -> S) {
     reassignments_are_judged_against_the_database(&make());
 }
 
-fn seeded<S: Storage>(storage: &S) -> Vec<demo::DemoUser> {
+/// Runs the checks of several servers on one database: `open` opens two handles on one fresh
+/// database, as two server processes would.
+pub fn check_shared<S: Storage>(open: impl Fn() -> (S, S)) {
+    each_sees_what_the_other_stored(open());
+    concurrent_writers_keep_every_head_and_store_each_change_once(open());
+    compacting_on_one_while_the_other_writes_loses_nothing(open());
+}
+
+fn seeded<S: Storage + ?Sized>(storage: &S) -> Vec<demo::DemoUser> {
     demo::seed(
         storage,
         &demo::Plan {
@@ -36,6 +44,162 @@ fn seeded<S: Storage>(storage: &S) -> Vec<demo::DemoUser> {
         0,
     )
     .unwrap()
+}
+
+/// A document as stored, loaded.
+fn stored_doc(storage: &impl Storage, id: &str) -> automerge::AutoCommit {
+    let stored = storage.load_document(id).unwrap().unwrap();
+    let mut doc = match &stored.snapshot {
+        Some(s) if !s.is_empty() => automerge::AutoCommit::load(s).unwrap(),
+        _ => automerge::AutoCommit::new(),
+    };
+    for c in &stored.chunks {
+        doc.load_incremental(c).unwrap();
+    }
+    doc
+}
+
+/// One change by a new actor on top of `base`: (hash, bytes), heads after.
+fn change_on(base: &mut automerge::AutoCommit, key: &str) -> (ChangeHash, Vec<u8>) {
+    use automerge::transaction::Transactable;
+    let heads = base.get_heads();
+    let mut fork = base.fork().with_actor(ActorId::random());
+    fork.put(automerge::ROOT, key, 1).unwrap();
+    fork.commit();
+    let c = fork.get_changes(&heads).remove(0);
+    (c.hash(), c.raw_bytes().to_vec())
+}
+
+fn each_sees_what_the_other_stored<S: Storage>((a, b): (S, S)) {
+    seeded(&a);
+    let doc = "turf:t01-001";
+    let mut base = stored_doc(&a, doc);
+    let before = base.get_heads();
+    let counter = a.change_counter().unwrap();
+    let (hash, bytes) = change_on(&mut base, "from-b");
+    b.commit(&Commit {
+        user: "organizer".into(),
+        device: vec![2; 16],
+        docs: vec![DocWrite {
+            id: doc.into(),
+            changes: vec![(hash, bytes)],
+            heads: vec![hash],
+            before: before.clone(),
+        }],
+        ..Commit::default()
+    })
+    .unwrap();
+    assert_ne!(
+        a.change_counter().unwrap(),
+        counter,
+        "one handle's counter moves with the other's commit"
+    );
+    assert_eq!(a.stored_heads(&[doc.into()]).unwrap()[doc], vec![hash]);
+    assert!(stored_doc(&a, doc).get_change_by_hash(&hash).is_some());
+    assert!(
+        a.stored_heads(&["turf:nowhere".into()]).unwrap().is_empty(),
+        "no heads for a document that does not exist"
+    );
+}
+
+fn concurrent_writers_keep_every_head_and_store_each_change_once<S: Storage>((a, b): (S, S)) {
+    seeded(&a);
+    let doc = "turf:t01-002";
+    let mut base = stored_doc(&a, doc);
+    let before = base.get_heads();
+    // Both carry a change one phone made (the same bytes through two servers), and each its
+    // own phones' changes, all at once.
+    let common = change_on(&mut base, "common");
+    let per_writer = 12;
+    let own: Vec<Vec<(ChangeHash, Vec<u8>)>> = (0..2)
+        .map(|w| {
+            (0..per_writer)
+                .map(|i| change_on(&mut base, &format!("w{w}-{i}")))
+                .collect()
+        })
+        .collect();
+    std::thread::scope(|s| {
+        for (storage, own) in [(&a, &own[0]), (&b, &own[1])] {
+            let (common, before) = (&common, &before);
+            s.spawn(move || {
+                for c in own {
+                    storage
+                        .commit(&Commit {
+                            user: "organizer".into(),
+                            device: vec![3; 16],
+                            docs: vec![DocWrite {
+                                id: doc.into(),
+                                changes: vec![common.clone(), c.clone()],
+                                heads: vec![common.0, c.0],
+                                before: before.clone(),
+                            }],
+                            ..Commit::default()
+                        })
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let mut expected: Vec<ChangeHash> = own.iter().flatten().map(|(h, _)| *h).collect();
+    expected.push(common.0);
+    expected.sort();
+    let mut chunks = b.chunk_hashes(doc).unwrap();
+    chunks.sort();
+    assert_eq!(chunks, expected, "every change stored, each once");
+    let mut heads = a.stored_heads(&[doc.into()]).unwrap().remove(doc).unwrap();
+    heads.sort();
+    let mut all = stored_doc(&b, doc).get_heads();
+    all.sort();
+    assert_eq!(heads, all, "no writer's head hidden by another's");
+    assert_eq!(all.len(), 2 * per_writer + 1);
+}
+
+fn compacting_on_one_while_the_other_writes_loses_nothing<S: Storage>((a, b): (S, S)) {
+    seeded(&a);
+    let doc = "turf:t02-001";
+    let mut base = stored_doc(&a, doc);
+    let before = base.get_heads();
+    let written: Vec<(ChangeHash, Vec<u8>)> =
+        (0..40).map(|i| change_on(&mut base, &format!("k{i}"))).collect();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for c in &written {
+                b.commit(&Commit {
+                    user: "organizer".into(),
+                    device: vec![4; 16],
+                    docs: vec![DocWrite {
+                        id: doc.into(),
+                        changes: vec![c.clone()],
+                        heads: vec![c.0],
+                        before: before.clone(),
+                    }],
+                    ..Commit::default()
+                })
+                .unwrap();
+            }
+            done.store(true, std::sync::atomic::Ordering::Release);
+        });
+        // As the engine compacts: the chunks to fold read first, then the document.
+        let mut rounds = 0;
+        while !done.load(std::sync::atomic::Ordering::Acquire) || rounds < 3 {
+            let chunks = a.chunk_hashes(doc).unwrap();
+            let mut loaded = stored_doc(&a, doc);
+            let folded: Vec<ChangeHash> = chunks
+                .into_iter()
+                .filter(|h| loaded.get_change_by_hash(h).is_some())
+                .collect();
+            a.compact(doc, &loaded.save(), &folded).unwrap();
+            rounds += 1;
+        }
+    });
+    let mut after = stored_doc(&b, doc);
+    for (h, _) in &written {
+        assert!(
+            after.get_change_by_hash(h).is_some(),
+            "a change written during compactions survives"
+        );
+    }
 }
 
 fn changes(n: usize) -> (Vec<(ChangeHash, Vec<u8>)>, Vec<ChangeHash>) {

@@ -920,7 +920,7 @@ impl Storage for PgStorage {
                 .query(
                     "SELECT turf_id, attempt_id, canvasser_id, outcome, recorded_at, voided_by
                      FROM results WHERE $1::TEXT IS NULL OR turf_id = $1
-                     ORDER BY turf_id COLLATE "C", attempt_id COLLATE "C"",
+                     ORDER BY turf_id COLLATE \"C\", attempt_id COLLATE \"C\"",
                     &[&turf],
                 )?
                 .iter()

@@ -758,6 +758,21 @@ mod tests {
         });
     }
 
+    #[test]
+    fn two_handles_on_one_sqlite_file_pass_the_shared_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = AtomicUsize::new(0);
+        super::super::conformance::check_shared(|| {
+            let path = dir
+                .path()
+                .join(format!("x{}.db", n.fetch_add(1, Ordering::Relaxed)));
+            (
+                SqliteStorage::open(&path).unwrap(),
+                SqliteStorage::open(&path).unwrap(),
+            )
+        });
+    }
+
     fn schema(path: &Path) -> Vec<String> {
         let conn = Connection::open(path).unwrap();
         let mut stmt = conn

@@ -20,6 +20,19 @@ fn postgres_passes_the_storage_suite() {
     });
 }
 
+#[test]
+fn two_postgresql_handles_on_one_database_pass_the_shared_suite() {
+    let cluster = Cluster::start();
+    let n = AtomicUsize::new(0);
+    conformance::check_shared(|| {
+        let url = cluster.database(&format!("x{}", n.fetch_add(1, Ordering::Relaxed)));
+        (
+            PgStorage::connect(&url).unwrap(),
+            PgStorage::connect(&url).unwrap(),
+        )
+    });
+}
+
 /// Two canvassers on one turf, each phone on its own server of one database: what one records
 /// through its server reaches the other through the other server at its next sync, though
 /// that server had the turf's document cached (and a quiet answer for the phone) from before.
