@@ -5,7 +5,7 @@ use doorstep_server::engine::Engine;
 use doorstep_server::setup::import::{self, Attribute, CsvMapping, Format, ReadOptions};
 use doorstep_server::setup::{SetupError, export, lists, people, stats};
 use doorstep_server::storage::organize::Applied;
-use doorstep_server::storage::{Organize, SqliteStorage, Storage};
+use doorstep_server::storage::{Dashboard, Organize, PgStorage, SqliteStorage, Storage};
 use doorstep_server::{AppState, auth, demo, handlers::sync::now_ms};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +20,16 @@ struct Cli {
     /// The SQLite database file (created if missing), shared by every command.
     #[arg(long, global = true, default_value = "doorstep.db")]
     db: PathBuf,
+    /// A PostgreSQL database instead of the SQLite file, as postgresql://USER@HOST:PORT/DATABASE
+    /// (created tables on first use). Several `serve` processes may share one.
+    #[arg(
+        long,
+        global = true,
+        env = "DOORSTEP_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    postgres: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -234,15 +244,55 @@ fn main() -> ExitCode {
     }
 }
 
-fn open(db: &PathBuf) -> Result<SqliteStorage, String> {
-    SqliteStorage::open(db).map_err(|e| format!("cannot open {}: {e}", db.display()))
+/// Where the commands keep their data, for messages: which, and the option that selects it
+/// again (never a password).
+struct Place {
+    /// The SQLite file, or the PostgreSQL database's host, port and name.
+    shown: String,
+    /// The command-line option that selects it.
+    option: String,
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    let db = cli.db;
+    match cli.postgres {
+        Some(url) => {
+            let config: postgres::Config = url.parse().map_err(|e| {
+                format!(
+                    "--postgres is not a valid PostgreSQL URL ({e}); write it as postgresql://USER@HOST:PORT/DATABASE"
+                )
+            })?;
+            let place = Place {
+                shown: doorstep_server::storage::postgres::describe(&config),
+                option: "--postgres URL".into(),
+            };
+            let open = || {
+                PgStorage::connect(&url).map_err(|e| format!("cannot use {}: {e}", place.shown))
+            };
+            run_on(cli.command, &open, &place)
+        }
+        None => {
+            let db = cli.db;
+            let place = Place {
+                shown: db.display().to_string(),
+                option: format!("--db {}", db.display()),
+            };
+            let open = || {
+                SqliteStorage::open(&db).map_err(|e| format!("cannot open {}: {e}", db.display()))
+            };
+            run_on(cli.command, &open, &place)
+        }
+    }
+}
+
+/// Runs a command on the storage `open` opens (when the command needs it).
+fn run_on<S: Dashboard>(
+    command: Command,
+    open: &dyn Fn() -> Result<S, String>,
+    place: &Place,
+) -> Result<(), String> {
     let now = now_ms();
     let err = |e: SetupError| e.to_string();
-    match cli.command {
+    match command {
         Command::Serve {
             addr,
             demo,
@@ -250,9 +300,9 @@ fn run(cli: Cli) -> Result<(), String> {
             secure_cookies,
             seen_flush_ms,
         } => {
-            let storage = open(&db)?;
+            let storage = open()?;
             if demo {
-                seed_demo(&storage, &db)?;
+                seed_demo(&storage, place)?;
             }
             let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
             runtime.block_on(async move {
@@ -260,7 +310,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     .await
                     .map_err(|e| format!("cannot listen on {addr}: {e}; pass another --addr"))?;
                 let local = listener.local_addr().map_err(|e| e.to_string())?;
-                println!("doorstep is serving {} on http://{local}", db.display());
+                println!("doorstep is serving {} on http://{local}", place.shown);
                 println!(
                     "dashboard: http://{local}/dashboard (sign in with an organizer's or a field captain's token)"
                 );
@@ -319,7 +369,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let input = std::fs::File::open(&file)
                 .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
             let size = input.metadata().map(|m| m.len()).unwrap_or(0);
-            let storage = open(&db)?;
+            let storage = open()?;
             let bar = indicatif::ProgressBar::new(size).with_style(
                 indicatif::ProgressStyle::with_template(
                     "{spinner} importing [{bar:40}] {bytes}/{total_bytes} ({eta} left)",
@@ -356,7 +406,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
             let campaign = doorstep_server::setup::campaign_file::parse_campaign(&text)
                 .map_err(|e| format!("{}: {e}", file.display()))?;
-            let storage = open(&db)?;
+            let storage = open()?;
             let applied = storage
                 .apply_campaign(&campaign)
                 .map_err(|e| e.to_string())?;
@@ -378,7 +428,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Turfs {
             action: CutAction::Cut { size, campaign },
         } => {
-            let storage = open(&db)?;
+            let storage = open()?;
             let report = lists::cut_turfs(&storage, campaign.as_deref(), size).map_err(err)?;
             print_cut(&report, "walk lists", "doors");
             Ok(())
@@ -386,7 +436,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Calllists {
             action: CutAction::Cut { size, campaign },
         } => {
-            let storage = open(&db)?;
+            let storage = open()?;
             let report = lists::cut_call_lists(&storage, campaign.as_deref(), size).map_err(err)?;
             print_cut(&report, "call lists", "voters");
             Ok(())
@@ -394,7 +444,7 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Team {
             action: TeamAction::Add { name, id },
         } => {
-            let storage = open(&db)?;
+            let storage = open()?;
             let id = people::add_team(&storage, &name, id.as_deref()).map_err(err)?;
             println!("team '{id}' created");
             Ok(())
@@ -408,7 +458,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     id,
                 },
         } => {
-            let storage = open(&db)?;
+            let storage = open()?;
             let added = people::add_canvasser(&storage, &name, &team, captain, id.as_deref(), now)
                 .map_err(err)?;
             println!(
@@ -424,7 +474,7 @@ fn run(cli: Cli) -> Result<(), String> {
             canvasser,
             move_team,
         } => {
-            let storage = open(&db)?;
+            let storage = open()?;
             people::assign(&storage, &turf, &canvasser, move_team).map_err(err)?;
             println!(
                 "turf '{turf}' assigned to '{canvasser}': their phone gets it at its next sync, and their team's phones learn it"
@@ -432,7 +482,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Revoke { canvasser } => {
-            let storage = open(&db)?;
+            let storage = open()?;
             let (tokens, turfs) = people::revoke(&storage, &canvasser, now).map_err(err)?;
             println!(
                 "'{canvasser}' revoked: {tokens} token(s) stopped, {turfs} turf assignment(s) withdrawn, off their team; issuing them a token brings them back"
@@ -440,7 +490,7 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Export { what } => {
-            let storage = open(&db)?;
+            let storage = open()?;
             let (out, rows) = match what {
                 ExportWhat::Attempts {
                     out,
@@ -460,13 +510,13 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Stats => {
-            let storage = open(&db)?;
+            let storage = open()?;
             print!("{}", stats::stats(&storage).map_err(err)?);
             Ok(())
         }
         Command::Token { action } => match action {
             TokenAction::Issue { user } => {
-                let storage = open(&db)?;
+                let storage = open()?;
                 let token = auth::issue_token(&storage, &user, now).map_err(|e| e.to_string())?;
                 println!(
                     "token for {user} (shown once; revoke with `doorstep token revoke {}`):",
@@ -476,7 +526,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 Ok(())
             }
             TokenAction::Revoke { id } => {
-                let storage = open(&db)?;
+                let storage = open()?;
                 if storage.revoke_token(&id, now).map_err(|e| e.to_string())? {
                     println!("token {id} revoked");
                     Ok(())
@@ -532,12 +582,11 @@ fn write_atomically<T>(
     out
 }
 
-fn seed_demo(storage: &SqliteStorage, db: &std::path::Path) -> Result<(), String> {
+fn seed_demo(storage: &impl Storage, place: &Place) -> Result<(), String> {
     if !storage.is_empty().map_err(|e| e.to_string())? {
         println!(
-            "{} already holds a campaign: not seeding. Tokens are shown only when issued; issue a new one with `doorstep token issue --user canvasser-1-1 --db {}`",
-            db.display(),
-            db.display()
+            "{} already holds a campaign: not seeding. Tokens are shown only when issued; issue a new one with `doorstep token issue --user canvasser-1-1 {}`",
+            place.shown, place.option
         );
         return Ok(());
     }

@@ -200,7 +200,10 @@ pub(crate) fn bring_in_step(doc: &mut TeamDoc, want: &Team, now: i64) -> Storage
 
 /// Whether a user row (team, role, revoked at) is a live captain or canvasser of `team`, who
 /// may be handed one of its turfs.
-pub(crate) fn live_member_of(team: &str, row: Option<(Option<String>, String, Option<i64>)>) -> bool {
+pub(crate) fn live_member_of(
+    team: &str,
+    row: Option<(Option<String>, String, Option<i64>)>,
+) -> bool {
     matches!(row, Some((Some(t), role, None))
         if t == team && (role == "captain" || role == "canvasser"))
 }

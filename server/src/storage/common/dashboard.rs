@@ -95,9 +95,7 @@ impl DoorMapping {
 
     /// The map: the doors one by one up to `max_points`, else in `grid` × `grid` cells.
     pub(crate) fn finish(self, max_points: u64, grid: u32) -> DoorMap {
-        let Self {
-            mut map, doors, ..
-        } = self;
+        let Self { mut map, doors, .. } = self;
         let grid = grid.max(1);
         let Some((s, w, n, e)) = map.bounds else {
             return map;

@@ -8,13 +8,14 @@
 use super::{corrupt, encode_roster};
 use crate::setup::cut::Door;
 use crate::setup::import::{EncodedVoters, StoredVoter, id_key};
-use crate::storage::organize::{Caller, ImportCounts};
+use crate::storage::organize::{Caller, ImportCounts, TurfInfo, UserInfo};
 use crate::storage::{StorageError, StorageResult};
 use doorstep_core::doc::{CampaignDoc, TurfDoc, heads_to_bytes};
 use doorstep_core::domain::{
     Address, Campaign, CampaignId, Household, HouseholdId, ListKind, Location, Roster, TurfId,
     Voter, VoterId,
 };
+use doorstep_core::sync::Role;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
@@ -76,14 +77,17 @@ pub(crate) trait VoterImport {
     /// Refuses (with [`import_running`]) while another import's heartbeat is younger than
     /// [`IMPORT_LEASE_MS`] on `clock`; drops the chunks of imports that never finished; records
     /// this one; returns its id.
-    fn begin_import(&self, source: &str, format: &str, now: i64, clock: i64)
-    -> StorageResult<i64>;
+    fn begin_import(&self, source: &str, format: &str, now: i64, clock: i64) -> StorageResult<i64>;
     /// The keys ([`id_key`]) of the voter ids other sources hold, and of those `source` holds
-    /// ([`held_keys`]).
+    /// ([`held_keys_from`]).
     fn held_keys(&self, source: &str) -> StorageResult<(KeySet<u128>, KeySet<u128>)>;
     /// Stores chunks (voters, body) of an import, and its heartbeat.
-    fn store_chunks(&self, source: &str, import: i64, chunks: &[(i64, Vec<u8>)])
-    -> StorageResult<()>;
+    fn store_chunks(
+        &self,
+        source: &str,
+        import: i64,
+        chunks: &[(i64, Vec<u8>)],
+    ) -> StorageResult<()>;
     /// Makes the import its source's voters, dropping what it replaces.
     fn publish_import(&self, source: &str, import: i64, now: i64) -> StorageResult<()>;
     /// Drops a failed import's chunks.
@@ -100,7 +104,7 @@ pub(crate) fn import_running(other: &str) -> StorageError {
 
 /// [`crate::storage::Organize::import_voters`] through a backend's steps: the import stages
 /// its chunks out of sight, then one short transaction makes the whole file visible at once.
-pub(crate) fn import_voters(
+pub(crate) fn import_voters_with(
     store: &impl VoterImport,
     source: &str,
     format: &str,
@@ -193,7 +197,7 @@ fn stage_import(
 }
 
 /// [`VoterImport::held_keys`] from a scan of the stored voters.
-pub(crate) fn held_keys(
+pub(crate) fn held_keys_from(
     source: &str,
     mut scan: impl FnMut(Which<'_>, Each<'_>) -> StorageResult<()>,
 ) -> StorageResult<(KeySet<u128>, KeySet<u128>)> {
@@ -211,7 +215,7 @@ pub(crate) fn held_keys(
 }
 
 /// The doors of the scanned voters whose household is not `placed`, in no particular order.
-pub(crate) fn uncut_doors(
+pub(crate) fn uncut_doors_from(
     placed: &HashSet<String>,
     scan: impl FnOnce(Each<'_>) -> StorageResult<()>,
 ) -> StorageResult<Vec<Door>> {
@@ -262,7 +266,7 @@ pub(crate) fn uncut_doors(
 }
 
 /// The scanned voters with a phone number who are not `placed`, in scan order.
-pub(crate) fn uncut_callers(
+pub(crate) fn uncut_callers_from(
     placed: &HashSet<String>,
     scan: impl FnOnce(Each<'_>) -> StorageResult<()>,
 ) -> StorageResult<Vec<Caller>> {
@@ -281,7 +285,7 @@ pub(crate) fn uncut_callers(
 }
 
 /// The ids of the scanned voters living in each of `households`, sorted.
-pub(crate) fn household_voters(
+pub(crate) fn household_voters_from(
     households: &HashSet<String>,
     scan: impl FnOnce(Each<'_>) -> StorageResult<()>,
 ) -> StorageResult<HashMap<String, Vec<String>>> {
@@ -335,8 +339,7 @@ impl Refresh {
         version: i64,
         kind: &str,
     ) -> StorageResult<()> {
-        let kind = ListKind::parse(kind)
-            .ok_or_else(|| corrupt(format!("turf {id} has list kind '{kind}'")))?;
+        let kind = list_kind(&id, kind)?;
         self.lists.insert(
             id,
             ListRow {
@@ -561,8 +564,8 @@ pub(crate) fn roster_size(turf: &str, body: Option<&[u8]>) -> StorageResult<u64>
     let Some(body) = body else {
         return Ok(0);
     };
-    let roster: Roster = postcard::from_bytes(body)
-        .map_err(|e| corrupt(format!("roster of turf {turf}: {e}")))?;
+    let roster: Roster =
+        postcard::from_bytes(body).map_err(|e| corrupt(format!("roster of turf {turf}: {e}")))?;
     Ok(if roster.list_kind == ListKind::Call {
         roster.voters.len()
     } else {
@@ -585,8 +588,12 @@ pub(crate) fn load_campaign(
     chunks: &[Vec<u8>],
 ) -> StorageResult<CampaignDoc> {
     let refs: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
-    CampaignDoc::load(&CampaignId(id.to_owned()), snapshot.unwrap_or_default(), &refs)
-        .map_err(corrupt)
+    CampaignDoc::load(
+        &CampaignId(id.to_owned()),
+        snapshot.unwrap_or_default(),
+        &refs,
+    )
+    .map_err(corrupt)
 }
 
 /// What applying a campaign writes.
@@ -634,5 +641,40 @@ pub(crate) fn campaign_write(
                 snapshot: am.save(),
             }
         }
+    })
+}
+
+/// A turf's stored list kind.
+fn list_kind(turf: &str, kind: &str) -> StorageResult<ListKind> {
+    ListKind::parse(kind).ok_or_else(|| corrupt(format!("turf {turf} has list kind '{kind}'")))
+}
+
+/// A user from their row (role, team, whether revoked).
+pub(crate) fn user_info(
+    id: &str,
+    role: &str,
+    team: Option<String>,
+    revoked: bool,
+) -> StorageResult<UserInfo> {
+    Ok(UserInfo {
+        id: id.to_owned(),
+        role: Role::parse(role).ok_or_else(|| corrupt(format!("user {id} has role '{role}'")))?,
+        team,
+        revoked,
+    })
+}
+
+/// A turf from its row (campaign, team, list kind).
+pub(crate) fn turf_info(
+    id: &str,
+    campaign: String,
+    team: Option<String>,
+    kind: &str,
+) -> StorageResult<TurfInfo> {
+    Ok(TurfInfo {
+        id: id.to_owned(),
+        campaign,
+        team,
+        kind: list_kind(id, kind)?,
     })
 }

@@ -2,6 +2,8 @@
 //! and the rosters' door rows.
 
 use super::*;
+use crate::storage::common::corrupt;
+use crate::storage::common::dashboard::*;
 use crate::storage::dashboard::*;
 
 /// A scope as SQL: a condition on `turfs t`, and its one parameter (`?1`).
@@ -67,16 +69,7 @@ fn support_counts(
     let mut stmt = c.prepare_cached(&q)?;
     let mut rows = stmt.query(params![scope_sql(scope).1])?;
     while let Some(r) = rows.next()? {
-        let key: String = r.get(0)?;
-        let level: i64 = r.get(1)?;
-        let n: i64 = r.get(2)?;
-        if let Some(slot) = out
-            .entry(key)
-            .or_default()
-            .get_mut((level - 1).clamp(0, 4) as usize)
-        {
-            *slot += n as u64;
-        }
+        add_support(&mut out, r.get(0)?, r.get(1)?, r.get(2)?);
     }
     Ok(out)
 }
@@ -247,14 +240,8 @@ impl Dashboard for SqliteStorage {
                     .map(|a| a.split(',').map(str::to_owned).collect())
                     .unwrap_or_default();
                 assigned.sort();
-                let f = Figures {
-                    doors: r.get::<_, i64>(6)? as u64,
-                    support: support.remove(&turf).unwrap_or_default(),
-                    ..figures.remove(&turf).unwrap_or_else(|| Figures {
-                        outcomes: vec![0; outcomes.len()],
-                        ..Figures::default()
-                    })
-                };
+                let doors = r.get::<_, i64>(6)? as u64;
+                let f = turf_figures(&turf, doors, &mut figures, &mut support, outcomes.len());
                 out.push(TurfProgress {
                     name: r.get(1)?,
                     kind: r.get(2)?,
@@ -278,16 +265,8 @@ impl Dashboard for SqliteStorage {
         let contacts = contacts_json(contacts);
         self.read_dashboard(|c| {
             let figures = counts(c, scope, &contacts, outcomes, "r.canvasser_id")?;
-            let mut support = support_counts(c, scope, "r.canvasser_id")?;
-            let mut out: Vec<(String, Figures)> = figures
-                .into_iter()
-                .map(|(user, f)| {
-                    let support = support.remove(&user).unwrap_or_default();
-                    (user, Figures { support, ..f })
-                })
-                .collect();
-            out.sort_by(|a, b| a.0.cmp(&b.0));
-            Ok(out)
+            let support = support_counts(c, scope, "r.canvasser_id")?;
+            Ok(person_figures(figures, support))
         })
     }
 
@@ -321,81 +300,35 @@ impl Dashboard for SqliteStorage {
         grid: u32,
     ) -> StorageResult<DoorMap> {
         let contacts = contacts_json(contacts);
-        let grid = grid.max(1);
         self.read_dashboard(|c| {
             let arg = scope_sql(scope).1;
+            let mut map = DoorMapping::default();
             // Each door's status, from its results read in their own order (a GROUP BY
             // household would sort them all).
-            let mut status: HashMap<String, DoorStatus> = HashMap::new();
-            {
-                let q = sql(
-                    "SELECT r.household_id, {contact} FROM results r
-                     WHERE r.turf_id IN (SELECT t.id FROM turfs t WHERE {scope} AND t.list_kind = 'walk')
-                       AND r.voided_by IS NULL",
-                    scope,
-                );
-                let mut stmt = c.prepare_cached(&q)?;
-                let mut rows = stmt.query(params![arg, contacts])?;
-                while let Some(r) = rows.next()? {
-                    let st = if r.get::<_, bool>(1)? {
-                        DoorStatus::Contact
-                    } else {
-                        DoorStatus::Knocked
-                    };
-                    let unit = r.get_ref(0)?.as_str().map_err(|e| StorageError::Corrupt(e.to_string()))?;
-                    match status.get_mut(unit) {
-                        Some(seen) => *seen = (*seen).max(st),
-                        None => {
-                            status.insert(unit.to_owned(), st);
-                        }
-                    }
-                }
+            let q = sql(
+                "SELECT r.household_id, {contact} FROM results r
+                 WHERE r.turf_id IN (SELECT t.id FROM turfs t WHERE {scope} AND t.list_kind = 'walk')
+                   AND r.voided_by IS NULL",
+                scope,
+            );
+            let mut stmt = c.prepare_cached(&q)?;
+            let mut rows = stmt.query(params![arg, contacts])?;
+            while let Some(r) = rows.next()? {
+                let unit = r.get_ref(0)?.as_str().map_err(corrupt)?;
+                map.result(unit, r.get::<_, bool>(1)?);
             }
-            let mut map = DoorMap::default();
-            let mut doors: Vec<(f64, f64, DoorStatus)> = Vec::new();
-            {
-                let q = sql(
-                    "SELECT d.unit, d.lat, d.lon FROM turfs t JOIN turf_doors d ON d.turf_id = t.id
-                     WHERE {scope} AND t.list_kind = 'walk'",
-                    scope,
-                );
-                let mut stmt = c.prepare_cached(&q)?;
-                let mut rows = stmt.query(params![arg])?;
-                while let Some(r) = rows.next()? {
-                    let (Some(lat), Some(lon)) = (r.get::<_, Option<f64>>(1)?, r.get::<_, Option<f64>>(2)?)
-                    else {
-                        map.unlocated += 1;
-                        continue;
-                    };
-                    let unit = r.get_ref(0)?.as_str().map_err(|e| StorageError::Corrupt(e.to_string()))?;
-                    let st = status.get(unit).copied().unwrap_or(DoorStatus::NotKnocked);
-                    map.located[st as usize] += 1;
-                    map.bounds = Some(match map.bounds {
-                        None => (lat, lon, lat, lon),
-                        Some((s, w, n, e)) => (s.min(lat), w.min(lon), n.max(lat), e.max(lon)),
-                    });
-                    doors.push((lat, lon, st));
-                }
+            let q = sql(
+                "SELECT d.unit, d.lat, d.lon FROM turfs t JOIN turf_doors d ON d.turf_id = t.id
+                 WHERE {scope} AND t.list_kind = 'walk'",
+                scope,
+            );
+            let mut stmt = c.prepare_cached(&q)?;
+            let mut rows = stmt.query(params![arg])?;
+            while let Some(r) = rows.next()? {
+                let unit = r.get_ref(0)?.as_str().map_err(corrupt)?;
+                map.door(unit, r.get(1)?, r.get(2)?);
             }
-            let Some((s, w, n, e)) = map.bounds else {
-                return Ok(map);
-            };
-            if doors.len() as u64 <= max_points {
-                map.points = doors;
-                return Ok(map);
-            }
-            // Too many to draw one by one: gathered into grid × grid cells.
-            map.grid = grid;
-            let g = f64::from(grid);
-            let (dlat, dlon) = ((n - s).max(1e-9), (e - w).max(1e-9));
-            let cell = |v: f64, from: f64, span: f64| (((v - from) / span * g) as u32).min(grid - 1);
-            let mut cells: HashMap<(u32, u32), [u64; 3]> = HashMap::new();
-            for (lat, lon, st) in doors {
-                cells.entry((cell(lat, s, dlat), cell(lon, w, dlon))).or_default()[st as usize] += 1;
-            }
-            map.cells = cells.into_iter().map(|((r, c), n)| (r, c, n)).collect();
-            map.cells.sort_unstable_by_key(|(r, c, _)| (*r, *c));
-            Ok(map)
+            Ok(map.finish(max_points, grid))
         })
     }
 }

@@ -2,12 +2,12 @@
 
 use super::*;
 use crate::setup::cut::Door;
-use crate::setup::import::{EncodedVoters, StoredVoter, id_key};
+use crate::setup::import::EncodedVoters;
+use crate::storage::common::corrupt;
+use crate::storage::common::organize::*;
 use crate::storage::organize::*;
-use doorstep_core::doc::{CampaignDoc, TurfDoc};
-use doorstep_core::domain::{
-    Address, CampaignId, Household, HouseholdId, ListKind, Location, TurfId, Voter, VoterId,
-};
+use doorstep_core::doc::CampaignDoc;
+use doorstep_core::domain::ListKind;
 use std::collections::{HashMap, HashSet};
 
 fn bump_epoch(tx: &rusqlite::Transaction<'_>) -> StorageResult<()> {
@@ -53,7 +53,13 @@ fn refresh_on(tx: &rusqlite::Transaction<'_>) -> StorageResult<u64> {
             tx.prepare("SELECT id, campaign_id, name, roster_version, list_kind FROM turfs")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            refresh.list(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, &r.get::<_, String>(4)?)?;
+            refresh.list(
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                &r.get::<_, String>(4)?,
+            )?;
         }
     }
     let cut: HashSet<String> = tx
@@ -147,7 +153,7 @@ impl Organize for SqliteStorage {
                 ("synchronous", "NORMAL", "FULL"),
                 ("wal_autocheckpoint", "8192", "1000"),
             ],
-            || self.import_voters_on(source, format, now, allow_removals, batches),
+            || import_voters_with(self, source, format, now, allow_removals, batches),
         )
     }
 
@@ -171,50 +177,7 @@ impl Organize for SqliteStorage {
                 .prepare("SELECT household FROM household_turfs")?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            // Per door: its fields, and the sum and count of its voters' coordinates.
-            let mut doors: HashMap<String, (Door, f64, f64, u32)> = HashMap::new();
-            for_each_voter(c, Which::All, |v| {
-                if placed.contains(v.household.as_ref()) {
-                    return Ok(());
-                }
-                let entry = doors.entry(v.household.to_string()).or_insert_with(|| {
-                    (
-                        Door {
-                            household: v.household.to_string(),
-                            building: v.address.building_id(),
-                            precinct: v.precinct.as_deref().map(str::to_owned),
-                            street_name: v.address.street_name().to_owned(),
-                            house_number: v.address.house_number(),
-                            unit: v.address.unit.clone(),
-                            location: None,
-                        },
-                        0.0,
-                        0.0,
-                        0,
-                    )
-                });
-                // A door's precinct is the least of its voters' (they normally agree).
-                if let Some(p) = v.precinct.as_deref()
-                    && entry.0.precinct.as_deref().is_none_or(|q| p < q)
-                {
-                    entry.0.precinct = Some(p.to_owned());
-                }
-                if let Some((lat, lon)) = v.location {
-                    entry.1 += lat;
-                    entry.2 += lon;
-                    entry.3 += 1;
-                }
-                Ok(())
-            })?;
-            Ok(doors
-                .into_values()
-                .map(|(mut door, lat, lon, n)| {
-                    if n > 0 {
-                        door.location = Some((lat / f64::from(n), lon / f64::from(n)));
-                    }
-                    door
-                })
-                .collect())
+            uncut_doors_from(&placed, |f| for_each_voter(c, Which::All, f))
         })
     }
 
@@ -224,18 +187,7 @@ impl Organize for SqliteStorage {
                 .prepare("SELECT voter_id FROM call_list_voters")?
                 .query_map([], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
-            let mut callers = Vec::new();
-            for_each_voter(c, Which::All, |v| {
-                if v.phone.is_some() && !placed.contains(v.id.as_ref()) {
-                    callers.push(Caller {
-                        sort_name: format!("{} {}", v.last_name, v.first_name),
-                        voter: v.id.into_owned(),
-                        precinct: v.precinct.map(std::borrow::Cow::into_owned),
-                    });
-                }
-                Ok(())
-            })?;
-            Ok(callers)
+            uncut_callers_from(&placed, |f| for_each_voter(c, Which::All, f))
         })
     }
 
@@ -265,23 +217,20 @@ impl Organize for SqliteStorage {
 
     fn apply_campaign(&self, campaign: &Campaign) -> StorageResult<Applied> {
         self.write(|tx| {
-            let applied = match load_campaign_doc(tx, campaign.id.as_str())? {
-                Some((mut doc, before)) => {
-                    if doc.campaign().map_err(corrupt)?.as_ref() == Some(campaign) {
-                        return Ok(Applied::Unchanged);
-                    }
-                    doc.set(campaign).map_err(corrupt)?;
-                    let am = doc.automerge();
-                    let doc_id = format!("campaign:{}", campaign.id);
-                    for change in am.get_changes(&before) {
+            let doc_id = format!("campaign:{}", campaign.id);
+            let stored = load_campaign_doc(tx, campaign.id.as_str())?;
+            let applied = match campaign_write(stored, campaign)? {
+                CampaignWrite::Unchanged => return Ok(Applied::Unchanged),
+                CampaignWrite::Update { changes, heads } => {
+                    for (hash, data) in changes {
                         tx.execute(
                             "INSERT OR IGNORE INTO chunks (doc_id, hash, data) VALUES (?1, ?2, ?3)",
-                            params![doc_id, &change.hash().0[..], change.raw_bytes()],
+                            params![doc_id, hash, data],
                         )?;
                     }
                     tx.execute(
                         "UPDATE documents SET heads = ?2 WHERE id = ?1",
-                        params![doc_id, heads_to_bytes(&am.get_heads())],
+                        params![doc_id, heads],
                     )?;
                     tx.execute(
                         "UPDATE campaigns SET name = ?2 WHERE id = ?1",
@@ -289,21 +238,14 @@ impl Organize for SqliteStorage {
                     )?;
                     Applied::Updated
                 }
-                None => {
-                    let mut doc = CampaignDoc::new(campaign, doorstep_core::ActorId::random())
-                        .map_err(corrupt)?;
-                    let am = doc.automerge();
+                CampaignWrite::Create { heads, snapshot } => {
                     tx.execute(
                         "INSERT INTO campaigns (id, name) VALUES (?1, ?2)",
                         params![campaign.id.as_str(), campaign.name],
                     )?;
                     tx.execute(
                         "INSERT INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)",
-                        params![
-                            format!("campaign:{}", campaign.id),
-                            heads_to_bytes(&am.get_heads()),
-                            am.save()
-                        ],
+                        params![doc_id, heads, snapshot],
                     )?;
                     Applied::Created
                 }
@@ -325,7 +267,7 @@ impl Organize for SqliteStorage {
 
     fn campaign(&self, id: &str) -> StorageResult<Option<Campaign>> {
         self.read(|c| match load_campaign_doc(c, id)? {
-            Some((doc, _)) => doc.campaign().map_err(corrupt),
+            Some(doc) => doc.campaign().map_err(corrupt),
             None => Ok(None),
         })
     }
@@ -355,16 +297,8 @@ impl Organize for SqliteStorage {
                     },
                 )
                 .optional()?;
-            row.map(|(role, team, revoked)| {
-                Ok(UserInfo {
-                    id: id.to_owned(),
-                    role: Role::parse(&role)
-                        .ok_or_else(|| corrupt(format!("user {id} has role '{role}'")))?,
-                    team,
-                    revoked,
-                })
-            })
-            .transpose()
+            row.map(|(role, team, revoked)| user_info(id, &role, team, revoked))
+                .transpose()
         })
     }
 
@@ -383,16 +317,8 @@ impl Organize for SqliteStorage {
                     },
                 )
                 .optional()?;
-            row.map(|(campaign, team, kind)| {
-                Ok(TurfInfo {
-                    id: id.to_owned(),
-                    campaign,
-                    team,
-                    kind: ListKind::parse(&kind)
-                        .ok_or_else(|| corrupt(format!("turf {id} has list kind '{kind}'")))?,
-                })
-            })
-            .transpose()
+            row.map(|(campaign, team, kind)| turf_info(id, campaign, team, &kind))
+                .transpose()
         })
     }
 
@@ -449,24 +375,7 @@ impl Organize for SqliteStorage {
         &self,
         households: &HashSet<String>,
     ) -> StorageResult<HashMap<String, Vec<String>>> {
-        self.read(|c| {
-            let mut out: HashMap<String, Vec<String>> = HashMap::new();
-            if households.is_empty() {
-                return Ok(out);
-            }
-            for_each_voter(c, Which::All, |v| {
-                if households.contains(v.household.as_ref()) {
-                    out.entry(v.household.into_owned())
-                        .or_default()
-                        .push(v.id.into_owned());
-                }
-                Ok(())
-            })?;
-            for ids in out.values_mut() {
-                ids.sort();
-            }
-            Ok(out)
-        })
+        self.read(|c| household_voters_from(households, |f| for_each_voter(c, Which::All, f)))
     }
 
     fn turf_figures(&self) -> StorageResult<Vec<TurfFigures>> {
@@ -482,18 +391,8 @@ impl Organize for SqliteStorage {
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 let turf: String = r.get(0)?;
-                let doors = match r.get_ref(5)?.as_blob_or_null().map_err(corrupt)? {
-                    Some(b) => {
-                        let roster: Roster = postcard::from_bytes(b)
-                            .map_err(|e| corrupt(format!("roster of turf {turf}: {e}")))?;
-                        if roster.list_kind == ListKind::Call {
-                            roster.voters.len()
-                        } else {
-                            roster.households.len()
-                        }
-                    }
-                    None => 0,
-                } as u64;
+                let body = r.get_ref(5)?.as_blob_or_null().map_err(corrupt)?;
+                let doors = roster_size(&turf, body)?;
                 let mut assigned: Vec<String> = r
                     .get::<_, Option<String>>(4)?
                     .map(|a| a.split(',').map(str::to_owned).collect())
@@ -543,32 +442,20 @@ fn attempt_rows_on(c: &Connection, turfs: Option<&str>) -> StorageResult<Vec<Att
     Ok(rows)
 }
 
-impl SqliteStorage {
-    fn import_voters_on(
-        &self,
-        source: &str,
-        format: &str,
-        now: i64,
-        allow_removals: bool,
-        batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
-    ) -> StorageResult<ImportCounts> {
-        // The lease runs on this machine's clock, whatever `now` the caller records.
-        let clock = crate::handlers::sync::now_ms();
-        let import = self.write(|tx| {
+impl VoterImport for SqliteStorage {
+    fn begin_import(&self, source: &str, format: &str, now: i64, clock: i64) -> StorageResult<i64> {
+        self.write(|tx| {
             // One import at a time: each keeps a heartbeat while it stages its chunks.
-            let running: Option<(String, i64)> = tx
+            let running: Option<String> = tx
                 .query_row(
-                    "SELECT source, started_at FROM imports
+                    "SELECT source FROM imports
                      WHERE finished_at IS NULL AND heartbeat_at > ?1 LIMIT 1",
                     [clock - IMPORT_LEASE_MS],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    |r| r.get(0),
                 )
                 .optional()?;
-            if let Some((other, _)) = running {
-                return Err(StorageError::Input(format!(
-                    "an import of source '{other}' is running; wait until it ends (or, if it \
-                     was killed, a minute) and run this one again"
-                )));
+            if let Some(other) = running {
+                return Err(import_running(&other));
             }
             // Chunks of imports that never finished (killed, or failed before cleaning up).
             tx.execute(
@@ -582,131 +469,65 @@ impl SqliteStorage {
                 params![source, format, now, clock],
             )?;
             Ok(tx.last_insert_rowid())
-        })?;
-        let result = self
-            .stage_import(source, import, batches)
-            .and_then(|(counts, before)| {
-                let removed_share = if before == 0 {
-                    0.0
-                } else {
-                    counts.removed as f64 / before as f64
-                };
-                if counts.imported == 0 {
-                    return Err(StorageError::Input(format!(
-                        "no voter in this file could be imported for source '{source}' (see the \
-                         skipped rows above)"
-                    )));
-                }
-                if !allow_removals && removed_share > crate::setup::import::MAX_REMOVED_SHARE {
-                    return Err(StorageError::Input(format!(
-                        "this file would remove {} of the {before} voters source '{source}' \
-                         holds ({:.0}%): a cut-off download or another county's file? If it is \
-                         right, run again with --allow-removals",
-                        counts.removed,
-                        100.0 * removed_share
-                    )));
-                }
-                Ok(counts)
-            });
-        match result {
-            Ok(counts) => {
-                // One short transaction makes the whole file visible at once, and drops what it
-                // replaces.
-                self.write(|tx| {
-                    tx.execute(
-                        "DELETE FROM voter_chunks WHERE source = ?1 AND import_id <> ?2",
-                        params![source, import],
-                    )?;
-                    tx.execute(
-                        "INSERT INTO voter_sources (source, import_id) VALUES (?1, ?2)
-                         ON CONFLICT (source) DO UPDATE SET import_id = ?2",
-                        params![source, import],
-                    )?;
-                    tx.execute(
-                        "UPDATE imports SET finished_at = ?2 WHERE id = ?1",
-                        params![import, now],
-                    )?;
-                    Ok(())
-                })?;
-                Ok(counts)
-            }
-            Err(e) => {
-                // Invisible already; the space is given back now (or by the next import).
-                let _ = self.write(|tx| {
-                    tx.execute("DELETE FROM voter_chunks WHERE import_id = ?1", [import])?;
-                    tx.execute(
-                        "UPDATE imports SET finished_at = ?2, report = 'failed' WHERE id = ?1",
-                        params![import, now],
-                    )?;
-                    Ok(())
-                });
-                Err(e)
-            }
-        }
+        })
     }
 
-    /// Writes an import's chunks, in transactions of a few chunks each: SQLite checkpoints
-    /// while the file is still being read, instead of all at the end.
-    fn stage_import(
+    fn held_keys(&self, source: &str) -> StorageResult<(KeySet<u128>, KeySet<u128>)> {
+        self.read(|c| held_keys_from(source, |which, f| for_each_voter(c, which, f)))
+    }
+
+    fn store_chunks(
         &self,
         source: &str,
         import: i64,
-        batches: &mut dyn Iterator<Item = Result<EncodedVoters, String>>,
-    ) -> StorageResult<(ImportCounts, usize)> {
-        // A voter id belongs to the source that listed it first.
-        let mut taken = KeySet::default();
-        // The file replaces its source's voters: whom it no longer lists leaves.
-        let mut before = KeySet::default();
-        self.read(|c| {
-            for_each_voter(c, Which::OtherThan(source), |v| {
-                taken.insert(id_key(&v.id));
-                Ok(())
-            })?;
-            for_each_voter(c, Which::Source(source), |v| {
-                before.insert(id_key(&v.id));
-                Ok(())
-            })
-        })?;
-        let mut counts = ImportCounts::default();
-        let mut seen = KeySet::default();
-        let mut households = KeySet::default();
-        let mut batches = batches.fuse().peekable();
-        while batches.peek().is_some() {
-            self.write(|tx| {
-                tx.prepare_cached("UPDATE imports SET heartbeat_at = ?2 WHERE id = ?1")?
-                    .execute(params![import, crate::handlers::sync::now_ms()])?;
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO voter_chunks (source, import_id, voters, body)
-                     VALUES (?1, ?2, ?3, ?4)",
-                )?;
-                for batch in batches.by_ref().take(CHUNKS_PER_TRANSACTION) {
-                    let batch = batch.map_err(StorageError::Input)?;
-                    let mut kept = vec![false; batch.len()];
-                    for (i, keep) in kept.iter_mut().enumerate() {
-                        let key = batch.key(i);
-                        if taken.contains(&key) {
-                            counts.other_source += 1;
-                        } else if seen.insert(key) {
-                            *keep = true;
-                            households.insert(batch.household(i));
-                        } else {
-                            counts.duplicates += 1;
-                        }
-                    }
-                    let (n, body) = batch.chunk(|i| kept[i]);
-                    if n > 0 {
-                        counts.imported += n as u64;
-                        stmt.execute(params![source, import, n as i64, body])?;
-                    }
-                }
-                Ok(())
-            })?;
-        }
-        counts.households = households.len() as u64;
-        counts.removed = before.iter().filter(|k| !seen.contains(*k)).count() as u64;
-        Ok((counts, before.len()))
+        chunks: &[(i64, Vec<u8>)],
+    ) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.prepare_cached("UPDATE imports SET heartbeat_at = ?2 WHERE id = ?1")?
+                .execute(params![import, crate::handlers::sync::now_ms()])?;
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO voter_chunks (source, import_id, voters, body)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (n, body) in chunks {
+                stmt.execute(params![source, import, n, body])?;
+            }
+            Ok(())
+        })
     }
 
+    fn publish_import(&self, source: &str, import: i64, now: i64) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM voter_chunks WHERE source = ?1 AND import_id <> ?2",
+                params![source, import],
+            )?;
+            tx.execute(
+                "INSERT INTO voter_sources (source, import_id) VALUES (?1, ?2)
+                 ON CONFLICT (source) DO UPDATE SET import_id = ?2",
+                params![source, import],
+            )?;
+            tx.execute(
+                "UPDATE imports SET finished_at = ?2 WHERE id = ?1",
+                params![import, now],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn discard_import(&self, import: i64, now: i64) -> StorageResult<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM voter_chunks WHERE import_id = ?1", [import])?;
+            tx.execute(
+                "UPDATE imports SET finished_at = ?2, report = 'failed' WHERE id = ?1",
+                params![import, now],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+impl SqliteStorage {
     fn add_lists_on(&self, campaign: &str, kind: ListKind, lists: &[NewList]) -> StorageResult<()> {
         self.write(|tx| {
             let known: Option<i64> = tx
@@ -726,18 +547,11 @@ impl SqliteStorage {
                      VALUES (?1, ?2, NULL, ?3, 0, ?4)",
                 )?
                 .execute(params![list.id, campaign, list.name, kind.as_str()])?;
-                let mut doc =
-                    TurfDoc::new(&TurfId(list.id.clone()), doorstep_core::ActorId::random())
-                        .map_err(corrupt)?;
-                let heads = doc.heads();
+                let (heads, snapshot) = new_turf_doc(&list.id)?;
                 tx.prepare_cached(
                     "INSERT INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)",
                 )?
-                .execute(params![
-                    format!("turf:{}", list.id),
-                    heads_to_bytes(&heads),
-                    doc.automerge().save()
-                ])?;
+                .execute(params![format!("turf:{}", list.id), heads, snapshot])?;
                 for (i, member) in list.members.iter().enumerate() {
                     match kind {
                         ListKind::Walk => tx
