@@ -9,7 +9,7 @@ pub mod postgres;
 use doorstep_core::domain::{Answer, Target, TurfId};
 use doorstep_core::{NewAttempt, Store, SyncError, SyncReport};
 use doorstep_server::demo::{DemoUser, Plan};
-use doorstep_server::storage::{PgStorage, SqliteStorage, Storage};
+use doorstep_server::storage::{Dashboard, PgStorage, SqliteStorage, Storage};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -57,7 +57,7 @@ impl Backend {
     }
 
     /// Its storage, opened (as another process would).
-    pub fn open(&self) -> Box<dyn Storage> {
+    pub fn open(&self) -> Box<dyn Dashboard> {
         match self {
             Self::Sqlite(path) => Box::new(SqliteStorage::open(path).expect("open SQLite")),
             Self::Postgres(url) => Box::new(PgStorage::connect(url).expect("connect to PostgreSQL")),

@@ -23,12 +23,21 @@ fn phone_attempts(phone: &Phone, turf: &str) -> Vec<String> {
 
 #[test]
 fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
+    let dir = tempfile::tempdir().unwrap();
+    captains_day(&Backend::Sqlite(dir.path().join("server.db")), 1);
+}
+
+#[test]
+fn on_two_postgresql_servers_a_captains_day_ends_with_every_attempt_once() {
+    let cluster = doorstep_tests::postgres::Cluster::start();
+    captains_day(&Backend::Postgres(cluster.database("doorstep")), 2);
+}
+
+/// The day, with every sync through the next of `servers` servers on one database.
+fn captains_day(backend: &Backend, servers: usize) {
     let run = seed_from_env();
     let mut rng = fastrand::Rng::with_seed(run);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("server.db");
-    let users = seed(
-        &db,
+    let users = backend.seed(
         &Plan {
             teams: 2,
             canvassers_per_team: 8,
@@ -38,8 +47,14 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
             seed: run,
         },
     );
-    let server = ServerProcess::start(&db);
-    let url = server.url.clone();
+    let fleet: Vec<ServerProcess> = (0..servers)
+        .map(|_| ServerProcess::on(backend, &[]))
+        .collect();
+    let turn = std::cell::Cell::new(0usize);
+    let url = || {
+        turn.set(turn.get() + 1);
+        fleet[turn.get() % fleet.len()].url.clone()
+    };
     let team: Vec<_> = users
         .iter()
         .filter(|u| u.team.as_deref() == Some("team-1"))
@@ -54,10 +69,10 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
 
     // The morning briefing: every phone signs in and downloads its lists.
     let mut cap = Phone::new(captain_user);
-    cap.sync(&url).unwrap();
+    cap.sync(&url()).unwrap();
     let mut cs: Vec<Phone> = canvasser_users.iter().map(|u| Phone::new(u)).collect();
     for c in &mut cs {
-        c.sync(&url).unwrap();
+        c.sync(&url()).unwrap();
         assert_eq!(c.turfs().len(), 1);
     }
     let team_turfs = cap.turfs();
@@ -143,7 +158,7 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
     // Three canvassers find signal before the captain does. Canvassers 4 and 5 carry the
     // captain's reassignment to the server themselves.
     for k in [1, 4, 5] {
-        let held = cs[k].sync_holding_back(&url).unwrap();
+        let held = cs[k].sync_holding_back(&url()).unwrap();
         eprintln!("canvasser {k} synced directly; held back on the way: {held:?}");
         assert_eq!(
             cs[k].store.outbox_count().unwrap(),
@@ -156,8 +171,9 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
         .filter(|(_, (who, _))| [1, 4, 5].iter().any(|k| &cs[*k].user == who))
         .map(|(id, _)| id.clone())
         .collect();
-    let stored = server.storage();
-    let on_server: Vec<String> = doorstep_server::storage::Storage::results(&stored, None)
+    let stored = backend.open();
+    let on_server: Vec<String> = stored
+        .results(None)
         .unwrap()
         .into_iter()
         .map(|r| r.attempt)
@@ -199,32 +215,30 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
         .collect();
 
     // Back in signal: the captain forwards everything, then every canvasser syncs.
-    let held = cap.sync_holding_back(&url).unwrap();
+    let held = cap.sync_holding_back(&url()).unwrap();
     assert!(
         held.is_empty(),
         "the server took all the captain carried: {held:?}"
     );
     for c in cs.iter_mut() {
-        c.sync_holding_back(&url).unwrap();
+        c.sync_holding_back(&url()).unwrap();
     }
     // Once more all round, so that everyone has everyone's news.
-    cap.sync_holding_back(&url).unwrap();
+    cap.sync_holding_back(&url()).unwrap();
     for c in cs.iter_mut() {
-        let held = c.sync_holding_back(&url).unwrap();
+        let held = c.sync_holding_back(&url()).unwrap();
         assert!(held.is_empty(), "{}: {held:?}", c.user);
     }
 
     // Every attempt exactly once on the server, in its author's name, with its device.
-    let storage = server.storage();
-    assert_results_match_documents(&storage);
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let rows: Vec<(String, String, String)> = conn
-        .prepare("SELECT attempt_id, canvasser_id, device FROM results")
+    let storage = backend.open();
+    assert_results_match_documents(&*storage);
+    let rows: Vec<(String, String, String)> = storage
+        .attempt_rows()
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .map(|r| (r.attempt, r.canvasser, r.device))
+        .collect();
     assert_eq!(
         rows.len(),
         recorded.len(),
@@ -236,19 +250,21 @@ fn eight_canvassers_a_captain_and_a_day_offline_end_with_every_attempt_once() {
     }
 
     // The new assignments hold on the server.
+    let figures = storage.turf_figures().unwrap();
     let assignees = |turf: &TurfId| -> Vec<String> {
-        conn.prepare("SELECT user_id FROM assignments WHERE turf_id = ?1 ORDER BY user_id")
-            .unwrap()
-            .query_map([turf.as_str()], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+        let mut users = figures
+            .iter()
+            .find(|t| t.turf == turf.as_str())
+            .map(|t| t.assigned.clone())
+            .unwrap_or_default();
+        users.sort();
+        users
     };
     assert_eq!(assignees(&t0), vec![cs[4].user.clone()]);
     assert_eq!(assignees(&spare), vec![cs[5].user.clone()]);
 
     // Every phone agrees with the server on every turf it holds, and has nothing unsent.
-    let log = server_log(&storage);
+    let log = server_log(&*storage);
     let on_server = |turf: &str| -> Vec<String> {
         let mut ids: Vec<String> = log
             .iter()
