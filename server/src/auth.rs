@@ -21,7 +21,11 @@ pub fn token_hash(secret: &str) -> [u8; 32] {
 }
 
 /// Issues a new token for `user`.
-pub fn issue_token(storage: &(impl Storage + ?Sized), user: &str, now: i64) -> StorageResult<IssuedToken> {
+pub fn issue_token(
+    storage: &(impl Storage + ?Sized),
+    user: &str,
+    now: i64,
+) -> StorageResult<IssuedToken> {
     let mut bytes = [0u8; 24];
     getrandom::fill(&mut bytes).map_err(|e| {
         crate::storage::StorageError::Corrupt(format!("no randomness for a token: {e}"))

@@ -192,7 +192,11 @@ fn fxhash(s: &str) -> u64 {
 }
 
 /// Stores the campaign (with its document) and one turf (roster and genesis document).
-pub fn put_turf(storage: &(impl Storage + ?Sized), roster: &Roster, team: Option<&str>) -> StorageResult<()> {
+pub fn put_turf(
+    storage: &(impl Storage + ?Sized),
+    roster: &Roster,
+    team: Option<&str>,
+) -> StorageResult<()> {
     let mut doc = TurfDoc::new(&roster.turf, ActorId::random())
         .map_err(|e| crate::storage::StorageError::Corrupt(e.to_string()))?;
     let heads = doc.heads();
@@ -200,7 +204,11 @@ pub fn put_turf(storage: &(impl Storage + ?Sized), roster: &Roster, team: Option
 }
 
 /// Seeds `storage` with a demo campaign per `plan`; returns the users and their tokens.
-pub fn seed(storage: &(impl Storage + ?Sized), plan: &Plan, now: i64) -> StorageResult<Vec<DemoUser>> {
+pub fn seed(
+    storage: &(impl Storage + ?Sized),
+    plan: &Plan,
+    now: i64,
+) -> StorageResult<Vec<DemoUser>> {
     let c = campaign();
     let mut doc = CampaignDoc::new(&c, ActorId::random())
         .map_err(|e| crate::storage::StorageError::Corrupt(e.to_string()))?;

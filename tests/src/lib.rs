@@ -60,13 +60,45 @@ impl Backend {
     pub fn open(&self) -> Box<dyn Dashboard> {
         match self {
             Self::Sqlite(path) => Box::new(SqliteStorage::open(path).expect("open SQLite")),
-            Self::Postgres(url) => Box::new(PgStorage::connect(url).expect("connect to PostgreSQL")),
+            Self::Postgres(url) => {
+                Box::new(PgStorage::connect(url).expect("connect to PostgreSQL"))
+            }
         }
     }
 
     /// Seeds it with a demo campaign; returns its users and tokens.
     pub fn seed(&self, plan: &Plan) -> Vec<DemoUser> {
         doorstep_server::demo::seed(&*self.open(), plan, 0).expect("seed")
+    }
+}
+
+/// What names a backend in the helpers: a SQLite file's path, or a [`Backend`].
+pub trait AsBackend {
+    /// The backend.
+    fn backend(&self) -> Backend;
+}
+
+impl AsBackend for Path {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite(self.to_owned())
+    }
+}
+
+impl AsBackend for PathBuf {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite(self.clone())
+    }
+}
+
+impl AsBackend for Backend {
+    fn backend(&self) -> Backend {
+        self.clone()
+    }
+}
+
+impl<T: AsBackend + ?Sized> AsBackend for &T {
+    fn backend(&self) -> Backend {
+        (**self).backend()
     }
 }
 
@@ -167,11 +199,10 @@ impl Drop for ServerProcess {
     }
 }
 
-fn run_doorstep(db: &Path, args: &[&str]) -> std::process::Output {
+fn run_doorstep(db: &(impl AsBackend + ?Sized), args: &[&str]) -> std::process::Output {
     Command::new(server_binary())
         .args(args)
-        .arg("--db")
-        .arg(db)
+        .args(db.backend().args())
         .env("RUST_LOG", "warn,automerge=off")
         .output()
         .expect("run doorstep")
@@ -179,7 +210,7 @@ fn run_doorstep(db: &Path, args: &[&str]) -> std::process::Output {
 
 /// Runs a `doorstep` command on `db`; returns its standard output, or panics with both
 /// outputs when it fails.
-pub fn doorstep(db: &Path, args: &[&str]) -> String {
+pub fn doorstep(db: &(impl AsBackend + ?Sized), args: &[&str]) -> String {
     let out = run_doorstep(db, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -191,7 +222,7 @@ pub fn doorstep(db: &Path, args: &[&str]) -> String {
 }
 
 /// Runs a `doorstep` command that must fail; returns its standard error.
-pub fn doorstep_fails(db: &Path, args: &[&str]) -> String {
+pub fn doorstep_fails(db: &(impl AsBackend + ?Sized), args: &[&str]) -> String {
     let out = run_doorstep(db, args);
     assert!(
         !out.status.success(),

@@ -159,8 +159,9 @@ fn compacting_on_one_while_the_other_writes_loses_nothing<S: Storage>((a, b): (S
     let doc = "turf:t02-001";
     let mut base = stored_doc(&a, doc);
     let before = base.get_heads();
-    let written: Vec<(ChangeHash, Vec<u8>)> =
-        (0..40).map(|i| change_on(&mut base, &format!("k{i}"))).collect();
+    let written: Vec<(ChangeHash, Vec<u8>)> = (0..40)
+        .map(|i| change_on(&mut base, &format!("k{i}")))
+        .collect();
     let done = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         s.spawn(|| {

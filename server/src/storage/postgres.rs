@@ -16,12 +16,14 @@
 //! transaction that holds an advisory lock, so that servers starting at the same moment apply
 //! each one once. A database migrated by a newer Doorstep is refused.
 
-use super::common::{answers_json, decode_roster, encode_roster, heads, merged_heads, support_level};
+use super::common::{
+    answers_json, decode_roster, encode_roster, heads, merged_heads, support_level,
+};
 use super::*;
-use doorstep_core::doc::heads_to_bytes;
 use ::postgres::error::SqlState;
 use ::postgres::types::ToSql;
 use ::postgres::{IsolationLevel, NoTls, Row, Statement};
+use doorstep_core::doc::heads_to_bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -146,7 +148,11 @@ impl<'c> Db<'c> {
     }
 
     /// At most one row.
-    pub(crate) fn query_opt(&mut self, sql: &str, params: Params<'_>) -> StorageResult<Option<Row>> {
+    pub(crate) fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> StorageResult<Option<Row>> {
         let s = self.statement(sql)?;
         Ok(self.tx.query_opt(&s, params)?)
     }
@@ -321,7 +327,10 @@ impl PgStorage {
     }
 
     /// Reads in one snapshot.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>) -> StorageResult<T> {
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>,
+    ) -> StorageResult<T> {
         self.read_on(&self.pool, f)
     }
 
@@ -470,22 +479,30 @@ fn grants_on(db: &mut Db<'_>, who: &Principal) -> StorageResult<Grants> {
 pub(crate) fn write_doors(db: &mut Db<'_>, roster: &Roster) -> StorageResult<()> {
     let turf = roster.turf.as_str();
     db.execute("DELETE FROM turf_doors WHERE turf_id = $1", &[&turf])?;
-    for (unit, lat, lon) in super::common::door_rows(roster) {
-        db.execute(
-            "INSERT INTO turf_doors (turf_id, unit, lat, lon) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING",
-            &[&turf, &unit, &lat, &lon],
-        )?;
-    }
+    let rows = super::common::door_rows(roster);
+    let units: Vec<&str> = rows.iter().map(|r| r.0).collect();
+    let lats: Vec<Option<f64>> = rows.iter().map(|r| r.1).collect();
+    let lons: Vec<Option<f64>> = rows.iter().map(|r| r.2).collect();
+    // One statement for the list, not one per door.
+    db.execute(
+        "INSERT INTO turf_doors (turf_id, unit, lat, lon)
+         SELECT $1, d.unit, d.lat, d.lon
+         FROM unnest($2::TEXT[], $3::FLOAT8[], $4::FLOAT8[]) AS d (unit, lat, lon)
+         ON CONFLICT DO NOTHING",
+        &[&turf, &units, &lats, &lons],
+    )?;
     Ok(())
 }
 
 /// Locks a document's row until the transaction ends, and reads its stored heads; `None` if
 /// there is no such document.
 fn lock_document(db: &mut Db<'_>, id: &str) -> StorageResult<Option<Vec<ChangeHash>>> {
-    db.query_opt("SELECT heads FROM documents WHERE id = $1 FOR UPDATE", &[&id])?
-        .map(|r| heads(r.get(0)))
-        .transpose()
+    db.query_opt(
+        "SELECT heads FROM documents WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )?
+    .map(|r| heads(r.get(0)))
+    .transpose()
 }
 
 impl Storage for PgStorage {
@@ -741,7 +758,7 @@ impl Storage for PgStorage {
                 for (user, device, at) in seen {
                     written += db.execute(
                         "UPDATE devices SET last_sync_at = $3
-                         WHERE user_id = $1 AND device = $2 AND last_sync_at < $3 - $4",
+                         WHERE user_id = $1 AND device = $2 AND last_sync_at < $3::BIGINT - $4::BIGINT",
                         &[user, device, at, &older_than],
                     )?;
                 }

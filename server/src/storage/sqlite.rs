@@ -1,7 +1,9 @@
 //! The embedded SQLite storage: one writer connection, a few readers (WAL), numbered migrations.
 
+use super::common::{
+    answers_json, decode_roster, encode_roster, heads, merged_heads, support_level,
+};
 use super::*;
-use super::common::{answers_json, decode_roster, encode_roster, heads, merged_heads, support_level};
 use doorstep_core::doc::heads_to_bytes;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::Path;

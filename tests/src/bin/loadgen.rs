@@ -371,7 +371,10 @@ fn scaleout(args: &Args) {
     ];
     let mut measured = Vec::new();
     for (name, backend, servers) in &setups {
-        eprintln!("{name}: seeding {} turfs ...", plan.teams * plan.turfs_per_team);
+        eprintln!(
+            "{name}: seeding {} turfs ...",
+            plan.teams * plan.turfs_per_team
+        );
         let users = backend.seed(&plan);
         let fleet: Vec<ServerProcess> = (0..*servers)
             .map(|_| ServerProcess::on(backend, &[]))

@@ -37,16 +37,14 @@ fn on_two_postgresql_servers_a_captains_day_ends_with_every_attempt_once() {
 fn captains_day(backend: &Backend, servers: usize) {
     let run = seed_from_env();
     let mut rng = fastrand::Rng::with_seed(run);
-    let users = backend.seed(
-        &Plan {
-            teams: 2,
-            canvassers_per_team: 8,
-            turfs_per_team: 10,
-            doors: 12,
-            turfs_per_canvasser: 1,
-            seed: run,
-        },
-    );
+    let users = backend.seed(&Plan {
+        teams: 2,
+        canvassers_per_team: 8,
+        turfs_per_team: 10,
+        doors: 12,
+        turfs_per_canvasser: 1,
+        seed: run,
+    });
     let fleet: Vec<ServerProcess> = (0..servers)
         .map(|_| ServerProcess::on(backend, &[]))
         .collect();

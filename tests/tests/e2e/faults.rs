@@ -35,16 +35,14 @@ fn flaky_phones_converge(backend: &Backend, servers: usize) {
     let seed_value = seed_from_env();
     let mut rng = fastrand::Rng::with_seed(seed_value);
     // Two teams of twelve; each team's twelve turfs are each shared by two canvassers.
-    let users = backend.seed(
-        &Plan {
-            teams: 2,
-            canvassers_per_team: 12,
-            turfs_per_team: 12,
-            doors: 15,
-            turfs_per_canvasser: 2,
-            seed: seed_value,
-        },
-    );
+    let users = backend.seed(&Plan {
+        teams: 2,
+        canvassers_per_team: 12,
+        turfs_per_team: 12,
+        doors: 15,
+        turfs_per_canvasser: 2,
+        seed: seed_value,
+    });
     // Compaction every few chunks, so the crash and the faults land in compactions too.
     let start = || ServerProcess::on(backend, &["--compact-after", "4"]);
     let mut fleet: Vec<ServerProcess> = (0..servers).map(|_| start()).collect();

@@ -581,9 +581,9 @@ fn organize(storage: &impl Dashboard, dir: &Path) -> Transcript {
         "half the file",
         import_file(storage, &file("half.csv"), "county"),
     );
-    rosters(storage, t, "newer");
+    rosters(storage, t, "fewer");
     note(t, "cut again", lists::cut_turfs(storage, None, 30));
-    figures(storage, t, "newer", &id);
+    figures(storage, t, "fewer", &id);
     out
 }
 
@@ -649,5 +649,10 @@ fn the_organizers_flow_gives_the_same_answers_on_postgres_as_on_sqlite() {
     assert!(said("assign another team's").contains("--move"));
     assert!(said("revoke").contains("1"), "{}", said("revoke"));
     assert!(said("results: export voters").lines().count() > 3);
-    assert!(said("fewer voters").contains("voters removed:"));
+    assert!(!said("fewer voters").contains("voters removed:               0"));
+    assert!(
+        said("cut the newcomers").contains("-w00008"),
+        "{}",
+        said("cut the newcomers")
+    );
 }

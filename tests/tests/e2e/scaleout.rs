@@ -48,8 +48,14 @@ fn what_one_server_stores_the_other_answers_with_at_once() {
         turfs_per_canvasser: 2,
         seed: 5,
     });
-    let (a, b) = (ServerProcess::on(&backend, &[]), ServerProcess::on(&backend, &[]));
-    let canvassers: Vec<_> = users.iter().filter(|u| u.id.starts_with("canvasser")).collect();
+    let (a, b) = (
+        ServerProcess::on(&backend, &[]),
+        ServerProcess::on(&backend, &[]),
+    );
+    let canvassers: Vec<_> = users
+        .iter()
+        .filter(|u| u.id.starts_with("canvasser"))
+        .collect();
     let mut x = Phone::new(canvassers[0]);
     let mut y = Phone::new(canvassers[1]);
     x.sync(&a.url).unwrap();
@@ -64,7 +70,9 @@ fn what_one_server_stores_the_other_answers_with_at_once() {
     y.sync(&b.url).unwrap();
     y.sync(&b.url).unwrap();
     let record = |phone: &mut Phone, door: usize| -> String {
-        let household = phone.store.walk_list(&shared).unwrap().households[door].id.clone();
+        let household = phone.store.walk_list(&shared).unwrap().households[door]
+            .id
+            .clone();
         phone
             .store
             .record_attempt(NewAttempt {
@@ -107,7 +115,10 @@ fn what_one_server_stores_the_other_answers_with_at_once() {
         .iter()
         .map(|h| h.id.to_string())
         .collect();
-    assert!(seen.contains(&k), "X got Y's knock through the other server");
+    assert!(
+        seen.contains(&k),
+        "X got Y's knock through the other server"
+    );
     let storage = backend.open();
     assert_results_match_documents(&*storage);
     assert_eq!(

@@ -54,7 +54,18 @@ fn number_after(output: &str, label: &str) -> u64 {
 #[test]
 fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("doorstep.db");
+    organizers_flow(&Backend::Sqlite(dir.path().join("doorstep.db")));
+}
+
+#[test]
+fn on_postgresql_the_organizers_flow_round_trips_the_source_voter_ids() {
+    let cluster = doorstep_tests::postgres::Cluster::start();
+    organizers_flow(&Backend::Postgres(cluster.database("doorstep")));
+}
+
+/// Import, apply, cut, add people, assign, sync, export, re-import, on `db`.
+fn organizers_flow(db: &Backend) {
+    let dir = tempfile::tempdir().unwrap();
     let plan = Plan {
         rows: 600,
         seed: 11,
@@ -116,7 +127,7 @@ fn import_apply_cut_assign_sync_export_round_trips_the_source_voter_ids() {
     assert!(err.contains("no turf 'no-such-turf'"), "{err}");
 
     // The canvasser's phone syncs, works both walk lists door by door and calls a few.
-    let server = ServerProcess::start(&db);
+    let server = ServerProcess::on(db, &[]);
     let mut phone = Phone::with_token(&canvasser, &token);
     phone.sync(&server.url).unwrap();
     let held: BTreeSet<String> = phone.turfs().into_iter().map(|t| t.0).collect();

@@ -3,9 +3,7 @@
 //! read, so that two servers bringing one team in step take turns.
 
 use super::{Db, lock_document};
-use crate::storage::common::{
-    bring_in_step, corrupt, live_member_of, shown, team_from_rows,
-};
+use crate::storage::common::{bring_in_step, corrupt, live_member_of, shown, team_from_rows};
 use crate::storage::{Reassignment, StorageError, StorageResult};
 use doorstep_core::ActorId;
 use doorstep_core::doc::{TeamDoc, heads_to_bytes};
