@@ -79,8 +79,18 @@ fn run(bin: &Path, program: &str, args: &[&str]) {
 }
 
 impl Cluster {
-    /// Creates and starts a cluster (about a second).
+    /// Creates and starts a cluster (about a second), without durability: no fsync.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// Creates and starts a cluster that flushes every commit to disk, as a production one
+    /// does: for benchmarks against SQLite's `synchronous=FULL`.
+    pub fn start_durable() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Self {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("a directory for the cluster");
         if is_root() {
@@ -116,11 +126,11 @@ impl Cluster {
             .expect("a free port")
             .port();
         let socket_dir = dir.path().to_string_lossy().into_owned();
-        // Durability is not what these tests are about: no fsync, and a quick start and stop.
-        let options = format!(
-            "-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off \
-             -c synchronous_commit=off -c full_page_writes=off"
-        );
+        // Durability is not what the tests are about: no fsync, and a quick start and stop.
+        let mut options = format!("-p {port} -k {socket_dir} -c listen_addresses=127.0.0.1");
+        if !durable {
+            options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
         let log = dir.path().join("server.log").to_string_lossy().into_owned();
         run(
             &bin,

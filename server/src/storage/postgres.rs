@@ -494,6 +494,55 @@ pub(crate) fn write_doors(db: &mut Db<'_>, roster: &Roster) -> StorageResult<()>
     Ok(())
 }
 
+/// New attempts as the results projection's columns.
+#[derive(Default)]
+struct ResultColumns {
+    turf: Vec<String>,
+    attempt: Vec<String>,
+    voter: Vec<Option<String>>,
+    household: Vec<String>,
+    canvasser: Vec<String>,
+    device: Vec<String>,
+    outcome: Vec<String>,
+    answers: Vec<String>,
+    note: Vec<Option<String>>,
+    recorded_at: Vec<i64>,
+    support: Vec<Option<i16>>,
+}
+
+impl ResultColumns {
+    fn of(attempts: &[&(String, Attempt)]) -> Self {
+        let mut c = Self::default();
+        for (turf, a) in attempts {
+            c.turf.push(turf.clone());
+            c.attempt.push(a.id.to_string());
+            c.voter.push(a.voter().map(|v| v.to_string()));
+            c.household.push(a.household.as_str().to_owned());
+            c.canvasser.push(a.canvasser.as_str().to_owned());
+            c.device.push(a.device.as_str().to_owned());
+            c.outcome.push(a.outcome.as_str().to_owned());
+            c.answers.push(answers_json(a));
+            c.note.push(a.note.clone());
+            c.recorded_at.push(a.recorded_at);
+            c.support.push(support_level(a).map(i16::from));
+        }
+        c
+    }
+}
+
+/// Triples as three columns.
+fn columns3<'a>(
+    rows: impl Iterator<Item = (&'a str, &'a str, &'a str)>,
+) -> (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>) {
+    let mut out = (Vec::new(), Vec::new(), Vec::new());
+    for (a, b, c) in rows {
+        out.0.push(a);
+        out.1.push(b);
+        out.2.push(c);
+    }
+    out
+}
+
 /// Locks a document's row until the transaction ends, and reads its stored heads; `None` if
 /// there is no such document.
 fn lock_document(db: &mut Db<'_>, id: &str) -> StorageResult<Option<Vec<ChangeHash>>> {
@@ -623,18 +672,36 @@ impl Storage for PgStorage {
         docs.sort_by(|a, b| a.id.cmp(&b.id));
         let mut attempts: Vec<&(String, Attempt)> = commit.attempts.iter().collect();
         attempts.sort_by_cached_key(|(turf, a)| (turf.clone(), a.id.to_string()));
+        // Each table's rows as columns, written with one statement (unnest) instead of one per
+        // row: a sync is a handful of round trips whatever it carries.
+        let results = ResultColumns::of(&attempts);
+        let (void_turfs, void_attempts, void_ids) = columns3(
+            commit
+                .voids
+                .iter()
+                .map(|(t, a, v)| (t.as_str(), a.as_str(), v.as_str())),
+        );
+        let acked_docs: Vec<&str> = commit.acked.iter().map(|(d, _)| d.as_str()).collect();
+        let acked_heads: Vec<Vec<u8>> = commit
+            .acked
+            .iter()
+            .map(|(_, h)| heads_to_bytes(h))
+            .collect();
+        let roster_turfs: Vec<&str> = commit.rosters.iter().map(|(t, _)| t.as_str()).collect();
+        let roster_versions: Vec<i64> = commit.rosters.iter().map(|(_, v)| *v as i64).collect();
         self.write(|db| {
             let stale = teams::apply_assignments(db, &commit.assignments)?;
             for doc in &docs {
                 // Locked first: heads merged with a concurrent writer's, never overwritten.
                 let stored = lock_document(db, &doc.id)?;
-                for (hash, data) in &doc.changes {
-                    db.execute(
-                        "INSERT INTO chunks (doc_id, hash, data) VALUES ($1, $2, $3)
-                         ON CONFLICT DO NOTHING",
-                        &[&doc.id, &&hash.0[..], data],
-                    )?;
-                }
+                let hashes: Vec<&[u8]> = doc.changes.iter().map(|(h, _)| &h.0[..]).collect();
+                let data: Vec<&[u8]> = doc.changes.iter().map(|(_, d)| d.as_slice()).collect();
+                db.execute(
+                    "INSERT INTO chunks (doc_id, hash, data)
+                     SELECT $1, c.hash, c.data FROM unnest($2::BYTEA[], $3::BYTEA[]) AS c (hash, data)
+                     ON CONFLICT DO NOTHING",
+                    &[&doc.id, &hashes, &data],
+                )?;
                 let heads = merged_heads(doc, stored);
                 db.execute(
                     "UPDATE documents SET heads = $2 WHERE id = $1",
@@ -646,44 +713,54 @@ impl Storage for PgStorage {
             for team in &stale {
                 teams::team_doc_in_step(db, team, commit.now)?;
             }
-            for (turf, a) in &attempts {
+            if !results.turf.is_empty() {
+                let r = &results;
                 db.execute(
                     "INSERT INTO results (turf_id, attempt_id, voter_id, household_id,
                          canvasser_id, device, outcome, answers, note, recorded_at, received_at,
                          support, campaign_id, unit)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                             (SELECT t.campaign_id FROM turfs t WHERE t.id = $1),
-                             CASE WHEN (SELECT t.list_kind FROM turfs t WHERE t.id = $1) = 'call'
-                                  THEN coalesce($3, $4) ELSE $4 END)
+                     SELECT a.turf, a.attempt, a.voter, a.household, a.canvasser, a.device,
+                            a.outcome, a.answers, a.note, a.recorded_at, $11, a.support,
+                            t.campaign_id,
+                            CASE WHEN t.list_kind = 'call' THEN coalesce(a.voter, a.household)
+                                 ELSE a.household END
+                     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[],
+                                 $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BIGINT[],
+                                 $12::SMALLINT[])
+                          AS a (turf, attempt, voter, household, canvasser, device, outcome,
+                                answers, note, recorded_at, support)
+                     LEFT JOIN turfs t ON t.id = a.turf
                      ON CONFLICT DO NOTHING",
                     &[
-                        turf,
-                        &a.id.to_string(),
-                        &a.voter().map(|v| v.to_string()),
-                        &a.household.as_str(),
-                        &a.canvasser.as_str(),
-                        &a.device.as_str(),
-                        &a.outcome.as_str(),
-                        &answers_json(a),
-                        &a.note,
-                        &a.recorded_at,
+                        &r.turf,
+                        &r.attempt,
+                        &r.voter,
+                        &r.household,
+                        &r.canvasser,
+                        &r.device,
+                        &r.outcome,
+                        &r.answers,
+                        &r.note,
+                        &r.recorded_at,
                         &commit.now,
-                        &support_level(a).map(i16::from),
+                        &r.support,
                     ],
                 )?;
             }
-            for (turf, attempt, void) in &commit.voids {
+            if !void_turfs.is_empty() {
                 db.execute(
-                    "UPDATE results SET voided_by = $3 WHERE turf_id = $1 AND attempt_id = $2",
-                    &[turf, attempt, void],
+                    "UPDATE results r SET voided_by = v.void
+                     FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS v (turf, attempt, void)
+                     WHERE r.turf_id = v.turf AND r.attempt_id = v.attempt",
+                    &[&void_turfs, &void_attempts, &void_ids],
                 )?;
             }
-            for (doc, acked) in &commit.acked {
+            if !acked_docs.is_empty() {
                 db.execute(
                     "INSERT INTO device_docs (user_id, device, doc_id, acked_heads)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (user_id, device, doc_id) DO UPDATE SET acked_heads = $4",
-                    &[&commit.user, &commit.device, doc, &heads_to_bytes(acked)],
+                     SELECT $1, $2, a.doc, a.heads FROM unnest($3::TEXT[], $4::BYTEA[]) AS a (doc, heads)
+                     ON CONFLICT (user_id, device, doc_id) DO UPDATE SET acked_heads = excluded.acked_heads",
+                    &[&commit.user, &commit.device, &acked_docs, &acked_heads],
                 )?;
             }
             for (doc, state) in &commit.sync_states {
@@ -694,12 +771,12 @@ impl Storage for PgStorage {
                     &[&commit.user, &commit.device, doc, state],
                 )?;
             }
-            for (turf, version) in &commit.rosters {
+            if !roster_turfs.is_empty() {
                 db.execute(
                     "INSERT INTO device_rosters (user_id, device, turf_id, version)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (user_id, device, turf_id) DO UPDATE SET version = $4",
-                    &[&commit.user, &commit.device, turf, &(*version as i64)],
+                     SELECT $1, $2, r.turf, r.version FROM unnest($3::TEXT[], $4::BIGINT[]) AS r (turf, version)
+                     ON CONFLICT (user_id, device, turf_id) DO UPDATE SET version = excluded.version",
+                    &[&commit.user, &commit.device, &roster_turfs, &roster_versions],
                 )?;
             }
             db.execute(

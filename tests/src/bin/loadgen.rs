@@ -350,7 +350,8 @@ fn ingest(
 /// baseline) and one on PostgreSQL, in the same run.
 fn scaleout(args: &Args) {
     let dir = tempfile::tempdir().unwrap();
-    let cluster = Cluster::start();
+    // Commits flushed to disk, as SQLite's are (`synchronous=FULL`).
+    let cluster = Cluster::start_durable();
     let plan = plan(args);
     let setups: [(&str, Backend, usize); 3] = [
         (
