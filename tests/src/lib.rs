@@ -156,6 +156,11 @@ impl ServerProcess {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the process outright (SIGKILL): no chance to finish anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

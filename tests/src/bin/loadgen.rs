@@ -229,7 +229,7 @@ fn main() {
     );
 
     // 4. Ingest from many phones at once.
-    let ingest = ingest(&users, &[&server.url], &args, &storage, 10);
+    let ingest = ingest(&users, &[&server], &args, &storage, 10);
     println!(
         "| ingest: attempts per second, {} phones syncing 10 each, {} rounds | {:.0} | goal 2,000 (Obama 2012 election-day average ~160) | {:.1}x goal |",
         ingest.phones,
@@ -251,6 +251,41 @@ struct Ingest {
     /// Sync latency percentiles, ms.
     p50: f64,
     p99: f64,
+    /// CPU seconds per 1,000 attempts while syncing: (servers, database, load generator).
+    cpu: (f64, f64, f64),
+}
+
+/// CPU seconds (user + system) a process has used; 0 when it is gone.
+fn cpu_seconds(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields
+        .get(11..13)
+        .map(|f| f.iter().filter_map(|t| t.parse::<u64>().ok()).sum())
+        .unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
+/// CPU seconds of the servers, of every PostgreSQL process, and of this load generator.
+fn cpu_now(servers: &[u32]) -> (f64, f64, f64) {
+    let servers = servers.iter().map(|p| cpu_seconds(&p.to_string())).sum();
+    let database = std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.flatten()
+                .filter(|e| {
+                    std::fs::read_to_string(e.path().join("comm"))
+                        .is_ok_and(|c| c.trim() == "postgres")
+                })
+                .map(|e| cpu_seconds(&e.file_name().to_string_lossy()))
+                .sum()
+        })
+        .unwrap_or(0.0);
+    (servers, database, cpu_seconds("self"))
 }
 
 /// Phones (one per canvasser, up to `--phones`) download their turfs, then for each round
@@ -259,11 +294,13 @@ struct Ingest {
 /// there before).
 fn ingest(
     users: &[DemoUser],
-    urls: &[&str],
+    servers: &[&ServerProcess],
     args: &Args,
     storage: &dyn Storage,
     earlier: usize,
 ) -> Ingest {
+    let urls: Vec<&str> = servers.iter().map(|s| s.url.as_str()).collect();
+    let pids: Vec<u32> = servers.iter().map(|s| s.pid()).collect();
     eprintln!(
         "{} phones download their turfs through {} server(s) ...",
         args.phones,
@@ -290,6 +327,7 @@ fn ingest(
     let mut latencies: Vec<Duration> = Vec::new();
     let mut busy = Duration::ZERO;
     let mut attempts = 0usize;
+    let mut cpu = (0.0, 0.0, 0.0);
     for round in 0..args.rounds {
         std::thread::scope(|s| {
             for (g, group) in phones.chunks_mut(chunk).enumerate() {
@@ -305,6 +343,7 @@ fn ingest(
         });
         attempts += phones.len() * 10;
         let started = Instant::now();
+        let cpu_before = cpu_now(&pids);
         let lat: Vec<Duration> = std::thread::scope(|s| {
             let handles: Vec<_> = phones
                 .chunks_mut(chunk)
@@ -329,9 +368,14 @@ fn ingest(
                 .collect()
         });
         busy += started.elapsed();
+        let cpu_after = cpu_now(&pids);
+        cpu.0 += cpu_after.0 - cpu_before.0;
+        cpu.1 += cpu_after.1 - cpu_before.1;
+        cpu.2 += cpu_after.2 - cpu_before.2;
         latencies.extend(lat);
     }
     latencies.sort();
+    let per_1000 = 1000.0 / attempts as f64;
     let pct = |p: f64| {
         latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64()
             * 1e3
@@ -343,6 +387,7 @@ fn ingest(
         rate: attempts as f64 / busy.as_secs_f64(),
         p50: pct(0.5),
         p99: pct(0.99),
+        cpu: (cpu.0 * per_1000, cpu.1 * per_1000, cpu.2 * per_1000),
     }
 }
 
@@ -380,23 +425,26 @@ fn scaleout(args: &Args) {
         let fleet: Vec<ServerProcess> = (0..*servers)
             .map(|_| ServerProcess::on(backend, &[]))
             .collect();
-        let urls: Vec<&str> = fleet.iter().map(|s| s.url.as_str()).collect();
+        let servers: Vec<&ServerProcess> = fleet.iter().collect();
         let storage = backend.open();
-        measured.push((name, ingest(&users, &urls, args, &*storage, 0)));
+        measured.push((name, ingest(&users, &servers, args, &*storage, 0)));
     }
     let base = measured[0].1.rate;
     println!(
-        "| ingest, {} phones syncing 10 attempts each, {} rounds | attempts per second | sync latency p50 / p99 | ratio to 1 server on SQLite |",
+        "| ingest, {} phones syncing 10 attempts each, {} rounds | attempts per second | ratio to 1 server on SQLite | sync latency p50 / p99 | CPU s per 1,000 attempts: servers / PostgreSQL / load generator |",
         measured[0].1.phones, args.rounds
     );
-    println!("| --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- |");
     for (name, m) in &measured {
         println!(
-            "| {name} | {:.0} | {:.1} ms / {:.1} ms | {:.2}x |",
+            "| {name} | {:.0} | {:.2}x | {:.1} ms / {:.1} ms | {:.2} / {:.2} / {:.2} |",
             m.rate,
+            m.rate / base,
             m.p50,
             m.p99,
-            m.rate / base
+            m.cpu.0,
+            m.cpu.1,
+            m.cpu.2
         );
     }
 }
