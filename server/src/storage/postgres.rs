@@ -122,10 +122,27 @@ impl r2d2::ManageConnection for Manager {
 
 type Pool = r2d2::Pool<Manager>;
 
-/// One transaction on a pooled connection, preparing each statement once per connection.
+/// A transaction on a pooled connection (or, for one-statement reads, the connection itself),
+/// preparing each statement once per connection.
 pub(crate) struct Db<'c> {
-    tx: ::postgres::Transaction<'c>,
+    session: Session<'c>,
     statements: &'c mut HashMap<String, Statement>,
+}
+
+enum Session<'c> {
+    Tx(::postgres::Transaction<'c>),
+    /// Each statement on its own: no BEGIN and COMMIT round trips.
+    Plain(&'c mut ::postgres::Client),
+}
+
+/// Runs the same call on a transaction or a client.
+macro_rules! on_session {
+    ($db:expr, $c:ident => $call:expr) => {
+        match &mut $db.session {
+            Session::Tx($c) => $call,
+            Session::Plain($c) => $call,
+        }
+    };
 }
 
 /// Query parameters.
@@ -136,7 +153,7 @@ impl<'c> Db<'c> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.tx.prepare(sql)?;
+        let s = on_session!(self, c => c.prepare(sql))?;
         self.statements.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
@@ -144,7 +161,7 @@ impl<'c> Db<'c> {
     /// Every row.
     pub(crate) fn query(&mut self, sql: &str, params: Params<'_>) -> StorageResult<Vec<Row>> {
         let s = self.statement(sql)?;
-        Ok(self.tx.query(&s, params)?)
+        Ok(on_session!(self, c => c.query(&s, params))?)
     }
 
     /// At most one row.
@@ -154,24 +171,36 @@ impl<'c> Db<'c> {
         params: Params<'_>,
     ) -> StorageResult<Option<Row>> {
         let s = self.statement(sql)?;
-        Ok(self.tx.query_opt(&s, params)?)
+        Ok(on_session!(self, c => c.query_opt(&s, params))?)
     }
 
     /// Exactly one row.
     pub(crate) fn query_one(&mut self, sql: &str, params: Params<'_>) -> StorageResult<Row> {
         let s = self.statement(sql)?;
-        Ok(self.tx.query_one(&s, params)?)
+        Ok(on_session!(self, c => c.query_one(&s, params))?)
     }
 
     /// Runs a statement; the rows it changed.
     pub(crate) fn execute(&mut self, sql: &str, params: Params<'_>) -> StorageResult<u64> {
         let s = self.statement(sql)?;
-        Ok(self.tx.execute(&s, params)?)
+        Ok(on_session!(self, c => c.execute(&s, params))?)
     }
 
-    /// The transaction itself, for what statements cannot do (COPY).
-    pub(crate) fn tx(&mut self) -> &mut ::postgres::Transaction<'c> {
-        &mut self.tx
+    /// The transaction itself, for what statements cannot do (portals, COPY).
+    pub(crate) fn tx(&mut self) -> StorageResult<&mut ::postgres::Transaction<'c>> {
+        match &mut self.session {
+            Session::Tx(tx) => Ok(tx),
+            Session::Plain(_) => Err(StorageError::Corrupt(
+                "a portal was asked for outside a transaction (a bug in Doorstep)".into(),
+            )),
+        }
+    }
+
+    fn commit(self) -> StorageResult<()> {
+        if let Session::Tx(tx) = self.session {
+            tx.commit()?;
+        }
+        Ok(())
     }
 
     /// Moves the change counter: one of its slots, spread by process and call.
@@ -320,10 +349,24 @@ impl PgStorage {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let mut db = Db { tx, statements };
+        let mut db = Db {
+            session: Session::Tx(tx),
+            statements,
+        };
         let out = f(&mut db)?;
-        db.tx.commit()?;
+        db.commit()?;
         Ok(out)
+    }
+
+    /// Reads statement by statement, with no transaction around them: for reads of one
+    /// statement, or whose statements need not see one snapshot.
+    fn read_plain<T>(&self, f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>) -> StorageResult<T> {
+        let mut conn = self.checkout(&self.pool)?;
+        let Conn { client, statements } = &mut *conn;
+        f(&mut Db {
+            session: Session::Plain(client),
+            statements,
+        })
     }
 
     /// Reads in one snapshot.
@@ -364,12 +407,15 @@ impl PgStorage {
             let Conn { client, statements } = &mut *conn;
             let out = (|| {
                 let tx = client.transaction()?;
-                let mut db = Db { tx, statements };
+                let mut db = Db {
+                    session: Session::Tx(tx),
+                    statements,
+                };
                 let out = f(&mut db)?;
                 if changed(&out) {
                     db.bump_changes()?;
                 }
-                db.tx.commit()?;
+                db.commit()?;
                 Ok(out)
             })();
             match out {
@@ -560,24 +606,22 @@ impl Storage for PgStorage {
     }
 
     fn change_counter(&self) -> StorageResult<u64> {
-        let mut conn = self.checkout(&self.pool)?;
-        let row = conn
-            .client
-            .query_one("SELECT sum(value)::BIGINT FROM change_slots", &[])?;
-        Ok(row.get::<_, i64>(0) as u64)
+        self.read_plain(|db| {
+            let row = db.query_one("SELECT sum(value)::BIGINT FROM change_slots", &[])?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
     }
 
     fn admin_epoch(&self) -> StorageResult<u64> {
-        let mut conn = self.checkout(&self.pool)?;
-        let row = conn
-            .client
-            .query_one("SELECT value FROM admin_epoch WHERE id = 1", &[])?;
-        Ok(row.get::<_, i64>(0) as u64)
+        self.read_plain(|db| {
+            let row = db.query_one("SELECT value FROM admin_epoch WHERE id = 1", &[])?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
     }
 
     fn sync_context(&self, token_hash: &[u8; 32]) -> StorageResult<Option<SyncContext>> {
-        // One snapshot for both.
-        self.read(|db| {
+        // Statement by statement: a token revoked between them is as if revoked a moment later.
+        self.read_plain(|db| {
             let Some(principal) = authenticate_on(db, token_hash)? else {
                 return Ok(None);
             };
@@ -587,15 +631,15 @@ impl Storage for PgStorage {
     }
 
     fn authenticate(&self, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>> {
-        self.read(|db| authenticate_on(db, token_hash))
+        self.read_plain(|db| authenticate_on(db, token_hash))
     }
 
     fn grants(&self, who: &Principal) -> StorageResult<Grants> {
-        self.read(|db| grants_on(db, who))
+        self.read_plain(|db| grants_on(db, who))
     }
 
     fn device_state(&self, user: &str, device: &[u8]) -> StorageResult<DeviceState> {
-        self.read(|db| {
+        self.read_plain(|db| {
             let mut state = DeviceState::default();
             for r in db.query(
                 "SELECT doc_id, acked_heads FROM device_docs WHERE user_id = $1 AND device = $2",
@@ -614,7 +658,7 @@ impl Storage for PgStorage {
     }
 
     fn sync_state(&self, user: &str, device: &[u8], doc: &str) -> StorageResult<Option<Vec<u8>>> {
-        self.read(|db| {
+        self.read_plain(|db| {
             Ok(db
                 .query_opt(
                     "SELECT sync_state FROM device_docs
@@ -646,7 +690,7 @@ impl Storage for PgStorage {
     }
 
     fn stored_heads(&self, ids: &[String]) -> StorageResult<HashMap<String, Vec<ChangeHash>>> {
-        self.read(|db| {
+        self.read_plain(|db| {
             db.query(
                 "SELECT id, heads FROM documents WHERE id = ANY($1)",
                 &[&ids],
@@ -658,7 +702,7 @@ impl Storage for PgStorage {
     }
 
     fn roster(&self, turf: &str) -> StorageResult<Option<Roster>> {
-        self.read(|db| {
+        self.read_plain(|db| {
             db.query_opt("SELECT body FROM rosters WHERE turf_id = $1", &[&turf])?
                 .map(|r| decode_roster(turf, r.get(0)))
                 .transpose()
@@ -847,7 +891,7 @@ impl Storage for PgStorage {
     }
 
     fn chunk_hashes(&self, doc: &str) -> StorageResult<Vec<ChangeHash>> {
-        self.read(|db| {
+        self.read_plain(|db| {
             let mut out = Vec::new();
             for r in db.query("SELECT hash FROM chunks WHERE doc_id = $1", &[&doc])? {
                 out.extend(heads(r.get(0))?);

@@ -35,7 +35,7 @@ pub(super) fn each_row(
     mut f: impl FnMut(&Row) -> StorageResult<()>,
 ) -> StorageResult<()> {
     let statement = db.statement(sql)?;
-    let tx = db.tx();
+    let tx = db.tx()?;
     let portal = tx.bind(&statement, params)?;
     loop {
         let rows = tx.query_portal(&portal, per_fetch)?;
