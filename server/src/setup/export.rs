@@ -67,7 +67,7 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) fn load(storage: &impl Organize) -> Result<Self, SetupError> {
+    pub(crate) fn load(storage: &(impl Organize + ?Sized)) -> Result<Self, SetupError> {
         let mut questions = Vec::new();
         let mut contacts = HashSet::new();
         for (id, _) in storage.campaigns()? {

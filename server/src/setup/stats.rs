@@ -42,7 +42,7 @@ pub struct Stats {
 pub const NO_TEAM: &str = "(no team)";
 
 /// Computes the figures.
-pub fn stats(storage: &impl Organize) -> Result<Stats, SetupError> {
+pub fn stats(storage: &(impl Organize + ?Sized)) -> Result<Stats, SetupError> {
     let ctx = Context::load(storage)?;
     let rows = storage.attempt_rows()?;
     #[derive(Default)]

@@ -5,8 +5,9 @@
 
 use doorstep_server::demo::{DemoUser, Plan};
 use doorstep_server::setup::stats;
+use doorstep_server::storage::Dashboard;
 use doorstep_server::storage::Organize;
-use doorstep_tests::{Phone, ServerProcess, doorstep, seed};
+use doorstep_tests::{Backend, Phone, ServerProcess, doorstep, seed};
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
@@ -210,13 +211,35 @@ pub fn canvass(server: &ServerProcess, users: &[DemoUser], knocks: usize, seed: 
 
 #[test]
 fn the_figures_are_the_databases_for_organizers_and_captains() {
-    let (server, users, _dir) = field(&plan());
+    let (server, users, dir) = field(&plan());
     canvass(&server, &users, 9, 3);
-    let expected = stats::stats(&server.storage()).unwrap();
+    let backend = Backend::Sqlite(dir.path().join("server.db"));
+    figures_are_the_databases(&server, &users, &*backend.open());
+}
+
+/// On two servers of one PostgreSQL database: phones sync through one, the organizer and the
+/// captain look through the other, which sees everything.
+#[test]
+fn on_postgresql_another_servers_pages_show_the_figures_of_the_database() {
+    let cluster = doorstep_tests::postgres::Cluster::start();
+    let backend = Backend::Postgres(cluster.database("doorstep"));
+    let users = backend.seed(&plan());
+    let (phones, pages) = (
+        ServerProcess::on(&backend, &[]),
+        ServerProcess::on(&backend, &[]),
+    );
+    canvass(&phones, &users, 9, 3);
+    figures_are_the_databases(&pages, &users, &*backend.open());
+}
+
+/// Every figure on `server`'s campaign page and on a captain's page equals what `doorstep
+/// stats` and the results rows of `storage` say.
+fn figures_are_the_databases(server: &ServerProcess, users: &[DemoUser], storage: &dyn Dashboard) {
+    let expected = stats::stats(storage).unwrap();
     assert!(expected.total.attempts > 0);
 
     let mut organizer = Web::new(&server.url);
-    let signed = organizer.sign_in(&user(&users, "organizer").token.secret);
+    let signed = organizer.sign_in(&user(users, "organizer").token.secret);
     assert_eq!(signed.status, 303);
     let home = organizer.get("/dashboard");
     assert_eq!(home.status, 200);
@@ -250,7 +273,7 @@ fn the_figures_are_the_databases_for_organizers_and_captains() {
         }
     }
     // Outcomes per turf, as the results rows say.
-    let rows = server.storage().attempt_rows().unwrap();
+    let rows = storage.attempt_rows().unwrap();
     for line in &expected.turfs {
         for code in ["talked", "not_home"] {
             let want = rows
@@ -277,7 +300,7 @@ fn the_figures_are_the_databases_for_organizers_and_captains() {
         );
     }
     // Per canvasser: their attempts, as the results rows say.
-    let rows = server.storage().attempt_rows().unwrap();
+    let rows = storage.attempt_rows().unwrap();
     for u in users.iter().filter(|u| u.id.starts_with("canvasser")) {
         let theirs = rows
             .iter()
@@ -294,7 +317,7 @@ fn the_figures_are_the_databases_for_organizers_and_captains() {
     assert!(page.body.contains("just now"));
 
     // A captain's page is their team's, with the same figures as the team's line.
-    let captain = Web::signed_in(&server.url, &user(&users, "captain-1").token.secret);
+    let captain = Web::signed_in(&server.url, &user(users, "captain-1").token.secret);
     let home = captain.get("/dashboard");
     assert_eq!(home.status, 303);
     assert_eq!(home.location.as_deref(), Some("/dashboard/teams/team-1"));
