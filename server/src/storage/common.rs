@@ -198,12 +198,41 @@ pub(crate) fn bring_in_step(doc: &mut TeamDoc, want: &Team, now: i64) -> Storage
     Ok(changed)
 }
 
-/// Whether a user row (team, role, revoked at) is a live captain or canvasser of `team`, who
-/// may be handed one of its turfs.
-pub(crate) fn live_member_of(
+/// A user row as a handover is judged by: (team, role, revoked at).
+pub(crate) type MemberRow = (Option<String>, String, Option<i64>);
+
+/// Whether the database has overtaken a captain's handover of `turf` to `users` (`members`:
+/// each one's row, in order): the turf is no longer the team's (`owner`), or a user is no
+/// longer a live captain or canvasser of it. Logs why, with ids only.
+pub(crate) fn overtaken(
     team: &str,
-    row: Option<(Option<String>, String, Option<i64>)>,
+    turf: &str,
+    owner: Option<&str>,
+    users: &[String],
+    members: Vec<Option<MemberRow>>,
 ) -> bool {
-    matches!(row, Some((Some(t), role, None))
-        if t == team && (role == "captain" || role == "canvasser"))
+    let why = if owner != Some(team) {
+        format!(
+            "turf {} is no longer one of the team's turfs; the handover is undone",
+            shown(turf)
+        )
+    } else if let Some(user) = users.iter().zip(members).find_map(|(user, row)| {
+        let live = matches!(row, Some((Some(t), role, None))
+            if t == team && (role == "captain" || role == "canvasser"));
+        (!live).then_some(user)
+    }) {
+        format!(
+            "turf {} is assigned to {}, who is no longer a live member of the team; the handover is undone",
+            shown(turf),
+            shown(user)
+        )
+    } else {
+        return false;
+    };
+    let refused = super::StorageError::Refused {
+        doc: format!("team:{team}"),
+        reason: why,
+    };
+    tracing::warn!("{refused}");
+    true
 }

@@ -93,13 +93,16 @@ fn what_one_server_stores_the_other_answers_with_at_once() {
     assert_eq!(x.store.outbox_count().unwrap(), 0);
     // The very next sync of Y, through B, brings X's knocks.
     y.sync(&b.url).unwrap();
-    let seen: Vec<String> = y
-        .store
-        .history(&shared)
-        .unwrap()
-        .iter()
-        .map(|h| h.id.to_string())
-        .collect();
+    let history = |phone: &Phone| -> Vec<String> {
+        phone
+            .store
+            .history(&shared)
+            .unwrap()
+            .iter()
+            .map(|h| h.id.to_string())
+            .collect()
+    };
+    let seen = history(&y);
     for id in &recorded {
         assert!(seen.contains(id), "Y got {id} through the other server");
     }
@@ -108,15 +111,8 @@ fn what_one_server_stores_the_other_answers_with_at_once() {
     let k = record(&mut y, 4);
     y.sync(&b.url).unwrap();
     x.sync(&a.url).unwrap();
-    let seen: Vec<String> = x
-        .store
-        .history(&shared)
-        .unwrap()
-        .iter()
-        .map(|h| h.id.to_string())
-        .collect();
     assert!(
-        seen.contains(&k),
+        history(&x).contains(&k),
         "X got Y's knock through the other server"
     );
     let storage = backend.open();

@@ -3,8 +3,8 @@
 //! read, so that two servers bringing one team in step take turns.
 
 use super::{Db, lock_document};
-use crate::storage::common::{bring_in_step, corrupt, live_member_of, shown, team_from_rows};
-use crate::storage::{Reassignment, StorageError, StorageResult};
+use crate::storage::common::{bring_in_step, corrupt, overtaken, team_from_rows};
+use crate::storage::{Reassignment, StorageResult};
 use doorstep_core::ActorId;
 use doorstep_core::doc::{TeamDoc, heads_to_bytes};
 use doorstep_core::domain::Team;
@@ -158,47 +158,27 @@ pub(crate) fn apply_assignments(
     assignments: &[Reassignment],
 ) -> StorageResult<BTreeSet<String>> {
     let mut stale = BTreeSet::new();
-    'next: for Reassignment {
+    for Reassignment {
         team,
         turf,
         users,
         past,
     } in assignments
     {
-        let refused = |reason: String| StorageError::Refused {
-            doc: format!("team:{team}"),
-            reason,
-        };
-        if turf_team(db, turf)?.as_deref() != Some(team.as_str()) {
-            tracing::warn!(
-                "{}",
-                refused(format!(
-                    "turf {} is no longer one of the team's turfs; the handover is undone",
-                    shown(turf)
-                ))
-            );
-            stale.insert(team.clone());
-            continue 'next;
-        }
+        let owner = turf_team(db, turf)?;
+        let mut members = Vec::new();
         for user in users {
-            let member = db
-                .query_opt(
+            members.push(
+                db.query_opt(
                     "SELECT team_id, role, revoked_at FROM users WHERE id = $1",
                     &[user],
                 )?
-                .map(|r| (r.get(0), r.get(1), r.get(2)));
-            if !live_member_of(team, member) {
-                tracing::warn!(
-                    "{}",
-                    refused(format!(
-                        "turf {} is assigned to {}, who is no longer a live member of the team; the handover is undone",
-                        shown(turf),
-                        shown(user)
-                    ))
-                );
-                stale.insert(team.clone());
-                continue 'next;
-            }
+                .map(|r| (r.get(0), r.get(1), r.get(2))),
+            );
+        }
+        if overtaken(team, turf, owner.as_deref(), users, members) {
+            stale.insert(team.clone());
+            continue;
         }
         db.execute("DELETE FROM assignments WHERE turf_id = $1", &[turf])?;
         for user in users {

@@ -4,7 +4,7 @@
 //! back the other way ([`apply_assignments`]).
 
 use super::*;
-use crate::storage::common::{bring_in_step, corrupt, live_member_of, shown, team_from_rows};
+use crate::storage::common::{bring_in_step, corrupt, overtaken, team_from_rows};
 use doorstep_core::ActorId;
 use doorstep_core::doc::TeamDoc;
 use doorstep_core::domain::Team;
@@ -181,45 +181,25 @@ pub(super) fn apply_assignments(
     assignments: &[Reassignment],
 ) -> StorageResult<BTreeSet<String>> {
     let mut stale = BTreeSet::new();
-    'next: for Reassignment {
+    for Reassignment {
         team,
         turf,
         users,
         past,
     } in assignments
     {
-        let refused = |reason: String| StorageError::Refused {
-            doc: format!("team:{team}"),
-            reason,
-        };
-        if turf_team(tx, turf)?.as_deref() != Some(team.as_str()) {
-            tracing::warn!(
-                "{}",
-                refused(format!(
-                    "turf {} is no longer one of the team's turfs; the handover is undone",
-                    shown(turf)
-                ))
-            );
-            stale.insert(team.clone());
-            continue 'next;
-        }
+        let owner = turf_team(tx, turf)?;
+        let mut members = Vec::new();
         for user in users {
-            let member: Option<(Option<String>, String, Option<i64>)> = tx
-                .prepare_cached("SELECT team_id, role, revoked_at FROM users WHERE id = ?1")?
-                .query_row([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?;
-            if !live_member_of(team, member) {
-                tracing::warn!(
-                    "{}",
-                    refused(format!(
-                        "turf {} is assigned to {}, who is no longer a live member of the team; the handover is undone",
-                        shown(turf),
-                        shown(user)
-                    ))
-                );
-                stale.insert(team.clone());
-                continue 'next;
-            }
+            members.push(
+                tx.prepare_cached("SELECT team_id, role, revoked_at FROM users WHERE id = ?1")?
+                    .query_row([user], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?,
+            );
+        }
+        if overtaken(team, turf, owner.as_deref(), users, members) {
+            stale.insert(team.clone());
+            continue;
         }
         tx.prepare_cached("DELETE FROM assignments WHERE turf_id = ?1")?
             .execute([turf])?;
