@@ -320,11 +320,14 @@ impl<S: Storage> Engine<S> {
             // Read before a flush: maybe before the change that caused it. Used, not kept.
             return Ok(shared);
         }
-        docs.put(id.to_owned(), shared.clone());
-        self.heads
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.to_owned(), heads);
+        let evicted = docs.push(id.to_owned(), shared.clone());
+        let mut known = self.heads.write().unwrap_or_else(|e| e.into_inner());
+        if let Some((evicted, _)) = evicted.filter(|(e, _)| e != id) {
+            // Its heads are known no more: read again with the document when next needed, so
+            // that they hold what others stored meanwhile.
+            known.remove(&evicted);
+        }
+        known.insert(id.to_owned(), heads);
         Ok(shared)
     }
 
@@ -466,11 +469,15 @@ impl<S: Storage> Engine<S> {
     /// a sync (a campaign applied, a team changed), which the admin epoch tells; read only when
     /// the counter moved.
     fn drop_documents_changed_elsewhere(&self, counter: u64) -> Result<(), SyncFailure> {
+        if lock(&self.admin_seen).0 == counter {
+            return Ok(());
+        }
+        // Read without the lock: every sync that sees the counter move reads it at once.
+        let epoch = self.storage.admin_epoch()?;
         let mut seen = lock(&self.admin_seen);
         if seen.0 == counter {
             return Ok(());
         }
-        let epoch = self.storage.admin_epoch()?;
         if seen.0 != u64::MAX && epoch != seen.1 {
             // Commands change campaign documents (`campaign apply`) and team documents (people
             // and turfs handed around); turf documents stay.
@@ -636,6 +643,7 @@ impl<S: Storage> Engine<S> {
                 updated.insert(d.id.clone(), after);
             }
         }
+        let mut handed: Vec<String> = Vec::new();
         for Reassignment {
             turf, users, past, ..
         } in &commit.assignments
@@ -657,6 +665,7 @@ impl<S: Storage> Engine<S> {
                 // captain's change): the turf is theirs in this sync already, so that the turf's
                 // document it carries too is taken, and its roster sent.
                 granted.insert(format!("turf:{turf}"));
+                handed.push(format!("turf:{turf}"));
                 if let Some(roster) = self.storage.roster(turf)? {
                     granted.insert(format!("campaign:{}", roster.campaign));
                     grants.rosters.insert(turf.clone(), roster.version);
@@ -666,6 +675,8 @@ impl<S: Storage> Engine<S> {
                 }
             }
         }
+        // Caught up like the rest, before anything of them is answered.
+        self.catch_up(&handed)?;
         for d in &request.docs {
             // A grant withdrawn since the last sync is not an error: the phone is told below.
             if !granted.contains(&d.id)

@@ -17,6 +17,7 @@ pub fn check_all<S: Storage>(make: impl Fn() -> S) {
     tokens_authenticate_until_revoked(&make());
     grants_follow_roles(&make());
     results_are_written_with_their_chunks(&make());
+    any_text_from_a_phone_is_stored(&make());
     device_state_round_trips(&make());
     team_documents_and_grants_follow_the_team(&make());
     reassignments_are_judged_against_the_database(&make());
@@ -377,6 +378,37 @@ fn results_are_written_with_their_chunks(storage: &impl Storage) {
         }]
     );
     assert!(storage.results(Some("t01-002")).unwrap().is_empty());
+}
+
+/// A phone's free text may hold anything, a NUL included (which PostgreSQL's text refuses):
+/// its attempt is stored all the same, or the phone would retry the same upload forever.
+fn any_text_from_a_phone_is_stored(storage: &impl Storage) {
+    seeded(storage);
+    let attempt = doorstep_core::domain::Attempt {
+        id: AttemptId([9; 16]),
+        target: Target::Household("t01-001-h000".into()),
+        household: "t01-001-h000".into(),
+        outcome: "not\0home".into(),
+        answers: vec![],
+        note: Some("gate code 4\0 2 — ask for Zoë 🐕".into()),
+        canvasser: "canvasser-1-1".into(),
+        device: "d\0".into(),
+        recorded_at: 43,
+        location: None,
+    };
+    storage
+        .commit(&Commit {
+            user: "canvasser-1-1".into(),
+            device: vec![2; 16],
+            now: 99,
+            attempts: vec![("t01-001".into(), attempt.clone())],
+            acked: vec![("turf:t01-001".into(), Vec::new())],
+            ..Commit::default()
+        })
+        .unwrap();
+    let rows = storage.results(Some("t01-001")).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].attempt, attempt.id.to_string());
 }
 
 fn device_state_round_trips(storage: &impl Storage) {

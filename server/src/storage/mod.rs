@@ -25,7 +25,7 @@ pub enum StorageError {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     /// The PostgreSQL database failed, or could not be reached.
-    #[error("PostgreSQL error: {0}")]
+    #[error("PostgreSQL error: {}", postgres_message(.0))]
     Postgres(#[from] ::postgres::Error),
     /// The database could not be reached, or every connection stayed busy.
     #[error(
@@ -74,6 +74,15 @@ pub enum StorageError {
 
 /// Storage result.
 pub type StorageResult<T> = Result<T, StorageError>;
+
+/// A PostgreSQL error as messages and logs show it: the server's message and its SQLSTATE, never
+/// its detail, which quotes the rows involved (names, notes).
+fn postgres_message(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
 
 /// Who a token belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -558,17 +558,20 @@ struct ResultColumns {
 
 impl ResultColumns {
     fn of(attempts: &[&(String, Attempt)]) -> Self {
+        // PostgreSQL's text holds no NUL, which a phone's free text may: stored as U+FFFD in
+        // the projection (the document keeps the phone's bytes).
+        let text = |s: &str| s.replace('\0', "\u{FFFD}");
         let mut c = Self::default();
         for (turf, a) in attempts {
-            c.turf.push(turf.clone());
-            c.attempt.push(a.id.to_string());
-            c.voter.push(a.voter().map(|v| v.to_string()));
-            c.household.push(a.household.as_str().to_owned());
-            c.canvasser.push(a.canvasser.as_str().to_owned());
-            c.device.push(a.device.as_str().to_owned());
-            c.outcome.push(a.outcome.as_str().to_owned());
+            c.turf.push(text(turf));
+            c.attempt.push(text(&a.id.to_string()));
+            c.voter.push(a.voter().map(|v| text(&v.to_string())));
+            c.household.push(text(a.household.as_str()));
+            c.canvasser.push(text(a.canvasser.as_str()));
+            c.device.push(text(a.device.as_str()));
+            c.outcome.push(text(a.outcome.as_str()));
             c.answers.push(answers_json(a));
-            c.note.push(a.note.clone());
+            c.note.push(a.note.as_deref().map(text));
             c.recorded_at.push(a.recorded_at);
             c.support.push(support_level(a).map(i16::from));
         }
