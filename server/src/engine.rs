@@ -552,7 +552,19 @@ impl<S: Storage> Engine<S> {
             e => SyncFailure::Malformed(e.to_string()),
         })?;
         let who = context.principal.clone();
-        match self.answer(context, request, now) {
+        // A handover judged against a team document another server changed meanwhile is run
+        // again, on the document caught up with that change.
+        let mut outcome = self.answer(context.clone(), request.clone(), now);
+        for _ in 0..3 {
+            if !matches!(
+                outcome,
+                Err(SyncFailure::Storage(StorageError::Moved { .. }))
+            ) {
+                break;
+            }
+            outcome = self.answer(context.clone(), request.clone(), now);
+        }
+        match outcome {
             Ok((outcome, quiet)) => Ok((who, outcome, quiet)),
             Err(failure) => {
                 if matches!(

@@ -62,6 +62,13 @@ pub enum StorageError {
         /// Why.
         reason: String,
     },
+    /// Another server changed a team document while this sync's handover in it was being
+    /// judged against an older copy: nothing was stored; the sync runs again on the current one.
+    #[error("{doc} changed on another server meanwhile; nothing was stored, sync again")]
+    Moved {
+        /// The document.
+        doc: String,
+    },
     /// A named thing does not exist.
     #[error("{what} '{id}' does not exist")]
     NotFound {

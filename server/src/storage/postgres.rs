@@ -737,10 +737,27 @@ impl Storage for PgStorage {
         let roster_turfs: Vec<&str> = commit.rosters.iter().map(|(t, _)| t.as_str()).collect();
         let roster_versions: Vec<i64> = commit.rosters.iter().map(|(_, v)| *v as i64).collect();
         self.write(|db| {
-            let stale = teams::apply_assignments(db, &commit.assignments)?;
+            // Every document locked first, in order: heads merged with a concurrent writer's,
+            // never overwritten, and a team's handovers judged while nobody else changes it.
+            let mut stored = Vec::with_capacity(docs.len());
             for doc in &docs {
-                // Locked first: heads merged with a concurrent writer's, never overwritten.
-                let stored = lock_document(db, &doc.id)?;
+                let heads = lock_document(db, &doc.id)?;
+                let handover = commit
+                    .assignments
+                    .iter()
+                    .any(|r| doc.id.strip_prefix("team:") == Some(r.team.as_str()));
+                if handover && heads.as_ref().is_some_and(|h| merged_heads(doc, Some(h.clone())).len() > doc.heads.len()) {
+                    // Another server changed the team meanwhile: the handover was judged
+                    // against a copy without that change, and the database's assignments must
+                    // follow the document's merge. Nothing is stored; the sync runs again.
+                    return Err(StorageError::Moved {
+                        doc: doc.id.clone(),
+                    });
+                }
+                stored.push(heads);
+            }
+            let stale = teams::apply_assignments(db, &commit.assignments)?;
+            for (doc, stored) in docs.iter().zip(stored) {
                 let hashes: Vec<&[u8]> = doc.changes.iter().map(|(h, _)| &h.0[..]).collect();
                 let data: Vec<&[u8]> = doc.changes.iter().map(|(_, d)| d.as_slice()).collect();
                 db.execute(

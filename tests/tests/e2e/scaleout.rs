@@ -122,3 +122,98 @@ fn what_one_server_stores_the_other_answers_with_at_once() {
         server_doc(&*storage, &id.to_string()).get_heads()
     );
 }
+
+/// Two captains of one team hand the same turfs around at the same moments, each phone through
+/// its own server: at the end the database's assignments, the stored team document and both
+/// phones say the same holder for every turf (the database follows the document's merge, not
+/// whichever server committed last).
+#[test]
+fn two_captains_handing_turfs_through_two_servers_leave_one_answer() {
+    use doorstep_core::domain::CanvasserId;
+    use doorstep_server::storage::NewUser;
+    let cluster = Cluster::start();
+    let backend = Backend::Postgres(cluster.database("doorstep"));
+    let users = backend.seed(&Plan {
+        teams: 1,
+        canvassers_per_team: 4,
+        turfs_per_team: 3,
+        doors: 4,
+        turfs_per_canvasser: 1,
+        seed: 9,
+    });
+    let storage = backend.open();
+    storage
+        .add_user(&NewUser {
+            id: "captain-1b".into(),
+            name: "Second captain".into(),
+            role: doorstep_core::sync::Role::Captain,
+            team: Some("team-1".into()),
+        })
+        .unwrap();
+    let token = doorstep_server::auth::issue_token(&*storage, "captain-1b", 0).unwrap();
+    let (a, b) = (
+        ServerProcess::on(&backend, &[]),
+        ServerProcess::on(&backend, &[]),
+    );
+    let first = users.iter().find(|u| u.id == "captain-1").unwrap();
+    let mut captains = [
+        Phone::new(first),
+        Phone::with_token("captain-1b", &token.secret),
+    ];
+    let urls = [a.url.clone(), b.url.clone()];
+    for (c, url) in captains.iter_mut().zip(&urls) {
+        c.sync(url).unwrap();
+    }
+    let turfs = captains[0].turfs();
+    assert_eq!(turfs.len(), 3);
+    let canvassers: Vec<CanvasserId> = (1..=4)
+        .map(|i| CanvasserId::from(format!("canvasser-1-{i}").as_str()))
+        .collect();
+    for round in 0..12usize {
+        for (k, c) in captains.iter_mut().enumerate() {
+            let turf = &turfs[round % turfs.len()];
+            let to = &canvassers[(round + k) % canvassers.len()];
+            c.store
+                .reassign_turf(turf, std::slice::from_ref(to), 10_000 + round as i64)
+                .unwrap();
+        }
+        // Both at the same moment, each through its own server.
+        std::thread::scope(|s| {
+            for (c, url) in captains.iter_mut().zip(&urls) {
+                s.spawn(move || c.sync(url).unwrap());
+            }
+        });
+    }
+    for _ in 0..2 {
+        for (c, url) in captains.iter_mut().zip(&urls) {
+            c.sync(url).unwrap();
+        }
+    }
+    let team = doorstep_core::doc::TeamDoc::wrap(server_doc(&*storage, "team:team-1"), "team-1")
+        .unwrap()
+        .team();
+    let figures = storage.turf_figures().unwrap();
+    for turf in &turfs {
+        let in_document = team.assignment(turf.as_str()).unwrap().users.clone();
+        let mut in_database = figures
+            .iter()
+            .find(|t| t.turf == turf.as_str())
+            .unwrap()
+            .assigned
+            .clone();
+        in_database.sort();
+        assert_eq!(
+            in_database, in_document,
+            "turf {turf}: database and document"
+        );
+        for c in &captains {
+            let on_phone = c.store.team().unwrap().unwrap();
+            assert_eq!(
+                on_phone.assignment(turf.as_str()).unwrap().users,
+                in_document,
+                "turf {turf} on {}'s phone",
+                c.user
+            );
+        }
+    }
+}

@@ -19,6 +19,9 @@ use std::collections::{HashMap, HashSet};
 /// both see none running (any number; this one spells "import").
 const IMPORT_LOCK: i64 = 0x696d_706f_7274;
 
+/// The advisory lock every transaction that writes rosters takes (a refresh, new lists).
+const ROSTER_LOCK: i64 = 0x726f_7374_6572;
+
 /// Voter chunks fetched at a time (each about 4,000 voters).
 const CHUNKS_PER_FETCH: i32 = 8;
 
@@ -80,6 +83,9 @@ fn texts(db: &mut Db<'_>, sql: &str) -> StorageResult<HashSet<String>> {
 
 /// Rebuilds every list's roster from the stored voters; stores those that changed.
 fn refresh_on(db: &mut Db<'_>) -> StorageResult<u64> {
+    // One roster writer at a time across servers and commands: two refreshes reading the same
+    // version would each publish the next from different voters.
+    db.execute("SELECT pg_advisory_xact_lock($1)", &[&ROSTER_LOCK])?;
     let mut refresh = Refresh::default();
     for r in db.query(
         "SELECT id, campaign_id, name, roster_version, list_kind FROM turfs",
@@ -217,6 +223,7 @@ fn add_lists_on(
     kind: ListKind,
     lists: &[NewList],
 ) -> StorageResult<()> {
+    db.execute("SELECT pg_advisory_xact_lock($1)", &[&ROSTER_LOCK])?;
     if db
         .query_opt("SELECT 1 FROM campaigns WHERE id = $1", &[&campaign])?
         .is_none()

@@ -165,12 +165,16 @@ pub(crate) fn apply_assignments(
         past,
     } in assignments
     {
-        let owner = turf_team(db, turf)?;
+        // Rows read FOR SHARE: a revocation or a turf moved to another team on another server
+        // waits until this sync's handover is stored, or is seen by it.
+        let owner: Option<String> = db
+            .query_opt("SELECT team_id FROM turfs WHERE id = $1 FOR SHARE", &[turf])?
+            .and_then(|r| r.get(0));
         let mut members = Vec::new();
         for user in users {
             members.push(
                 db.query_opt(
-                    "SELECT team_id, role, revoked_at FROM users WHERE id = $1",
+                    "SELECT team_id, role, revoked_at FROM users WHERE id = $1 FOR SHARE",
                     &[user],
                 )?
                 .map(|r| (r.get(0), r.get(1), r.get(2))),
