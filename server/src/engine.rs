@@ -1043,13 +1043,14 @@ impl<S: Storage> Engine<S> {
         let chunks = self.storage.chunk_hashes(id)?;
         // The snapshot replaces the stored one: it must hold everything storage holds, whatever
         // this copy missed.
-        if let Some(stored) = self.storage.load_document(id)? {
-            for bytes in stored.snapshot.iter().chain(stored.chunks.iter()) {
-                loaded
-                    .doc
-                    .load_incremental(bytes)
-                    .map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
-            }
+        let Some(stored) = self.storage.load_document(id)? else {
+            return Ok(());
+        };
+        for bytes in stored.snapshot.iter().chain(stored.chunks.iter()) {
+            loaded
+                .doc
+                .load_incremental(bytes)
+                .map_err(|e| StorageError::Corrupt(format!("{id}: {e}")))?;
         }
         let folded: Vec<ChangeHash> = chunks
             .into_iter()
@@ -1059,7 +1060,9 @@ impl<S: Storage> Engine<S> {
             return Ok(());
         }
         let snapshot = loaded.doc.save();
-        let deleted = self.storage.compact(id, &snapshot, &folded)?;
+        let deleted = self
+            .storage
+            .compact(id, &snapshot, &folded, stored.generation)?;
         loaded.chunks = loaded.chunks.saturating_sub(deleted);
         tracing::debug!(doc = id, folded = deleted, "compacted");
         Ok(())

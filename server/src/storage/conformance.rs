@@ -49,6 +49,11 @@ fn seeded<S: Storage + ?Sized>(storage: &S) -> Vec<demo::DemoUser> {
 
 /// A document as stored, loaded.
 fn stored_doc(storage: &impl Storage, id: &str) -> automerge::AutoCommit {
+    stored_doc_at(storage, id).0
+}
+
+/// A document as stored, loaded, and the generation of its snapshot.
+fn stored_doc_at(storage: &impl Storage, id: &str) -> (automerge::AutoCommit, u64) {
     let stored = storage.load_document(id).unwrap().unwrap();
     let mut doc = match &stored.snapshot {
         Some(s) if !s.is_empty() => automerge::AutoCommit::load(s).unwrap(),
@@ -57,7 +62,7 @@ fn stored_doc(storage: &impl Storage, id: &str) -> automerge::AutoCommit {
     for c in &stored.chunks {
         doc.load_incremental(c).unwrap();
     }
-    doc
+    (doc, stored.generation)
 }
 
 /// One change by a new actor on top of `base`: (hash, bytes), heads after.
@@ -186,12 +191,12 @@ fn compacting_on_one_while_the_other_writes_loses_nothing<S: Storage>((a, b): (S
         let mut rounds = 0;
         while !done.load(std::sync::atomic::Ordering::Acquire) || rounds < 3 {
             let chunks = a.chunk_hashes(doc).unwrap();
-            let mut loaded = stored_doc(&a, doc);
+            let (mut loaded, generation) = stored_doc_at(&a, doc);
             let folded: Vec<ChangeHash> = chunks
                 .into_iter()
                 .filter(|h| loaded.get_change_by_hash(h).is_some())
                 .collect();
-            a.compact(doc, &loaded.save(), &folded).unwrap();
+            a.compact(doc, &loaded.save(), &folded, generation).unwrap();
             rounds += 1;
         }
     });
@@ -261,8 +266,11 @@ fn compaction_deletes_only_what_it_folded_in(storage: &impl Storage) {
     write(storage, doc, c[..2].to_vec(), heads.clone());
     // Another writer stores two more after the snapshot was taken: they must survive.
     let folded: Vec<ChangeHash> = c[..2].iter().map(|(h, _)| *h).collect();
-    write(storage, doc, c[2..].to_vec(), heads);
-    let deleted = storage.compact(doc, b"snapshot", &folded).unwrap();
+    let generation = storage.load_document(doc).unwrap().unwrap().generation;
+    write(storage, doc, c[2..].to_vec(), heads.clone());
+    let deleted = storage
+        .compact(doc, b"snapshot", &folded, generation)
+        .unwrap();
     assert_eq!(deleted, 2);
     let mut left = storage.chunk_hashes(doc).unwrap();
     left.sort();
@@ -275,14 +283,44 @@ fn compaction_deletes_only_what_it_folded_in(storage: &impl Storage) {
 
     // A compaction whose chunks another writer folded meanwhile writes nothing: that writer's
     // snapshot may hold what this one lacks.
-    let stale = storage.compact(doc, b"stale", &[c[0].0, c[2].0]).unwrap();
+    let stale = storage
+        .compact(doc, b"stale", &[c[0].0, c[2].0], generation)
+        .unwrap();
     assert_eq!(stale, 0);
     let stored = storage.load_document(doc).unwrap().unwrap();
     assert_eq!(stored.snapshot.as_deref(), Some(&b"snapshot"[..]));
     assert_eq!(stored.chunks.len(), 2);
-    assert_eq!(storage.compact(doc, b"nothing", &[]).unwrap(), 0);
+    assert_ne!(
+        stored.generation, generation,
+        "a new snapshot, a new generation"
+    );
+    // Even when what it folded is stored again since (a server whose copy lacked a change
+    // stores it anew): the snapshot written meanwhile may hold what this one lacks.
+    write(storage, doc, c[..1].to_vec(), heads);
+    let again = storage
+        .compact(doc, b"stale", &[c[0].0], generation)
+        .unwrap();
+    assert_eq!(again, 0);
     let stored = storage.load_document(doc).unwrap().unwrap();
     assert_eq!(stored.snapshot.as_deref(), Some(&b"snapshot"[..]));
+    assert_eq!(stored.chunks.len(), 3);
+    // Made from the current snapshot, it folds.
+    assert_eq!(
+        storage
+            .compact(doc, b"current", &[c[0].0], stored.generation)
+            .unwrap(),
+        1
+    );
+    let stored = storage.load_document(doc).unwrap().unwrap();
+    assert_eq!(stored.snapshot.as_deref(), Some(&b"current"[..]));
+    assert_eq!(
+        storage
+            .compact(doc, b"nothing", &[], stored.generation)
+            .unwrap(),
+        0
+    );
+    let stored = storage.load_document(doc).unwrap().unwrap();
+    assert_eq!(stored.snapshot.as_deref(), Some(&b"current"[..]));
 }
 
 fn tokens_authenticate_until_revoked(storage: &impl Storage) {

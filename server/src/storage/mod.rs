@@ -127,6 +127,8 @@ pub struct StoredDocument {
     pub snapshot: Option<Vec<u8>>,
     /// Change chunks not folded into the snapshot.
     pub chunks: Vec<Vec<u8>>,
+    /// Which snapshot it is: moves with every snapshot written.
+    pub generation: u64,
 }
 
 /// What the server last sent a device.
@@ -287,10 +289,18 @@ pub trait Storage: Send + Sync + 'static {
     /// results rows, what the device was sent.
     fn commit(&self, commit: &Commit) -> StorageResult<()>;
     /// Replaces a document's snapshot and deletes exactly the chunks it folded in, returning
-    /// how many. Writes nothing and returns 0 when `folded` is empty, or when any of them is no
-    /// longer stored: another writer folded the document meanwhile, into a snapshot that may
-    /// hold what this one lacks.
-    fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize>;
+    /// how many. `generation` is that of the stored document the snapshot was made from
+    /// ([`StoredDocument::generation`]). Writes nothing and returns 0 when `folded` is empty,
+    /// when any of them is no longer stored, or when another snapshot was written since that
+    /// generation: another writer folded the document meanwhile, into a snapshot that may hold
+    /// what this one lacks (even if its chunks were stored again since).
+    fn compact(
+        &self,
+        doc: &str,
+        snapshot: &[u8],
+        folded: &[ChangeHash],
+        generation: u64,
+    ) -> StorageResult<usize>;
     /// Records when phones last synced: (user, device, time) for devices that have synced
     /// before (their row exists), where the stored time is more than `older_than` ms older;
     /// otherwise nothing is written.

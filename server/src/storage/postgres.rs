@@ -35,6 +35,7 @@ mod teams;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0001_init.sql"),
     include_str!("../../migrations/postgres/0002_change_slots.sql"),
+    include_str!("../../migrations/postgres/0003_document_generation.sql"),
 ];
 
 /// The schema version this code writes.
@@ -676,7 +677,10 @@ impl Storage for PgStorage {
         // One snapshot: a compaction committing between reading the snapshot and the chunks
         // would otherwise hide the chunks it folded from both.
         self.read(|db| {
-            let Some(row) = db.query_opt("SELECT snapshot FROM documents WHERE id = $1", &[&id])?
+            let Some(row) = db.query_opt(
+                "SELECT snapshot, generation FROM documents WHERE id = $1",
+                &[&id],
+            )?
             else {
                 return Ok(None);
             };
@@ -688,6 +692,7 @@ impl Storage for PgStorage {
             Ok(Some(StoredDocument {
                 snapshot: row.get(0),
                 chunks,
+                generation: row.get::<_, i64>(1) as u64,
             }))
         })
     }
@@ -852,7 +857,13 @@ impl Storage for PgStorage {
         })
     }
 
-    fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize> {
+    fn compact(
+        &self,
+        doc: &str,
+        snapshot: &[u8],
+        folded: &[ChangeHash],
+        generation: u64,
+    ) -> StorageResult<usize> {
         if folded.is_empty() {
             return Ok(0);
         }
@@ -863,7 +874,15 @@ impl Storage for PgStorage {
             |db| {
                 // Locked first: another server's compaction or write of this document waits, and
                 // the chunks counted below are those still stored once it is done.
-                if lock_document(db, doc)?.is_none() {
+                let current: Option<i64> = db
+                    .query_opt(
+                        "SELECT generation FROM documents WHERE id = $1 FOR UPDATE",
+                        &[&doc],
+                    )?
+                    .map(|r| r.get(0));
+                if current != Some(generation as i64) {
+                    // Another snapshot was written since this one's document was read: it may
+                    // hold what this one lacks, even if its chunks were stored again since.
                     return Ok(0);
                 }
                 let stored: i64 = db
@@ -878,7 +897,7 @@ impl Storage for PgStorage {
                     return Ok(0);
                 }
                 db.execute(
-                    "UPDATE documents SET snapshot = $2 WHERE id = $1",
+                    "UPDATE documents SET snapshot = $2, generation = generation + 1 WHERE id = $1",
                     &[&doc, &snapshot],
                 )?;
                 db.execute(
@@ -1000,7 +1019,8 @@ impl Storage for PgStorage {
             )?;
             db.execute(
                 "INSERT INTO documents (id, heads, snapshot) VALUES ($1, $2, $3)
-                 ON CONFLICT (id) DO UPDATE SET heads = $2, snapshot = $3",
+                 ON CONFLICT (id) DO UPDATE
+                 SET heads = $2, snapshot = $3, generation = documents.generation + 1",
                 &[&doc_id, &heads_to_bytes(heads), &doc],
             )?;
             db.execute("DELETE FROM chunks WHERE doc_id = $1", &[&doc_id])?;

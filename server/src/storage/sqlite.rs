@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_voter_file.sql"),
     include_str!("../../migrations/0003_teams.sql"),
     include_str!("../../migrations/0004_dashboard.sql"),
+    include_str!("../../migrations/0005_document_generation.sql"),
 ];
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -390,18 +391,22 @@ impl Storage for SqliteStorage {
 
     fn load_document(&self, id: &str) -> StorageResult<Option<StoredDocument>> {
         self.read(|c| {
-            let snapshot: Option<Option<Vec<u8>>> = c
-                .prepare_cached("SELECT snapshot FROM documents WHERE id = ?1")?
-                .query_row([id], |r| r.get(0))
+            let stored: Option<(Option<Vec<u8>>, i64)> = c
+                .prepare_cached("SELECT snapshot, generation FROM documents WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()?;
-            let Some(snapshot) = snapshot else {
+            let Some((snapshot, generation)) = stored else {
                 return Ok(None);
             };
             let mut stmt = c.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1")?;
             let chunks = stmt
                 .query_map([id], |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
-            Ok(Some(StoredDocument { snapshot, chunks }))
+            Ok(Some(StoredDocument {
+                snapshot,
+                chunks,
+                generation: generation as u64,
+            }))
         })
     }
 
@@ -516,11 +521,25 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn compact(&self, doc: &str, snapshot: &[u8], folded: &[ChangeHash]) -> StorageResult<usize> {
+    fn compact(
+        &self,
+        doc: &str,
+        snapshot: &[u8],
+        folded: &[ChangeHash],
+        generation: u64,
+    ) -> StorageResult<usize> {
         if folded.is_empty() {
             return Ok(0);
         }
         self.write(|tx| {
+            let current: Option<i64> = tx
+                .prepare_cached("SELECT generation FROM documents WHERE id = ?1")?
+                .query_row([doc], |r| r.get(0))
+                .optional()?;
+            if current != Some(generation as i64) {
+                // Another snapshot was written since this one's document was read.
+                return Ok(0);
+            }
             let mut stored =
                 tx.prepare_cached("SELECT 1 FROM chunks WHERE doc_id = ?1 AND hash = ?2")?;
             for h in folded {
@@ -534,8 +553,10 @@ impl Storage for SqliteStorage {
                     return Ok(0);
                 }
             }
-            tx.prepare_cached("UPDATE documents SET snapshot = ?2 WHERE id = ?1")?
-                .execute(params![doc, snapshot])?;
+            tx.prepare_cached(
+                "UPDATE documents SET snapshot = ?2, generation = generation + 1 WHERE id = ?1",
+            )?
+            .execute(params![doc, snapshot])?;
             let mut del =
                 tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1 AND hash = ?2")?;
             for h in folded {
@@ -636,7 +657,8 @@ impl Storage for SqliteStorage {
             )?;
             tx.execute(
                 "INSERT INTO documents (id, heads, snapshot) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (id) DO UPDATE SET heads = ?2, snapshot = ?3",
+                 ON CONFLICT (id) DO UPDATE
+                 SET heads = ?2, snapshot = ?3, generation = generation + 1",
                 params![doc_id, heads_to_bytes(heads), doc],
             )?;
             tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [&doc_id])?;
@@ -842,6 +864,17 @@ mod tests {
                     [encode_roster(&roster)],
                 )
                 .unwrap();
+                if version >= 4 {
+                    // What schema 4's code wrote besides: the result's derived columns, the
+                    // roster's door rows.
+                    conn.execute_batch(
+                        "UPDATE results SET support = 2, campaign_id = 'c', unit = 'h1'",
+                    )
+                    .unwrap();
+                    let tx = conn.unchecked_transaction().unwrap();
+                    dashboard::write_doors(&tx, &roster).unwrap();
+                    tx.commit().unwrap();
+                }
                 conn.execute(
                     "INSERT INTO tokens (hash, id, user_id, created_at) VALUES (?1, 'tok', 'u', 0)",
                     [&[7u8; 32][..]],

@@ -116,7 +116,8 @@ pub(crate) fn team_doc_in_step(db: &mut Db<'_>, team: &str, now: i64) -> Storage
     } else if chunks >= FOLD_AFTER {
         // Everything stored is in this copy (the row is locked): its snapshot folds it all in.
         db.execute(
-            "UPDATE documents SET heads = $2, snapshot = $3 WHERE id = $1",
+            "UPDATE documents SET heads = $2, snapshot = $3, generation = generation + 1
+             WHERE id = $1",
             &[&doc_id, &heads, &am.save()],
         )?;
         db.execute("DELETE FROM chunks WHERE doc_id = $1", &[&doc_id])?;

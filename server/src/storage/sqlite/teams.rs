@@ -119,8 +119,11 @@ pub(super) fn team_doc_in_step(
             .execute(params![doc_id, heads_to_bytes(&heads), am.save()])?;
     } else if chunks.len() >= FOLD_AFTER {
         // Everything stored is in this copy (one transaction): its snapshot folds it all in.
-        tx.prepare_cached("UPDATE documents SET heads = ?2, snapshot = ?3 WHERE id = ?1")?
-            .execute(params![doc_id, heads_to_bytes(&heads), am.save()])?;
+        tx.prepare_cached(
+            "UPDATE documents SET heads = ?2, snapshot = ?3, generation = generation + 1
+             WHERE id = ?1",
+        )?
+        .execute(params![doc_id, heads_to_bytes(&heads), am.save()])?;
         tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
             .execute([&doc_id])?;
     } else {
