@@ -29,8 +29,9 @@ fn on_postgresql_phones_alternating_between_two_servers_one_killed_converge() {
 /// Twenty-four phones record and sync on a flaky network through `servers` server processes on
 /// one database, each sync through any of them. A server is killed and restarted half way;
 /// then, while every phone syncs at once, one is killed: restarted when it is the only one,
-/// gone for good otherwise (the others carry on). At the end every attempt is on the server
-/// exactly once, and every phone holds what the database holds.
+/// gone for good otherwise (the others carry on, and a replacement comes up for the end). At
+/// the end every attempt is on the server exactly once, and every phone holds what the database
+/// holds.
 fn flaky_phones_converge(backend: &Backend, servers: usize) {
     let seed_value = seed_from_env();
     let mut rng = fastrand::Rng::with_seed(seed_value);
@@ -152,10 +153,15 @@ fn flaky_phones_converge(backend: &Backend, servers: usize) {
     let injected: usize = faults.iter().flat_map(|f| f.injected.values()).sum();
     assert!(injected > 20, "the network misbehaved ({injected} faults)");
 
-    // Signal everywhere: everyone syncs, twice, so each phone also gets the others' news.
-    for _ in 0..2 {
-        for p in &mut phones {
-            p.sync(&fleet[0].url).unwrap();
+    if servers > 1 {
+        // A replacement comes up beside the survivor, on the same database.
+        fleet.push(start());
+    }
+    // Signal everywhere: everyone syncs, twice, through each server in turn, so each phone
+    // also gets the others' news whichever server it reaches.
+    for round in 0..2 {
+        for (k, p) in phones.iter_mut().enumerate() {
+            p.sync(&fleet[(k + round) % fleet.len()].url).unwrap();
         }
     }
 
