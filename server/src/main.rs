@@ -5,7 +5,7 @@ use doorstep_server::engine::Engine;
 use doorstep_server::setup::import::{self, Attribute, CsvMapping, Format, ReadOptions};
 use doorstep_server::setup::{SetupError, export, lists, people, stats};
 use doorstep_server::storage::organize::Applied;
-use doorstep_server::storage::{Dashboard, PgStorage, SqliteStorage, Storage};
+use doorstep_server::storage::{Dashboard, PgStorage, SqliteStorage, Storage, StorageError};
 use doorstep_server::{AppState, auth, demo, handlers::sync::now_ms};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -265,8 +265,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 shown: doorstep_server::storage::postgres::describe(&config),
                 option: "--postgres URL".into(),
             };
-            let open =
-                || PgStorage::connect(&url).map_err(|e| format!("cannot use {}: {e}", place.shown));
+            let open = || {
+                PgStorage::connect(&url).map_err(|e| match e {
+                    // It names the database already.
+                    StorageError::Unavailable { .. } => e.to_string(),
+                    e => format!("cannot use {}: {e}", place.shown),
+                })
+            };
             run_on(cli.command, &open, &place)
         }
         None => {

@@ -87,7 +87,16 @@ pub type StorageResult<T> = Result<T, StorageError>;
 fn postgres_message(e: &::postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-        None => e.to_string(),
+        None => {
+            // "error connecting to server" says little without its cause.
+            let mut out = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                out.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            out
+        }
     }
 }
 

@@ -274,35 +274,38 @@ impl PgStorage {
             ))
         })?;
         let place = describe(&config);
+        // One connection first, to migrate: a database that cannot be reached is said at once,
+        // with why, instead of after the pool's wait.
+        let mut first = config
+            .connect(NoTls)
+            .map_err(|e| StorageError::Unavailable {
+                place: place.clone(),
+                reason: super::postgres_message(&e),
+            })?;
+        migrate(&mut first)?;
+        drop(first);
         let unreachable = |e: r2d2::Error| StorageError::Unavailable {
             place: place.clone(),
             reason: e.to_string(),
         };
-        let pool = r2d2::Pool::builder()
-            .max_size(POOL_SIZE)
-            .min_idle(Some(1))
-            .test_on_check_out(false)
-            .connection_timeout(CONNECT_WAIT)
-            .build(Manager {
-                config: config.clone(),
-            })
-            .map_err(unreachable)?;
-        let dashboard = r2d2::Pool::builder()
-            .max_size(DASHBOARD_POOL_SIZE)
-            .min_idle(Some(0))
-            .test_on_check_out(false)
-            .connection_timeout(CONNECT_WAIT)
-            .build(Manager { config })
-            .map_err(unreachable)?;
+        let pool = |size: u32, idle: u32| {
+            r2d2::Pool::builder()
+                .max_size(size)
+                .min_idle(Some(idle))
+                .test_on_check_out(false)
+                .connection_timeout(CONNECT_WAIT)
+                // A request that finds no connection says so itself (`Unavailable`).
+                .error_handler(Box::new(r2d2::NopErrorHandler))
+                .build(Manager {
+                    config: config.clone(),
+                })
+                .map_err(unreachable)
+        };
         let storage = Self {
-            pool,
-            dashboard,
+            pool: pool(POOL_SIZE, 1)?,
+            dashboard: pool(DASHBOARD_POOL_SIZE, 0)?,
             place,
         };
-        {
-            let mut conn = storage.checkout(&storage.pool)?;
-            migrate(&mut conn.client)?;
-        }
         let missing = storage.read(|db| {
             Ok(db
                 .query(

@@ -217,3 +217,23 @@ fn two_captains_handing_turfs_through_two_servers_leave_one_answer() {
         }
     }
 }
+
+/// A database nobody answers at is said at once, by where it is, never with the password.
+#[test]
+fn an_unreachable_database_is_named_without_its_password() {
+    let err = doorstep_fails(
+        &Backend::Postgres("postgresql://doorstep:hunter2@127.0.0.1:1/campaign".into()),
+        &["stats"],
+    );
+    assert!(
+        err.contains("cannot reach the database at postgresql://127.0.0.1:1/campaign"),
+        "{err}"
+    );
+    assert!(err.contains("Connection refused"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let err = doorstep_fails(&Backend::Postgres("host=".into()), &["serve"]);
+    assert!(
+        err.contains("postgresql://USER@HOST:PORT/DATABASE"),
+        "{err}"
+    );
+}
