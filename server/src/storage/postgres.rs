@@ -62,6 +62,8 @@ const WRITE_TRIES: u32 = 8;
 pub fn migrate(client: &mut ::postgres::Client) -> StorageResult<i64> {
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    // No "already exists, skipping" notice on every start.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version    BIGINT PRIMARY KEY,
