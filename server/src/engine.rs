@@ -127,6 +127,10 @@ pub struct Engine<S> {
     flushes: std::sync::atomic::AtomicU64,
 }
 
+/// How many times a sync is run again when the storage says a team document it judged a
+/// handover against moved meanwhile ([`StorageError::Moved`]).
+const MOVED_RERUNS: usize = 3;
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -553,17 +557,26 @@ impl<S: Storage> Engine<S> {
         })?;
         let who = context.principal.clone();
         // A handover judged against a team document another server changed meanwhile is run
-        // again, on the document caught up with that change.
-        let mut outcome = self.answer(context.clone(), request.clone(), now);
-        for _ in 0..3 {
+        // again, on the document caught up with that change (only a shared storage says so: the
+        // request is copied for a rerun only there).
+        let mut reruns = if self.storage.shared() {
+            MOVED_RERUNS
+        } else {
+            0
+        };
+        let outcome = loop {
+            if reruns == 0 {
+                break self.answer(context, request, now);
+            }
+            reruns -= 1;
+            let outcome = self.answer(context.clone(), request.clone(), now);
             if !matches!(
                 outcome,
                 Err(SyncFailure::Storage(StorageError::Moved { .. }))
             ) {
-                break;
+                break outcome;
             }
-            outcome = self.answer(context.clone(), request.clone(), now);
-        }
+        };
         match outcome {
             Ok((outcome, quiet)) => Ok((who, outcome, quiet)),
             Err(failure) => {

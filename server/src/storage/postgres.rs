@@ -749,25 +749,26 @@ impl Storage for PgStorage {
         self.write(|db| {
             // Every document locked first, in order: heads merged with a concurrent writer's,
             // never overwritten, and a team's handovers judged while nobody else changes it.
-            let mut stored = Vec::with_capacity(docs.len());
+            let mut merged = Vec::with_capacity(docs.len());
             for doc in &docs {
-                let heads = lock_document(db, &doc.id)?;
+                let heads = merged_heads(doc, lock_document(db, &doc.id)?);
                 let handover = commit
                     .assignments
                     .iter()
                     .any(|r| doc.id.strip_prefix("team:") == Some(r.team.as_str()));
-                if handover && heads.as_ref().is_some_and(|h| merged_heads(doc, Some(h.clone())).len() > doc.heads.len()) {
-                    // Another server changed the team meanwhile: the handover was judged
-                    // against a copy without that change, and the database's assignments must
-                    // follow the document's merge. Nothing is stored; the sync runs again.
+                if handover && heads.len() > doc.heads.len() {
+                    // Another server changed the team meanwhile (a stored head this writer
+                    // never knew): the handover was judged against a copy without that change,
+                    // and the database's assignments must follow the document's merge. Nothing
+                    // is stored; the sync runs again.
                     return Err(StorageError::Moved {
                         doc: doc.id.clone(),
                     });
                 }
-                stored.push(heads);
+                merged.push(heads);
             }
             let stale = teams::apply_assignments(db, &commit.assignments)?;
-            for (doc, stored) in docs.iter().zip(stored) {
+            for (doc, heads) in docs.iter().zip(&merged) {
                 let hashes: Vec<&[u8]> = doc.changes.iter().map(|(h, _)| &h.0[..]).collect();
                 let data: Vec<&[u8]> = doc.changes.iter().map(|(_, d)| d.as_slice()).collect();
                 db.execute(
@@ -776,10 +777,9 @@ impl Storage for PgStorage {
                      ON CONFLICT DO NOTHING",
                     &[&doc.id, &hashes, &data],
                 )?;
-                let heads = merged_heads(doc, stored);
                 db.execute(
                     "UPDATE documents SET heads = $2 WHERE id = $1",
-                    &[&doc.id, &heads_to_bytes(&heads)],
+                    &[&doc.id, &heads_to_bytes(heads)],
                 )?;
             }
             // A handover the database had overtaken is undone in the document, on top of the
