@@ -21,7 +21,9 @@ struct Cli {
     #[arg(long, global = true, default_value = "doorstep.db")]
     db: PathBuf,
     /// A PostgreSQL database instead of the SQLite file, as postgresql://USER@HOST:PORT/DATABASE
-    /// (created tables on first use). Several `serve` processes may share one.
+    /// (created tables on first use). Several `serve` processes may share one. Over TLS, with
+    /// the server's certificate and name checked: add ?sslmode=verify-full, and
+    /// &sslrootcert=PATH for an authority of your own.
     #[arg(
         long,
         global = true,
@@ -256,13 +258,10 @@ struct Place {
 fn run(cli: Cli) -> Result<(), String> {
     match cli.postgres {
         Some(url) => {
-            let config: postgres::Config = url.parse().map_err(|e| {
-                format!(
-                    "--postgres is not a valid PostgreSQL URL ({e}); write it as postgresql://USER@HOST:PORT/DATABASE"
-                )
-            })?;
+            let shown = doorstep_server::storage::postgres::describe_url(&url)
+                .map_err(|e| format!("--postgres: {e}"))?;
             let place = Place {
-                shown: doorstep_server::storage::postgres::describe(&config),
+                shown,
                 option: "--postgres URL".into(),
             };
             let open = || {

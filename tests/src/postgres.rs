@@ -11,7 +11,11 @@ use std::process::Command;
 pub struct Cluster {
     /// A connection URL for its `postgres` database, as the superuser `postgres`.
     pub url: String,
+    /// For a cluster started with [`Cluster::start_tls`]: the PEM file of the authority that
+    /// signed its certificate.
+    pub ca: Option<PathBuf>,
     port: u16,
+    socket_dir: PathBuf,
     data: PathBuf,
     bin: PathBuf,
     _dir: tempfile::TempDir,
@@ -81,18 +85,26 @@ fn run(bin: &Path, program: &str, args: &[&str]) {
 impl Cluster {
     /// Creates and starts a cluster (about a second), without durability: no fsync.
     pub fn start() -> Self {
-        Self::start_with(false)
+        Self::start_with(false, false)
+    }
+
+    /// Creates and starts a cluster that takes TCP connections over TLS only (`hostssl`; a
+    /// connection in the clear is rejected), with a certificate for `localhost` and `127.0.0.1`
+    /// signed by a throwaway authority whose PEM file is [`Cluster::ca`].
+    pub fn start_tls() -> Self {
+        Self::start_with(false, true)
     }
 
     /// Creates and starts a cluster that flushes every commit to disk, as a production one
     /// does: for benchmarks against SQLite's `synchronous=FULL`.
     pub fn start_durable() -> Self {
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
-    fn start_with(durable: bool) -> Self {
+    fn start_with(durable: bool, tls: bool) -> Self {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("a directory for the cluster");
+        let ca = tls.then(|| certificates(dir.path()));
         if is_root() {
             let status = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -131,6 +143,17 @@ impl Cluster {
         if !durable {
             options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
         }
+        if tls {
+            let files = dir.path().to_string_lossy();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={files}/server.crt -c ssl_key_file={files}/server.key"
+            ));
+            // The socket for the test's own administration; TCP over TLS only.
+            let hba = "local all all trust\n\
+                       hostssl all all 127.0.0.1/32 trust\n\
+                       hostnossl all all 127.0.0.1/32 reject\n";
+            std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
+        }
         let log = dir.path().join("server.log").to_string_lossy().into_owned();
         run(
             &bin,
@@ -139,22 +162,64 @@ impl Cluster {
         );
         Self {
             url: format!("postgresql://postgres@127.0.0.1:{port}/postgres"),
+            ca,
             port,
+            socket_dir: dir.path().to_owned(),
             data,
             bin,
             _dir: dir,
         }
     }
 
+    /// A superuser connection to one of its databases, over the Unix socket (which a TLS-only
+    /// cluster also takes in the clear).
+    pub fn admin(&self, database: &str) -> postgres::Client {
+        postgres::Config::new()
+            .host_path(&self.socket_dir)
+            .port(self.port)
+            .user("postgres")
+            .dbname(database)
+            .connect(postgres::NoTls)
+            .expect("connect to the cluster")
+    }
+
     /// Creates a fresh database; returns its URL.
     pub fn database(&self, name: &str) -> String {
-        let mut client =
-            postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the cluster");
-        client
+        self.admin("postgres")
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .expect("create a database");
         format!("postgresql://postgres@127.0.0.1:{}/{name}", self.port)
     }
+}
+
+/// Writes a throwaway authority (`ca.pem`) and a certificate it signed for `localhost` and
+/// `127.0.0.1` (`server.crt`, `server.key`, readable by its owner only, as PostgreSQL demands)
+/// into `dir`; returns the authority's path.
+fn certificates(dir: &Path) -> PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("a key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("parameters");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Doorstep test authority");
+    let ca_cert = ca
+        .self_signed(&ca_key)
+        .expect("the authority's certificate");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("a key");
+    let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("parameters")
+        .signed_by(&key, &issuer)
+        .expect("the server's certificate");
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca_cert.pem()).expect("write ca.pem");
+    std::fs::write(dir.join("server.crt"), server.pem()).expect("write server.crt");
+    let key_path = dir.join("server.key");
+    std::fs::write(&key_path, key.serialize_pem()).expect("write server.key");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod server.key");
+    ca_path
 }
 
 impl Drop for Cluster {

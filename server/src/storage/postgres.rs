@@ -22,7 +22,7 @@ use super::common::{
 use super::*;
 use ::postgres::error::SqlState;
 use ::postgres::types::ToSql;
-use ::postgres::{IsolationLevel, NoTls, Row, Statement};
+use ::postgres::{IsolationLevel, Row, Statement};
 use doorstep_core::doc::heads_to_bytes;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,6 +30,7 @@ use std::time::Duration;
 mod dashboard;
 mod organize;
 mod teams;
+mod tls;
 
 /// The migrations, in order; the database records how many it has had.
 pub const MIGRATIONS: &[&str] = &[
@@ -101,6 +102,7 @@ pub struct Conn {
 
 struct Manager {
     config: ::postgres::Config,
+    connector: tls::Connector,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -109,7 +111,7 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<Conn, ::postgres::Error> {
         Ok(Conn {
-            client: self.config.connect(NoTls)?,
+            client: self.connector.connect(&self.config)?,
             statements: HashMap::new(),
         })
     }
@@ -247,8 +249,14 @@ impl std::fmt::Debug for PgStorage {
     }
 }
 
-/// A connection URL's host, port and database, for messages (never its password).
-pub fn describe(config: &::postgres::Config) -> String {
+/// A connection URL's host, port and database, for messages (never its password); an error
+/// saying what is wrong with the URL if it cannot be used.
+pub fn describe_url(url: &str) -> StorageResult<String> {
+    tls::parse(url).map(|(config, _)| describe(&config))
+}
+
+/// A connection's host, port and database, for messages (never its password).
+fn describe(config: &::postgres::Config) -> String {
     let host = config
         .get_hosts()
         .first()
@@ -270,20 +278,17 @@ impl PgStorage {
     /// Connects to the database at `url` (a `postgresql://` URL or `key=value` settings),
     /// migrating it if needed.
     pub fn connect(url: &str) -> StorageResult<Self> {
-        let config: ::postgres::Config = url.parse().map_err(|e: ::postgres::Error| {
-            StorageError::Input(format!(
-                "the PostgreSQL URL is not valid ({e}); write it as postgresql://USER@HOST:PORT/DATABASE"
-            ))
-        })?;
+        let (config, connector) = tls::parse(url)?;
         let place = describe(&config);
         // One connection first, to migrate: a database that cannot be reached is said at once,
         // with why, instead of after the pool's wait.
-        let mut first = config
-            .connect(NoTls)
-            .map_err(|e| StorageError::Unavailable {
+        let mut first = connector.connect(&config).map_err(|e| {
+            let reason = super::postgres_message(&e);
+            StorageError::Unavailable {
                 place: place.clone(),
-                reason: super::postgres_message(&e),
-            })?;
+                reason: format!("{reason}{}", connector.hint(&reason)),
+            }
+        })?;
         migrate(&mut first)?;
         drop(first);
         let unreachable = |e: r2d2::Error| StorageError::Unavailable {
@@ -300,6 +305,7 @@ impl PgStorage {
                 .error_handler(Box::new(r2d2::NopErrorHandler))
                 .build(Manager {
                     config: config.clone(),
+                    connector: connector.clone(),
                 })
                 .map_err(unreachable)
         };

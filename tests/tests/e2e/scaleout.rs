@@ -237,3 +237,103 @@ fn an_unreachable_database_is_named_without_its_password() {
         "{err}"
     );
 }
+
+/// A database that takes TCP connections over TLS only. In the clear, or over TLS without the
+/// authority that signed its certificate, a server is refused at once, saying why and what to
+/// do, never with the password; given the authority (`sslmode=verify-full&sslrootcert=`), the
+/// organizer's commands and `doorstep serve` run the campaign through it, every connection
+/// encrypted.
+#[test]
+fn a_tls_only_database_is_reached_over_tls_given_its_authority() {
+    let cluster = Cluster::start_tls();
+    let url = cluster
+        .database("doorstep")
+        .replace("postgres@", "postgres:hunter2@");
+    let ca = cluster.ca.clone().expect("a TLS cluster has an authority");
+
+    let err = doorstep_fails(&Backend::Postgres(url.clone()), &["stats"]);
+    assert!(err.contains("cannot reach the database at"), "{err}");
+    assert!(err.contains("no encryption"), "in the clear: {err}");
+    assert!(err.contains("add ?sslmode=verify-full"), "{err}");
+    let err = doorstep_fails(
+        &Backend::Postgres(format!("{url}?sslmode=verify-full")),
+        &["stats"],
+    );
+    assert!(
+        err.contains("UnknownIssuer"),
+        "without the authority: {err}"
+    );
+    assert!(err.contains("sslrootcert=PATH"), "{err}");
+    assert!(!err.contains("hunter2"), "the password leaked: {err}");
+
+    let encoded: String =
+        form_urlencoded::byte_serialize(ca.to_string_lossy().as_bytes()).collect();
+    let backend = Backend::Postgres(format!("{url}?sslmode=verify-full&sslrootcert={encoded}"));
+    let users = backend.seed(&Plan {
+        teams: 1,
+        canvassers_per_team: 1,
+        turfs_per_team: 1,
+        doors: 5,
+        turfs_per_canvasser: 1,
+        seed: 9,
+    });
+    let server = ServerProcess::on(&backend, &[]);
+    let canvasser = users
+        .iter()
+        .find(|u| u.id.starts_with("canvasser"))
+        .expect("a canvasser");
+    let mut phone = Phone::new(canvasser);
+    phone.sync(&server.url).unwrap();
+    let turf = phone.turfs()[0].clone();
+    let household = phone.store.walk_list(&turf).unwrap().households[0]
+        .id
+        .clone();
+    let attempt = phone
+        .store
+        .record_attempt(NewAttempt {
+            turf: turf.clone(),
+            target: Target::Household(household),
+            outcome: "not_home".into(),
+            answers: vec![],
+            note: None,
+            recorded_at: 1_000,
+            location: None,
+        })
+        .unwrap()
+        .id
+        .to_string();
+    phone.sync(&server.url).unwrap();
+    assert_eq!(phone.store.outbox_count().unwrap(), 0);
+
+    let row = cluster
+        .admin("doorstep")
+        .query_one(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FILTER (WHERE NOT s.ssl)
+             FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.datname = 'doorstep' AND a.client_addr IS NOT NULL",
+            &[],
+        )
+        .unwrap();
+    let (encrypted, clear): (i64, i64) = (row.get(0), row.get(1));
+    assert!(encrypted > 0, "the server's connections are encrypted");
+    assert_eq!(
+        clear, 0,
+        "no TCP connection to the campaign's database is in the clear"
+    );
+    let stored: i64 = cluster
+        .admin("doorstep")
+        .query_one(
+            "SELECT count(*) FROM results WHERE attempt_id = $1",
+            &[&attempt],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1, "the phone's knock is stored once");
+    drop(server);
+    let storage = backend.open();
+    assert_results_match_documents(&*storage);
+    assert_eq!(
+        phone.store.heads(&DocId::turf(&turf)).unwrap(),
+        server_doc(&*storage, &DocId::turf(&turf).to_string()).get_heads(),
+    );
+}

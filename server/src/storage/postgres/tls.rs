@@ -1,0 +1,284 @@
+//! How a server reaches PostgreSQL: in the clear, or over TLS with the server's certificate
+//! checked.
+//!
+//! The URL speaks libpq's words. `sslmode=require` and `sslmode=verify-full` both encrypt and
+//! both check the certificate and the host name: voter data never crosses a network to a
+//! database that has not proved who it is (libpq's `require` would encrypt without checking).
+//! `sslrootcert=PATH` names the authority to trust, as managed databases hand out (Amazon RDS,
+//! Google Cloud SQL); without it, or with `sslrootcert=system`, the system's trusted
+//! authorities are used. No `sslmode`, `disable` and `prefer` connect in the clear, as before.
+//! `verify-ca` (encrypt and check the authority but not the name) is refused.
+
+use super::super::{StorageError, StorageResult};
+use ::postgres::config::SslMode;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// What a connection is made with.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    /// In the clear.
+    Plain,
+    /// TLS, the certificate checked against `roots`.
+    Tls {
+        /// The connector.
+        make: MakeRustlsConnect,
+        /// Whose authorities are trusted, for messages: a file or the system's.
+        roots: String,
+    },
+}
+
+impl Connector {
+    /// Opens one connection.
+    pub(crate) fn connect(
+        &self,
+        config: &::postgres::Config,
+    ) -> Result<::postgres::Client, ::postgres::Error> {
+        match self {
+            Self::Plain => config.connect(::postgres::NoTls),
+            Self::Tls { make, .. } => config.connect(make.clone()),
+        }
+    }
+
+    /// What to add to a connection failure's reason: how to make a certificate trusted.
+    pub(crate) fn hint(&self, reason: &str) -> String {
+        match self {
+            Self::Tls { roots, .. } if reason.contains("certificate") => format!(
+                "; the database's certificate was checked against {roots}: if an authority of \
+                 your own signed it, give its PEM file as sslrootcert=PATH in the URL, and make \
+                 sure the URL's host is a name the certificate carries"
+            ),
+            // PostgreSQL's refusal of a connection in the clear that `hostssl` would take.
+            Self::Plain if reason.contains("no encryption") => {
+                "; the database takes connections over TLS only: add ?sslmode=verify-full to the \
+                 URL"
+                .to_owned()
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// Parses a connection URL (or libpq `key=value` settings) into what tokio-postgres takes and
+/// the connector its `sslmode` and `sslrootcert` ask for.
+pub(crate) fn parse(url: &str) -> StorageResult<(::postgres::Config, Connector)> {
+    let invalid = |why: String| {
+        StorageError::Input(format!(
+            "the PostgreSQL URL is not valid ({why}); write it as \
+             postgresql://USER@HOST:PORT/DATABASE, with ?sslmode=verify-full for TLS"
+        ))
+    };
+    let (url, mode, root) = doorstep_settings(url).map_err(invalid)?;
+    let mut config: ::postgres::Config = url
+        .parse()
+        .map_err(|e: ::postgres::Error| invalid(e.to_string()))?;
+    let connector = match mode.as_deref() {
+        None | Some("disable" | "prefer") => {
+            if root.is_some() {
+                return Err(invalid(
+                    "sslrootcert is given but the connection would not use TLS: add \
+                     sslmode=verify-full"
+                        .into(),
+                ));
+            }
+            Connector::Plain
+        }
+        Some("require" | "verify-full") => {
+            config.ssl_mode(SslMode::Require);
+            tls(root)?
+        }
+        Some("verify-ca") => {
+            return Err(invalid(
+                "sslmode=verify-ca checks the authority but not the host name, which Doorstep \
+                 does not do: use sslmode=verify-full"
+                    .into(),
+            ));
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "sslmode={other} is not one Doorstep knows: use verify-full (TLS) or disable"
+            )));
+        }
+    };
+    Ok((config, connector))
+}
+
+/// Takes `sslmode` and `sslrootcert` out of a `postgresql://` URL's query (tokio-postgres knows
+/// neither `verify-full` nor `sslrootcert`); the rest is left for tokio-postgres to parse.
+/// `key=value` settings are passed on as they are, `sslmode` read from them.
+type Settings = (String, Option<String>, Option<String>);
+fn doorstep_settings(url: &str) -> Result<Settings, String> {
+    let is_url = url.starts_with("postgresql://") || url.starts_with("postgres://");
+    if !is_url {
+        let mode = url
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("sslmode="))
+            .map(str::to_owned);
+        return match mode.as_deref() {
+            Some("verify-full") | Some("verify-ca") => Err(
+                "sslmode=verify-full and sslrootcert are read from a postgresql:// URL only".into(),
+            ),
+            _ => Ok((url.to_owned(), mode, None)),
+        };
+    }
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None, None));
+    };
+    let (mut mode, mut root) = (None, None);
+    let mut rest = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "sslmode" => mode = Some(value.into_owned()),
+            "sslrootcert" => root = Some(value.into_owned()),
+            _ => {
+                rest.append_pair(&key, &value);
+            }
+        }
+    }
+    let rest = rest.finish();
+    let url = if rest.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{rest}")
+    };
+    Ok((url, mode, root))
+}
+
+/// A TLS connector trusting the authorities in `root` (a PEM file), or the system's.
+fn tls(root: Option<String>) -> StorageResult<Connector> {
+    let mut store = rustls::RootCertStore::empty();
+    let roots = match root.as_deref() {
+        None | Some("system") => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = store.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(StorageError::Input(
+                    "sslmode asks for TLS but this machine has no trusted certificate \
+                     authorities (install Debian's ca-certificates), and the URL names none: \
+                     give the database's authority as sslrootcert=PATH"
+                        .into(),
+                ));
+            }
+            "this machine's trusted authorities".to_owned()
+        }
+        Some(path) => {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let unreadable = |why: String| {
+                StorageError::Input(format!(
+                    "sslrootcert {path} cannot be used: {why}; give a PEM file of the \
+                     authority that signed the database's certificate"
+                ))
+            };
+            let certs = CertificateDer::pem_file_iter(PathBuf::from(path))
+                .map_err(|e| unreadable(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| unreadable(e.to_string()))?;
+            let (added, _) = store.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(unreadable("it holds no certificate".into()));
+            }
+            format!("the authority in {path}")
+        }
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StorageError::Input(format!("TLS cannot be set up: {e}")))?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(Connector::Tls {
+        make: MakeRustlsConnect::new(config),
+        roots,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(url: &str) -> String {
+        match parse(url) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{url} was accepted"),
+        }
+    }
+
+    #[test]
+    fn a_url_without_tls_settings_connects_in_the_clear() {
+        for url in [
+            "postgresql://doorstep:secret@db.internal:5433/field",
+            "postgresql://doorstep@db.internal/field?sslmode=disable",
+            "postgres://doorstep@db.internal/field?sslmode=prefer&connect_timeout=5",
+            "host=db.internal user=doorstep dbname=field",
+        ] {
+            let (config, connector) = parse(url).unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert!(matches!(connector, Connector::Plain), "{url}");
+            assert_eq!(config.get_dbname(), Some("field"), "{url}");
+        }
+        let (config, _) =
+            parse("postgres://u@h/field?sslmode=prefer&connect_timeout=5").expect("valid");
+        assert_eq!(
+            config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(5)),
+            "other settings are kept"
+        );
+    }
+
+    #[test]
+    fn verify_full_with_a_root_file_uses_tls_with_that_authority() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = rcgen::generate_simple_self_signed(vec!["db.internal".into()])
+            .expect("a certificate")
+            .cert
+            .pem();
+        let path = dir.path().join("ca with space.pem");
+        std::fs::write(&path, ca).expect("write");
+        let encoded: String =
+            form_urlencoded::byte_serialize(path.to_string_lossy().as_bytes()).collect();
+        let url = format!(
+            "postgresql://u@db.internal/field?sslmode=verify-full&sslrootcert={encoded}&application_name=doorstep"
+        );
+        let (config, connector) = parse(&url).expect("valid");
+        assert_eq!(config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(config.get_application_name(), Some("doorstep"));
+        match connector {
+            Connector::Tls { roots, .. } => assert!(roots.contains("ca with space.pem"), "{roots}"),
+            Connector::Plain => panic!("verify-full connected in the clear"),
+        }
+    }
+
+    #[test]
+    fn bad_tls_settings_are_refused_with_what_to_do() {
+        let m = message("postgresql://u:secret@h/field?sslmode=verify-ca");
+        assert!(m.contains("use sslmode=verify-full"), "{m}");
+        let m = message("postgresql://u:secret@h/field?sslmode=allow");
+        assert!(m.contains("sslmode=allow is not one Doorstep knows"), "{m}");
+        let m = message("postgresql://u:secret@h/field?sslrootcert=/etc/ca.pem");
+        assert!(m.contains("add sslmode=verify-full"), "{m}");
+        let m = message(
+            "postgresql://u:secret@h/field?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        );
+        assert!(
+            m.contains("sslrootcert /nonexistent/ca.pem cannot be used"),
+            "{m}"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").expect("write");
+        let m = message(&format!(
+            "postgresql://u:secret@h/field?sslmode=require&sslrootcert={}",
+            empty.display()
+        ));
+        assert!(m.contains("it holds no certificate"), "{m}");
+        let m = message("host=h sslmode=verify-full");
+        assert!(m.contains("postgresql:// URL only"), "{m}");
+        for url in [
+            "postgresql://u:secret@h/field?sslmode=verify-ca",
+            "postgresql://u:secret@h/field?sslrootcert=/etc/ca.pem",
+        ] {
+            assert!(!message(url).contains("secret"), "the password leaked");
+        }
+    }
+}
