@@ -1,8 +1,12 @@
 //! Errors as the HTTP API reports them: a status, a stable code, a message that helps.
 
 use crate::engine::SyncFailure;
+use crate::storage::StorageError;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+
+/// How long a phone is asked to wait when the database cannot be reached.
+const RETRY_AFTER_SECONDS: &str = "5";
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -38,6 +42,18 @@ impl AppError {
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "missing, unknown or revoked token: send 'Authorization: Bearer <token>' with a token from your organizer",
+        )
+    }
+
+    /// 503: the database cannot be reached just now (a restart, a failover). The cause is
+    /// logged, not sent; the answer carries `Retry-After`.
+    pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "database unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the server cannot reach its database just now; everything stays on the phone until \
+             a sync goes through: sync again in a few seconds",
         )
     }
 
@@ -85,6 +101,7 @@ impl From<SyncFailure> for AppError {
                 doc: Some(doc),
                 ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "refused_change", "")
             },
+            SyncFailure::Storage(e @ StorageError::Unavailable { .. }) => Self::unavailable(&e),
             SyncFailure::Storage(e) => Self::internal(&e),
         }
     }
@@ -92,6 +109,8 @@ impl From<SyncFailure> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.status, Json(&self)).into_response()
+        let retry = (self.status == StatusCode::SERVICE_UNAVAILABLE)
+            .then_some([(header::RETRY_AFTER, RETRY_AFTER_SECONDS)]);
+        (self.status, retry, Json(&self)).into_response()
     }
 }

@@ -16,6 +16,9 @@ pub struct Cluster {
     pub ca: Option<PathBuf>,
     port: u16,
     socket_dir: PathBuf,
+    /// `pg_ctl start`'s `-o` options and log file, to start it again after [`Cluster::stop`].
+    options: String,
+    log: String,
     data: PathBuf,
     bin: PathBuf,
     _dir: tempfile::TempDir,
@@ -165,10 +168,42 @@ impl Cluster {
             ca,
             port,
             socket_dir: dir.path().to_owned(),
+            options,
+            log,
             data,
             bin,
             _dir: dir,
         }
+    }
+
+    /// Stops the cluster (`pg_ctl stop -m fast`: every connection is cut, as in a failover or a
+    /// restart of the database); [`Cluster::start_again`] brings it back on the same port.
+    pub fn stop(&self) {
+        let data = self.data.to_string_lossy();
+        run(
+            &self.bin,
+            "pg_ctl",
+            &["-w", "-D", &data, "-m", "fast", "stop"],
+        );
+    }
+
+    /// Starts the cluster again after [`Cluster::stop`].
+    pub fn start_again(&self) {
+        let data = self.data.to_string_lossy();
+        run(
+            &self.bin,
+            "pg_ctl",
+            &[
+                "-w",
+                "-D",
+                &data,
+                "-o",
+                &self.options,
+                "-l",
+                &self.log,
+                "start",
+            ],
+        );
     }
 
     /// A superuser connection to one of its databases, over the Unix socket (which a TLS-only

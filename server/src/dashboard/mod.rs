@@ -67,6 +67,8 @@ pub enum PageError {
     CrossSite,
     /// The server failed; the cause is logged.
     Internal,
+    /// The database cannot be reached just now; the cause is logged.
+    Unavailable,
 }
 
 impl PageError {
@@ -103,6 +105,13 @@ impl IntoResponse for PageError {
                 "Sent from another site",
                 "This form was sent from a page of another site, so nothing was done. Sign in and \
                  out from the dashboard's own pages."
+                    .to_owned(),
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Database unreachable",
+                "The server cannot reach its database just now (a restart, or a failover). \
+                 Nothing was changed; reload in a few seconds."
                     .to_owned(),
             ),
             Self::Internal => (

@@ -148,7 +148,7 @@ impl<S: Dashboard> FromRequestParts<AppState<S>> for Viewer {
         let who = tokio::task::spawn_blocking(move || engine.storage().session(&hash, now))
             .await
             .map_err(|e| PageError::internal(&e))?
-            .map_err(|e| PageError::internal(&e))?
+            .map_err(PageError::from)?
             .ok_or(PageError::SignIn)?;
         if who.role == Role::Canvasser {
             return Err(PageError::CanvasserToken);

@@ -294,6 +294,12 @@ pub fn page_of<T>(rows: &[T], page: usize) -> (&[T], usize, usize) {
 
 impl From<StorageError> for super::PageError {
     fn from(e: StorageError) -> Self {
-        super::PageError::internal(&e)
+        match e {
+            StorageError::Unavailable { .. } => {
+                tracing::warn!(error = %e, "dashboard: database unavailable");
+                super::PageError::Unavailable
+            }
+            e => super::PageError::internal(&e),
+        }
     }
 }

@@ -24,7 +24,8 @@ use ::postgres::error::SqlState;
 use ::postgres::types::ToSql;
 use ::postgres::{IsolationLevel, Row, Statement};
 use doorstep_core::doc::heads_to_bytes;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 mod dashboard;
@@ -55,6 +56,10 @@ const POOL_SIZE: u32 = 8;
 const DASHBOARD_POOL_SIZE: u32 = 2;
 /// How long a request waits for a connection (PostgreSQL down, or every connection busy).
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
+/// How long a request waits for a connection while the database cannot be reached (a restart,
+/// a failover): long enough for a quick restart, short enough that a phone hears at once that
+/// it should try again later.
+const DOWN_WAIT: Duration = Duration::from_secs(2);
 /// How many times a write that lost a deadlock or serialization race to another server's is
 /// tried again.
 const WRITE_TRIES: u32 = 8;
@@ -98,11 +103,15 @@ pub fn migrate(client: &mut ::postgres::Client) -> StorageResult<i64> {
 pub struct Conn {
     client: ::postgres::Client,
     statements: HashMap<String, Statement>,
+    /// Found dead: the pool drops it when it comes back.
+    broken: bool,
 }
 
 struct Manager {
     config: ::postgres::Config,
     connector: tls::Connector,
+    /// Whether the last connection attempt failed (shared by both pools).
+    down: Arc<AtomicBool>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -110,9 +119,12 @@ impl r2d2::ManageConnection for Manager {
     type Error = ::postgres::Error;
 
     fn connect(&self) -> Result<Conn, ::postgres::Error> {
+        let client = self.connector.connect(&self.config);
+        self.down.store(client.is_err(), Ordering::Relaxed);
         Ok(Conn {
-            client: self.connector.connect(&self.config)?,
+            client: client?,
             statements: HashMap::new(),
+            broken: false,
         })
     }
 
@@ -121,7 +133,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.client.is_closed()
+        conn.broken || conn.client.is_closed()
     }
 }
 
@@ -237,6 +249,9 @@ fn retryable(e: &StorageError) -> bool {
 pub struct PgStorage {
     pool: Pool,
     dashboard: Pool,
+    /// Whether the last connection attempt failed, or a connection was found closed since:
+    /// requests then wait [`DOWN_WAIT`] for a connection, not [`CONNECT_WAIT`].
+    down: Arc<AtomicBool>,
     /// Where it is, for messages: host, port and database, never the password.
     place: String,
 }
@@ -295,6 +310,7 @@ impl PgStorage {
             place: place.clone(),
             reason: e.to_string(),
         };
+        let down = Arc::new(AtomicBool::new(false));
         let pool = |size: u32, idle: u32| {
             r2d2::Pool::builder()
                 .max_size(size)
@@ -306,12 +322,14 @@ impl PgStorage {
                 .build(Manager {
                     config: config.clone(),
                     connector: connector.clone(),
+                    down: down.clone(),
                 })
                 .map_err(unreachable)
         };
         let storage = Self {
             pool: pool(POOL_SIZE, 1)?,
             dashboard: pool(DASHBOARD_POOL_SIZE, 0)?,
+            down,
             place,
         };
         let missing = storage.read(|db| {
@@ -342,49 +360,105 @@ impl PgStorage {
         &self.place
     }
 
+    /// A connection from `pool`; while the database cannot be reached, the wait is short.
     fn checkout(&self, pool: &Pool) -> StorageResult<r2d2::PooledConnection<Manager>> {
-        pool.get().map_err(|e| StorageError::Unavailable {
+        let wait = if self.down.load(Ordering::Relaxed) {
+            DOWN_WAIT
+        } else {
+            CONNECT_WAIT
+        };
+        pool.get_timeout(wait)
+            .map_err(|e| self.unavailable(e.to_string()))
+    }
+
+    fn unavailable(&self, reason: String) -> StorageError {
+        StorageError::Unavailable {
             place: self.place.clone(),
-            reason: e.to_string(),
-        })
+            reason,
+        }
+    }
+
+    /// Runs `attempt` on a connection from `pool`. A pooled connection does not notice, while
+    /// idle, that the database restarted or failed over: when `attempt` fails because its
+    /// connection is gone, it runs again on another, as long as it had not begun to commit
+    /// (`attempt` sets its flag just before). A connection lost while committing leaves the
+    /// outcome unknown: that is said as `Unavailable`, for the phone to sync again (a sync
+    /// repeated is stored once).
+    fn on_live<T>(
+        &self,
+        pool: &Pool,
+        mut attempt: impl FnMut(&mut Conn, &mut bool) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        // Every pooled connection may have died with the database, and one more for luck.
+        for _ in 0..=POOL_SIZE.max(DASHBOARD_POOL_SIZE) {
+            let mut conn = self.checkout(pool)?;
+            let mut committing = false;
+            match attempt(&mut conn, &mut committing) {
+                Err(e) if conn.client.is_closed() => {
+                    conn.broken = true;
+                    // Until a connection is made again, waits are short.
+                    self.down.store(true, Ordering::Relaxed);
+                    if committing {
+                        return Err(self.unavailable(format!(
+                            "the connection was lost while committing ({e})"
+                        )));
+                    }
+                    tracing::debug!("a pooled connection was found closed; trying another");
+                }
+                out => return out,
+            }
+        }
+        Err(self.unavailable(
+            "every pooled connection was found closed; the database may be restarting".into(),
+        ))
     }
 
     fn read_on<T>(
         &self,
         pool: &Pool,
-        f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>,
+        mut f: impl FnMut(&mut Db<'_>) -> StorageResult<T>,
     ) -> StorageResult<T> {
-        let mut conn = self.checkout(pool)?;
-        let Conn { client, statements } = &mut *conn;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let mut db = Db {
-            session: Session::Tx(tx),
-            statements,
-        };
-        let out = f(&mut db)?;
-        db.commit()?;
-        Ok(out)
+        // A read commits nothing: it may always run again.
+        self.on_live(pool, |conn, _| {
+            let Conn {
+                client, statements, ..
+            } = conn;
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let mut db = Db {
+                session: Session::Tx(tx),
+                statements,
+            };
+            let out = f(&mut db)?;
+            db.commit()?;
+            Ok(out)
+        })
     }
 
     /// Reads statement by statement, with no transaction around them: for reads of one
     /// statement, or whose statements need not see one snapshot.
-    fn read_plain<T>(&self, f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>) -> StorageResult<T> {
-        let mut conn = self.checkout(&self.pool)?;
-        let Conn { client, statements } = &mut *conn;
-        f(&mut Db {
-            session: Session::Plain(client),
-            statements,
+    fn read_plain<T>(
+        &self,
+        mut f: impl FnMut(&mut Db<'_>) -> StorageResult<T>,
+    ) -> StorageResult<T> {
+        self.on_live(&self.pool, |conn, _| {
+            let Conn {
+                client, statements, ..
+            } = conn;
+            f(&mut Db {
+                session: Session::Plain(client),
+                statements,
+            })
         })
     }
 
     /// Reads in one snapshot.
     pub(crate) fn read<T>(
         &self,
-        f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>,
+        f: impl FnMut(&mut Db<'_>) -> StorageResult<T>,
     ) -> StorageResult<T> {
         self.read_on(&self.pool, f)
     }
@@ -392,7 +466,7 @@ impl PgStorage {
     /// Reads in one snapshot, on one of the dashboard's connections.
     pub(crate) fn read_dashboard<T>(
         &self,
-        f: impl FnOnce(&mut Db<'_>) -> StorageResult<T>,
+        f: impl FnMut(&mut Db<'_>) -> StorageResult<T>,
     ) -> StorageResult<T> {
         self.read_on(&self.dashboard, f)
     }
@@ -413,34 +487,39 @@ impl PgStorage {
         mut f: impl FnMut(&mut Db<'_>) -> StorageResult<T>,
         changed: impl Fn(&T) -> bool,
     ) -> StorageResult<T> {
-        let mut conn = self.checkout(&self.pool)?;
-        let mut tries = 0;
-        loop {
-            let Conn { client, statements } = &mut *conn;
-            let out = (|| {
-                let tx = client.transaction()?;
-                let mut db = Db {
-                    session: Session::Tx(tx),
-                    statements,
-                };
-                let out = f(&mut db)?;
-                if changed(&out) {
-                    db.bump_changes()?;
+        self.on_live(&self.pool, |conn, committing| {
+            let mut tries = 0;
+            loop {
+                let Conn {
+                    client, statements, ..
+                } = &mut *conn;
+                *committing = false;
+                let out = (|| {
+                    let tx = client.transaction()?;
+                    let mut db = Db {
+                        session: Session::Tx(tx),
+                        statements,
+                    };
+                    let out = f(&mut db)?;
+                    if changed(&out) {
+                        db.bump_changes()?;
+                    }
+                    *committing = true;
+                    db.commit()?;
+                    Ok(out)
+                })();
+                match out {
+                    Err(e) if retryable(&e) && tries + 1 < WRITE_TRIES => {
+                        tries += 1;
+                        tracing::debug!(tries, "a write lost a race to another's; trying again");
+                        std::thread::sleep(Duration::from_millis(
+                            (5 << tries.min(6)) + u64::from(std::process::id() % 7),
+                        ));
+                    }
+                    out => return out,
                 }
-                db.commit()?;
-                Ok(out)
-            })();
-            match out {
-                Err(e) if retryable(&e) && tries + 1 < WRITE_TRIES => {
-                    tries += 1;
-                    tracing::debug!(tries, "a write lost a race to another's; trying again");
-                    std::thread::sleep(Duration::from_millis(
-                        (5 << tries.min(6)) + u64::from(std::process::id() % 7),
-                    ));
-                }
-                out => return out,
             }
-        }
+        })
     }
 }
 

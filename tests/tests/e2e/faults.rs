@@ -2,7 +2,7 @@
 //! doubled. On SQLite with one server, on PostgreSQL with one, and on PostgreSQL with two
 //! servers that phones alternate between, one of them killed for good mid-run.
 
-use doorstep_core::DocKind;
+use doorstep_core::{DocKind, SyncError};
 use doorstep_server::demo::Plan;
 use doorstep_tests::postgres::Cluster;
 use doorstep_tests::*;
@@ -202,4 +202,118 @@ fn flaky_phones_converge(backend: &Backend, servers: usize) {
             }
         }
     }
+}
+
+/// The database restarts under a running server, as in a failover on election day. While it
+/// is down, phones knock, a sync is answered within seconds with 503 `unavailable` (which
+/// phones retry), so is a dashboard page, and every knock stays on its phone. After a restart
+/// nobody synced through, the pool's dead connections are replaced, not handed out: every
+/// phone's next sync goes through. At the end every knock is on the server exactly once.
+#[test]
+fn on_postgresql_a_database_restart_loses_nothing_and_the_next_syncs_go_through() {
+    let cluster = Cluster::start();
+    let backend = Backend::Postgres(cluster.database("doorstep"));
+    let users = backend.seed(&Plan {
+        teams: 1,
+        canvassers_per_team: 12,
+        turfs_per_team: 6,
+        doors: 10,
+        turfs_per_canvasser: 1,
+        seed: 3,
+    });
+    let server = ServerProcess::on(&backend, &[]);
+    let mut phones: Vec<Phone> = users
+        .iter()
+        .filter(|u| u.id.starts_with("canvasser"))
+        .map(Phone::new)
+        .collect();
+    let mut rng = fastrand::Rng::with_seed(seed_from_env());
+    let mut recorded = Vec::new();
+    let mut knock = |phone: &mut Phone, rng: &mut fastrand::Rng, at: i64| {
+        recorded.push(phone.knock(rng, at).expect("a door to knock"));
+    };
+    let all_sync = |phones: &mut Vec<Phone>, when: &str| {
+        for p in phones.iter_mut() {
+            let report = p.sync(&server.url);
+            assert!(report.is_ok(), "{} {when}: {:?}", p.user, report.err());
+            assert_eq!(p.store.outbox_count().unwrap(), 0);
+        }
+    };
+    // Every phone has synced, twice at once, so the server's pool holds all its connections.
+    for (i, p) in phones.iter_mut().enumerate() {
+        p.sync(&server.url).unwrap();
+        knock(p, &mut rng, 1_000 + i as i64);
+    }
+    std::thread::scope(|s| {
+        for p in phones.iter_mut() {
+            let url = &server.url;
+            s.spawn(move || {
+                p.sync(url).unwrap();
+                p.sync(url).unwrap();
+            });
+        }
+    });
+
+    // Down for a while, phones syncing all along.
+    cluster.stop();
+    for (i, p) in phones.iter_mut().enumerate() {
+        knock(p, &mut rng, 2_000 + i as i64);
+        if i >= 4 {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        match p.sync(&server.url) {
+            Err(SyncError::Transport(TransportError::Status { status, code, .. })) => {
+                assert_eq!((status, code.as_str()), (503, "unavailable"), "{}", p.user);
+            }
+            other => panic!("{} synced with no database: {other:?}", p.user),
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{} waited {:?} to hear the database is down",
+            p.user,
+            started.elapsed()
+        );
+        assert!(
+            p.store.outbox_count().unwrap() > 0,
+            "the knock waits on the phone"
+        );
+    }
+    // An organizer's dashboard says so too, and when to come back.
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent();
+    let mut page = agent
+        .get(format!("{}/dashboard", server.url))
+        .header("Cookie", "doorstep_session=a-session-from-before")
+        .call()
+        .unwrap();
+    assert_eq!(page.status(), 503);
+    let body = page.body_mut().read_to_string().unwrap();
+    assert!(body.contains("cannot reach its database"), "{body}");
+    cluster.start_again();
+    all_sync(&mut phones, "after the database came back");
+
+    // A quick restart while nobody syncs: the pool's idle connections are all dead.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    cluster.stop();
+    cluster.start_again();
+    for (i, p) in phones.iter_mut().enumerate() {
+        knock(p, &mut rng, 3_000 + i as i64);
+    }
+    all_sync(&mut phones, "after a quick restart");
+
+    let storage = backend.open();
+    let mut stored: Vec<String> = storage
+        .results(None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.attempt)
+        .collect();
+    stored.sort();
+    recorded.sort();
+    assert_eq!(stored, recorded, "every knock on the server, exactly once");
+    assert_results_match_documents(&*storage);
 }
