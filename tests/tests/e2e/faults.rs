@@ -293,6 +293,18 @@ fn on_postgresql_a_database_restart_loses_nothing_and_the_next_syncs_go_through(
     assert_eq!(page.status(), 503);
     let body = page.body_mut().read_to_string().unwrap();
     assert!(body.contains("cannot reach its database"), "{body}");
+    // And the server's metrics count the syncs it could not take.
+    let metrics = agent
+        .get(format!("{}/metrics", server.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("doorstep_sync_requests_total{outcome=\"unavailable\"} 4"),
+        "{metrics}"
+    );
     cluster.start_again();
     all_sync(&mut phones, "after the database came back");
 
