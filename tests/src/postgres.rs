@@ -7,13 +7,23 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The PEM files of a cluster started with [`Cluster::start_tls`].
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The authority that signed the cluster's certificate and the client's.
+    pub ca: PathBuf,
+    /// A client certificate for the user `postgres`, for the databases that ask for one.
+    pub client_cert: PathBuf,
+    /// Its private key.
+    pub client_key: PathBuf,
+}
+
 /// A running cluster.
 pub struct Cluster {
     /// A connection URL for its `postgres` database, as the superuser `postgres`.
     pub url: String,
-    /// For a cluster started with [`Cluster::start_tls`]: the PEM file of the authority that
-    /// signed its certificate.
-    pub ca: Option<PathBuf>,
+    /// For a cluster started with [`Cluster::start_tls`]: its certificate files.
+    pub tls: Option<TlsFiles>,
     port: u16,
     socket_dir: PathBuf,
     /// `pg_ctl start`'s `-o` options and log file, to start it again after [`Cluster::stop`].
@@ -93,7 +103,8 @@ impl Cluster {
 
     /// Creates and starts a cluster that takes TCP connections over TLS only (`hostssl`; a
     /// connection in the clear is rejected), with a certificate for `localhost` and `127.0.0.1`
-    /// signed by a throwaway authority whose PEM file is [`Cluster::ca`].
+    /// signed by a throwaway authority ([`Cluster::tls`]). A database named `certs` also asks
+    /// for a client certificate signed by it (`cert` authentication).
     pub fn start_tls() -> Self {
         Self::start_with(false, true)
     }
@@ -107,7 +118,7 @@ impl Cluster {
     fn start_with(durable: bool, tls: bool) -> Self {
         let bin = bin_dir();
         let dir = tempfile::tempdir().expect("a directory for the cluster");
-        let ca = tls.then(|| certificates(dir.path()));
+        let files = tls.then(|| certificates(dir.path()));
         if is_root() {
             let status = Command::new("chown")
                 .args(["-R", "postgres:postgres"])
@@ -149,10 +160,13 @@ impl Cluster {
         if tls {
             let files = dir.path().to_string_lossy();
             options.push_str(&format!(
-                " -c ssl=on -c ssl_cert_file={files}/server.crt -c ssl_key_file={files}/server.key"
+                " -c ssl=on -c ssl_cert_file={files}/server.crt -c ssl_key_file={files}/server.key \
+                 -c ssl_ca_file={files}/ca.pem"
             ));
-            // The socket for the test's own administration; TCP over TLS only.
+            // The socket for the test's own administration; TCP over TLS only, with a client
+            // certificate for `certs`.
             let hba = "local all all trust\n\
+                       hostssl certs all 127.0.0.1/32 cert\n\
                        hostssl all all 127.0.0.1/32 trust\n\
                        hostnossl all all 127.0.0.1/32 reject\n";
             std::fs::write(data.join("pg_hba.conf"), hba).expect("write pg_hba.conf");
@@ -165,7 +179,7 @@ impl Cluster {
         );
         Self {
             url: format!("postgresql://postgres@127.0.0.1:{port}/postgres"),
-            ca,
+            tls: files,
             port,
             socket_dir: dir.path().to_owned(),
             options,
@@ -227,10 +241,10 @@ impl Cluster {
     }
 }
 
-/// Writes a throwaway authority (`ca.pem`) and a certificate it signed for `localhost` and
-/// `127.0.0.1` (`server.crt`, `server.key`, readable by its owner only, as PostgreSQL demands)
-/// into `dir`; returns the authority's path.
-fn certificates(dir: &Path) -> PathBuf {
+/// Writes a throwaway authority (`ca.pem`), a certificate it signed for `localhost` and
+/// `127.0.0.1` (`server.crt`, `server.key`, readable by its owner only, as PostgreSQL demands),
+/// and a client certificate for the user `postgres` (`client.crt`, `client.key`) into `dir`.
+fn certificates(dir: &Path) -> TlsFiles {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().expect("a key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("parameters");
@@ -254,7 +268,22 @@ fn certificates(dir: &Path) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))
         .expect("chmod server.key");
-    ca_path
+    let client_key = KeyPair::generate().expect("a key");
+    let mut client = CertificateParams::new(Vec::<String>::new()).expect("parameters");
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "postgres");
+    let client = client
+        .signed_by(&client_key, &issuer)
+        .expect("the client's certificate");
+    let files = TlsFiles {
+        ca: ca_path,
+        client_cert: dir.join("client.crt"),
+        client_key: dir.join("client.key"),
+    };
+    std::fs::write(&files.client_cert, client.pem()).expect("write client.crt");
+    std::fs::write(&files.client_key, client_key.serialize_pem()).expect("write client.key");
+    files
 }
 
 impl Drop for Cluster {

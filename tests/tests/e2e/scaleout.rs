@@ -249,7 +249,11 @@ fn a_tls_only_database_is_reached_over_tls_given_its_authority() {
     let url = cluster
         .database("doorstep")
         .replace("postgres@", "postgres:hunter2@");
-    let ca = cluster.ca.clone().expect("a TLS cluster has an authority");
+    let files = cluster
+        .tls
+        .clone()
+        .expect("a TLS cluster has certificate files");
+    let ca = &files.ca;
 
     let err = doorstep_fails(&Backend::Postgres(url.clone()), &["stats"]);
     assert!(err.contains("cannot reach the database at"), "{err}");
@@ -266,9 +270,13 @@ fn a_tls_only_database_is_reached_over_tls_given_its_authority() {
     assert!(err.contains("sslrootcert=PATH"), "{err}");
     assert!(!err.contains("hunter2"), "the password leaked: {err}");
 
-    let encoded: String =
-        form_urlencoded::byte_serialize(ca.to_string_lossy().as_bytes()).collect();
-    let backend = Backend::Postgres(format!("{url}?sslmode=verify-full&sslrootcert={encoded}"));
+    let encoded = |path: &std::path::Path| -> String {
+        form_urlencoded::byte_serialize(path.to_string_lossy().as_bytes()).collect()
+    };
+    let backend = Backend::Postgres(format!(
+        "{url}?sslmode=verify-full&sslrootcert={}",
+        encoded(ca)
+    ));
     let users = backend.seed(&Plan {
         teams: 1,
         canvassers_per_team: 1,
@@ -336,4 +344,21 @@ fn a_tls_only_database_is_reached_over_tls_given_its_authority() {
         phone.store.heads(&DocId::turf(&turf)).unwrap(),
         server_doc(&*storage, &DocId::turf(&turf).to_string()).get_heads(),
     );
+
+    // A database that authenticates its clients by certificate: refused without one, taken
+    // with `sslcert` and `sslkey`.
+    let certs = cluster.database("certs");
+    let tls = format!("{certs}?sslmode=verify-full&sslrootcert={}", encoded(ca));
+    let err = doorstep_fails(&Backend::Postgres(tls.clone()), &["stats"]);
+    assert!(
+        err.contains("requires a valid client certificate"),
+        "without a client certificate: {err}"
+    );
+    assert!(err.contains("sslcert=PATH&sslkey=PATH"), "{err}");
+    let with_cert = Backend::Postgres(format!(
+        "{tls}&sslcert={}&sslkey={}",
+        encoded(&files.client_cert),
+        encoded(&files.client_key)
+    ));
+    doorstep(&with_cert, &["stats"]);
 }

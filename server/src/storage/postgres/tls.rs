@@ -6,12 +6,13 @@
 //! database that has not proved who it is (libpq's `require` would encrypt without checking).
 //! `sslrootcert=PATH` names the authority to trust, as managed databases hand out (Amazon RDS,
 //! Google Cloud SQL); without it, or with `sslrootcert=system`, the system's trusted
-//! authorities are used. No `sslmode`, `disable` and `prefer` connect in the clear, as before.
+//! authorities are used. `sslcert=PATH&sslkey=PATH` present a client certificate, for a
+//! database that authenticates its clients by certificate. No `sslmode`, `disable` and
+//! `prefer` connect in the clear, as before.
 //! `verify-ca` (encrypt and check the authority but not the name) is refused.
 
 use super::super::{StorageError, StorageResult};
 use ::postgres::config::SslMode;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -44,6 +45,13 @@ impl Connector {
     /// What to add to a connection failure's reason: how to make a certificate trusted.
     pub(crate) fn hint(&self, reason: &str) -> String {
         match self {
+            // PostgreSQL's own refusal: it authenticates its clients by certificate.
+            Self::Tls { .. } if reason.contains("client certificate") => {
+                "; the database authenticates its clients by certificate: give this server's as \
+                 sslcert=PATH&sslkey=PATH in the URL, signed by an authority the database trusts \
+                 and naming the URL's user"
+                    .to_owned()
+            }
             Self::Tls { roots, .. } if reason.contains("certificate") => format!(
                 "; the database's certificate was checked against {roots}: if an authority of \
                  your own signed it, give its PEM file as sslrootcert=PATH in the URL, and make \
@@ -69,24 +77,28 @@ pub(crate) fn parse(url: &str) -> StorageResult<(::postgres::Config, Connector)>
              postgresql://USER@HOST:PORT/DATABASE, with ?sslmode=verify-full for TLS"
         ))
     };
-    let (url, mode, root) = doorstep_settings(url).map_err(invalid)?;
+    let (url, settings) = doorstep_settings(url).map_err(invalid)?;
     let mut config: ::postgres::Config = url
         .parse()
         .map_err(|e: ::postgres::Error| invalid(e.to_string()))?;
-    let connector = match mode.as_deref() {
+    let connector = match settings.mode.as_deref() {
         None | Some("disable" | "prefer") => {
-            if root.is_some() {
-                return Err(invalid(
-                    "sslrootcert is given but the connection would not use TLS: add \
+            let given = [
+                ("sslrootcert", &settings.root),
+                ("sslcert", &settings.cert),
+                ("sslkey", &settings.key),
+            ];
+            if let Some((name, _)) = given.iter().find(|(_, v)| v.is_some()) {
+                return Err(invalid(format!(
+                    "{name} is given but the connection would not use TLS: add \
                      sslmode=verify-full"
-                        .into(),
-                ));
+                )));
             }
             Connector::Plain
         }
         Some("require" | "verify-full") => {
             config.ssl_mode(SslMode::Require);
-            tls(root)?
+            tls(settings)?
         }
         Some("verify-ca") => {
             return Err(invalid(
@@ -104,11 +116,23 @@ pub(crate) fn parse(url: &str) -> StorageResult<(::postgres::Config, Connector)>
     Ok((config, connector))
 }
 
-/// Takes `sslmode` and `sslrootcert` out of a `postgresql://` URL's query (tokio-postgres knows
-/// neither `verify-full` nor `sslrootcert`); the rest is left for tokio-postgres to parse.
-/// `key=value` settings are passed on as they are, `sslmode` read from them.
-type Settings = (String, Option<String>, Option<String>);
-fn doorstep_settings(url: &str) -> Result<Settings, String> {
+/// The URL's TLS settings, in libpq's words.
+#[derive(Default)]
+struct TlsSettings {
+    /// `sslmode`.
+    mode: Option<String>,
+    /// `sslrootcert`: the authorities to trust, a PEM file (or `system`).
+    root: Option<String>,
+    /// `sslcert`: this server's client certificate (and its chain), a PEM file.
+    cert: Option<String>,
+    /// `sslkey`: the client certificate's private key, a PEM file.
+    key: Option<String>,
+}
+
+/// Takes the TLS settings out of a `postgresql://` URL's query (tokio-postgres knows neither
+/// `verify-full` nor the files); the rest is left for tokio-postgres to parse. `key=value`
+/// settings are passed on as they are, `sslmode` read from them.
+fn doorstep_settings(url: &str) -> Result<(String, TlsSettings), String> {
     let is_url = url.starts_with("postgresql://") || url.starts_with("postgres://");
     if !is_url {
         let mode = url
@@ -117,24 +141,36 @@ fn doorstep_settings(url: &str) -> Result<Settings, String> {
             .map(str::to_owned);
         return match mode.as_deref() {
             Some("verify-full") | Some("verify-ca") => Err(
-                "sslmode=verify-full and sslrootcert are read from a postgresql:// URL only".into(),
+                "sslmode=verify-full and the certificate files are read from a postgresql:// \
+                 URL only"
+                    .into(),
             ),
-            _ => Ok((url.to_owned(), mode, None)),
+            _ => Ok((
+                url.to_owned(),
+                TlsSettings {
+                    mode,
+                    ..TlsSettings::default()
+                },
+            )),
         };
     }
     let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_owned(), None, None));
+        return Ok((url.to_owned(), TlsSettings::default()));
     };
-    let (mut mode, mut root) = (None, None);
+    let mut settings = TlsSettings::default();
     let mut rest = form_urlencoded::Serializer::new(String::new());
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        match &*key {
-            "sslmode" => mode = Some(value.into_owned()),
-            "sslrootcert" => root = Some(value.into_owned()),
+        let slot = match &*key {
+            "sslmode" => &mut settings.mode,
+            "sslrootcert" => &mut settings.root,
+            "sslcert" => &mut settings.cert,
+            "sslkey" => &mut settings.key,
             _ => {
                 rest.append_pair(&key, &value);
+                continue;
             }
-        }
+        };
+        *slot = Some(value.into_owned());
     }
     let rest = rest.finish();
     let url = if rest.is_empty() {
@@ -142,13 +178,21 @@ fn doorstep_settings(url: &str) -> Result<Settings, String> {
     } else {
         format!("{base}?{rest}")
     };
-    Ok((url, mode, root))
+    Ok((url, settings))
 }
 
-/// A TLS connector trusting the authorities in `root` (a PEM file), or the system's.
-fn tls(root: Option<String>) -> StorageResult<Connector> {
+/// A TLS connector trusting the authorities in `sslrootcert` (a PEM file), or the system's,
+/// presenting the client certificate in `sslcert` and `sslkey` if given.
+fn tls(settings: TlsSettings) -> StorageResult<Connector> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let unreadable = |setting: &str, path: &str, why: String, want: &str| {
+        StorageError::Input(format!(
+            "{setting} {path} cannot be used: {why}; give a PEM file of {want}"
+        ))
+    };
     let mut store = rustls::RootCertStore::empty();
-    let roots = match root.as_deref() {
+    let roots = match settings.root.as_deref() {
         None | Some("system") => {
             let found = rustls_native_certs::load_native_certs();
             let (added, _) = store.add_parsable_certificates(found.certs);
@@ -163,21 +207,15 @@ fn tls(root: Option<String>) -> StorageResult<Connector> {
             "this machine's trusted authorities".to_owned()
         }
         Some(path) => {
-            use rustls::pki_types::CertificateDer;
-            use rustls::pki_types::pem::PemObject;
-            let unreadable = |why: String| {
-                StorageError::Input(format!(
-                    "sslrootcert {path} cannot be used: {why}; give a PEM file of the \
-                     authority that signed the database's certificate"
-                ))
-            };
-            let certs = CertificateDer::pem_file_iter(PathBuf::from(path))
-                .map_err(|e| unreadable(e.to_string()))?
+            let authority = "the authority that signed the database's certificate";
+            let bad = |why: String| unreadable("sslrootcert", path, why, authority);
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| bad(e.to_string()))?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| unreadable(e.to_string()))?;
+                .map_err(|e| bad(e.to_string()))?;
             let (added, _) = store.add_parsable_certificates(certs);
             if added == 0 {
-                return Err(unreadable("it holds no certificate".into()));
+                return Err(bad("it holds no certificate".into()));
             }
             format!("the authority in {path}")
         }
@@ -186,8 +224,42 @@ fn tls(root: Option<String>) -> StorageResult<Connector> {
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StorageError::Input(format!("TLS cannot be set up: {e}")))?
-        .with_root_certificates(store)
-        .with_no_client_auth();
+        .with_root_certificates(store);
+    let config = match (settings.cert.as_deref(), settings.key.as_deref()) {
+        (None, None) => config.with_no_client_auth(),
+        (Some(cert), Some(key)) => {
+            let want = "this server's client certificate";
+            let bad = |why: String| unreadable("sslcert", cert, why, want);
+            let chain = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| bad(e.to_string()))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            if chain.is_empty() {
+                return Err(bad("it holds no certificate".into()));
+            }
+            let private = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                unreadable(
+                    "sslkey",
+                    key,
+                    e.to_string(),
+                    "the client certificate's private key",
+                )
+            })?;
+            config.with_client_auth_cert(chain, private).map_err(|e| {
+                StorageError::Input(format!(
+                    "sslcert {cert} and sslkey {key} cannot be used together: {e}; give the \
+                     certificate and the private key that belongs to it"
+                ))
+            })?
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(StorageError::Input(
+                "the PostgreSQL URL gives one of sslcert and sslkey without the other: a client \
+                 certificate needs both files"
+                    .into(),
+            ));
+        }
+    };
     Ok(Connector::Tls {
         make: MakeRustlsConnect::new(config),
         roots,
@@ -250,6 +322,28 @@ mod tests {
     }
 
     #[test]
+    fn a_client_certificate_is_read_and_its_key_must_belong_to_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).expect("write");
+            path.display().to_string()
+        };
+        let one = rcgen::generate_simple_self_signed(vec!["doorstep".into()]).expect("cert");
+        let other = rcgen::generate_simple_self_signed(vec!["doorstep".into()]).expect("cert");
+        let cert = write("client.crt", one.cert.pem());
+        let key = write("client.key", one.signing_key.serialize_pem());
+        let wrong = write("other.key", other.signing_key.serialize_pem());
+        let base = "postgresql://u@db.internal/field?sslmode=verify-full";
+        let (_, connector) = parse(&format!("{base}&sslcert={cert}&sslkey={key}")).expect("valid");
+        assert!(matches!(connector, Connector::Tls { .. }));
+        let m = message(&format!("{base}&sslcert={cert}&sslkey={wrong}"));
+        assert!(m.contains("cannot be used together"), "{m}");
+        let m = message(&format!("{base}&sslcert={cert}&sslkey={cert}"));
+        assert!(m.contains("sslkey") && m.contains("private key"), "{m}");
+    }
+
+    #[test]
     fn bad_tls_settings_are_refused_with_what_to_do() {
         let m = message("postgresql://u:secret@h/field?sslmode=verify-ca");
         assert!(m.contains("use sslmode=verify-full"), "{m}");
@@ -272,6 +366,24 @@ mod tests {
             empty.display()
         ));
         assert!(m.contains("it holds no certificate"), "{m}");
+        let m = message(&format!(
+            "postgresql://u:secret@h/field?sslmode=require&sslcert={}",
+            empty.display()
+        ));
+        assert!(
+            m.contains("one of sslcert and sslkey without the other"),
+            "{m}"
+        );
+        let m = message(&format!(
+            "postgresql://u:secret@h/field?sslmode=require&sslcert={0}&sslkey={0}",
+            empty.display()
+        ));
+        assert!(
+            m.contains("sslcert") && m.contains("it holds no certificate"),
+            "{m}"
+        );
+        let m = message("postgresql://u:secret@h/field?sslkey=/etc/key.pem");
+        assert!(m.contains("sslkey is given but"), "{m}");
         let m = message("host=h sslmode=verify-full");
         assert!(m.contains("postgresql:// URL only"), "{m}");
         for url in [
