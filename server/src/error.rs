@@ -45,15 +45,16 @@ impl AppError {
         )
     }
 
-    /// 503: the database cannot be reached just now (a restart, a failover). The cause is
-    /// logged, not sent; the answer carries `Retry-After`.
+    /// 503: the database cannot be reached just now (a restart, a failover), or every
+    /// connection to it stayed busy. The cause is logged, not sent; the answer carries
+    /// `Retry-After`.
     pub fn unavailable(cause: &dyn std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "database unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            "the server cannot reach its database just now; everything stays on the phone until \
-             a sync goes through: sync again in a few seconds",
+            "the server cannot reach its database, or it is too busy, just now; everything stays \
+             on the phone until a sync goes through: sync again in a few seconds",
         )
     }
 

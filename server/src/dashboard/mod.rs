@@ -110,8 +110,9 @@ impl IntoResponse for PageError {
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Database unreachable",
-                "The server cannot reach its database just now (a restart, or a failover). \
-                 Nothing was changed; reload in a few seconds."
+                "The server cannot reach its database just now (a restart, a failover), or \
+                 it is too busy. Reload in a few seconds; if you had sent a form, check then \
+                 whether it took effect."
                     .to_owned(),
             ),
             Self::Internal => (

@@ -54,7 +54,7 @@ const POOL_SIZE: u32 = 8;
 /// The dashboard's own: its GROUP BYs over a whole campaign take seconds, and must never keep
 /// a phone's sync waiting for a connection.
 const DASHBOARD_POOL_SIZE: u32 = 2;
-/// How long a request waits for a connection (PostgreSQL down, or every connection busy).
+/// How long a request waits for a connection while every one is busy.
 const CONNECT_WAIT: Duration = Duration::from_secs(10);
 /// How long a request waits for a connection while the database cannot be reached (a restart,
 /// a failover): long enough for a quick restart, short enough that a phone hears at once that
@@ -316,7 +316,9 @@ impl PgStorage {
                 .max_size(size)
                 .min_idle(Some(idle))
                 .test_on_check_out(false)
-                .connection_timeout(CONNECT_WAIT)
+                // Also caps the pool's pause between attempts to connect (half of it), so that
+                // a database back from a restart is found within a second.
+                .connection_timeout(DOWN_WAIT)
                 // A request that finds no connection says so itself (`Unavailable`).
                 .error_handler(Box::new(r2d2::NopErrorHandler))
                 .build(Manager {
@@ -360,15 +362,26 @@ impl PgStorage {
         &self.place
     }
 
-    /// A connection from `pool`; while the database cannot be reached, the wait is short.
+    /// A connection from `pool`, waiting up to [`CONNECT_WAIT`] while every one is busy, but
+    /// no longer than [`DOWN_WAIT`] once connections cannot be made.
     fn checkout(&self, pool: &Pool) -> StorageResult<r2d2::PooledConnection<Manager>> {
-        let wait = if self.down.load(Ordering::Relaxed) {
-            DOWN_WAIT
-        } else {
-            CONNECT_WAIT
-        };
-        pool.get_timeout(wait)
-            .map_err(|e| self.unavailable(e.to_string()))
+        let started = std::time::Instant::now();
+        loop {
+            let e = match pool.get_timeout(DOWN_WAIT) {
+                Ok(conn) => return Ok(conn),
+                Err(e) => e,
+            };
+            if self.down.load(Ordering::Relaxed) {
+                return Err(self.unavailable(e.to_string()));
+            }
+            if started.elapsed() >= CONNECT_WAIT {
+                return Err(self.unavailable(format!(
+                    "all {} of this server's connections stayed busy for {} s",
+                    pool.max_size(),
+                    CONNECT_WAIT.as_secs()
+                )));
+            }
+        }
     }
 
     fn unavailable(&self, reason: String) -> StorageError {
@@ -394,7 +407,7 @@ impl PgStorage {
             let mut conn = self.checkout(pool)?;
             let mut committing = false;
             match attempt(&mut conn, &mut committing) {
-                Err(e) if conn.client.is_closed() => {
+                Err(e) if lost(&conn, &e) => {
                     conn.broken = true;
                     // Until a connection is made again, waits are short.
                     self.down.store(true, Ordering::Relaxed);
@@ -405,7 +418,12 @@ impl PgStorage {
                     }
                     tracing::debug!("a pooled connection was found closed; trying another");
                 }
-                out => return out,
+                out => {
+                    if self.down.load(Ordering::Relaxed) {
+                        self.down.store(false, Ordering::Relaxed);
+                    }
+                    return out;
+                }
             }
         }
         Err(self.unavailable(
@@ -521,6 +539,15 @@ impl PgStorage {
             }
         })
     }
+}
+
+/// Whether `e` on `conn` means the connection is gone: closed, or PostgreSQL's notice that it
+/// is shutting the connection (SQLSTATE class 57P: an administrator's command, a crash, a start
+/// not finished), which may arrive before the connection is seen closed.
+fn lost(conn: &Conn, e: &StorageError) -> bool {
+    conn.client.is_closed()
+        || matches!(e, StorageError::Postgres(e)
+            if e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("57P")))
 }
 
 fn authenticate_on(db: &mut Db<'_>, token_hash: &[u8; 32]) -> StorageResult<Option<Principal>> {

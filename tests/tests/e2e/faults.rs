@@ -309,7 +309,6 @@ fn on_postgresql_a_database_restart_loses_nothing_and_the_next_syncs_go_through(
     all_sync(&mut phones, "after the database came back");
 
     // A quick restart while nobody syncs: the pool's idle connections are all dead.
-    std::thread::sleep(std::time::Duration::from_millis(1_100));
     cluster.stop();
     cluster.start_again();
     for (i, p) in phones.iter_mut().enumerate() {

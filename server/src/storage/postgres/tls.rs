@@ -14,6 +14,7 @@
 use super::super::{StorageError, StorageResult};
 use ::postgres::config::SslMode;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// What a connection is made with.
@@ -78,10 +79,31 @@ pub(crate) fn parse(url: &str) -> StorageResult<(::postgres::Config, Connector)>
         ))
     };
     let (url, settings) = doorstep_settings(url).map_err(invalid)?;
-    let mut config: ::postgres::Config = url
-        .parse()
-        .map_err(|e: ::postgres::Error| invalid(e.to_string()))?;
-    let connector = match settings.mode.as_deref() {
+    let mut config: ::postgres::Config = url.parse().map_err(|e: ::postgres::Error| {
+        let mut why = e.to_string();
+        if url.starts_with("postgres") {
+            // What is wrong, by the option's name: past the credentials, as split above.
+            if let Some(cause) = std::error::Error::source(&e) {
+                why = format!("{why}: {cause}");
+            }
+        } else if ["sslmode=verify", "sslrootcert", "sslcert", "sslkey"]
+            .iter()
+            .any(|k| url.contains(k))
+        {
+            // `key=value` settings may hold a password anywhere: nothing of them is shown.
+            why.push_str(
+                "; verify-full and the certificate files are read from a postgresql:// URL \
+                     only",
+            );
+        }
+        invalid(why)
+    })?;
+    // In `key=value` settings, tokio-postgres has read `sslmode` (disable, prefer, require).
+    let mode = settings
+        .mode
+        .clone()
+        .or_else(|| (config.get_ssl_mode() == SslMode::Require).then(|| "require".to_owned()));
+    let connector = match mode.as_deref() {
         None | Some("disable" | "prefer") => {
             let given = [
                 ("sslrootcert", &settings.root),
@@ -113,7 +135,25 @@ pub(crate) fn parse(url: &str) -> StorageResult<(::postgres::Config, Connector)>
             )));
         }
     };
+    settle_timeouts(&mut config);
     Ok((config, connector))
+}
+
+/// Bounds on a database that stops answering without closing its connections (a failover
+/// that takes its address away), unless the URL sets its own: 5 s to connect, 30 s for sent
+/// data to go unacknowledged (a query in flight), and keepalives after 30 s idle (a connection
+/// waiting in the pool), so that the pool's connections to it are found dead and replaced.
+fn settle_timeouts(config: &mut ::postgres::Config) {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(30));
+    }
+    // tokio-postgres's default, two hours, is libpq's.
+    if config.get_keepalives_idle() == Duration::from_secs(2 * 60 * 60) {
+        config.keepalives_idle(Duration::from_secs(30));
+    }
 }
 
 /// The URL's TLS settings, in libpq's words.
@@ -130,53 +170,48 @@ struct TlsSettings {
 }
 
 /// Takes the TLS settings out of a `postgresql://` URL's query (tokio-postgres knows neither
-/// `verify-full` nor the files); the rest is left for tokio-postgres to parse. `key=value`
-/// settings are passed on as they are, `sslmode` read from them.
+/// `verify-full` nor the files); the rest of the URL is passed on byte for byte. `key=value`
+/// settings are passed on whole: tokio-postgres reads their `sslmode` itself.
 fn doorstep_settings(url: &str) -> Result<(String, TlsSettings), String> {
-    let is_url = url.starts_with("postgresql://") || url.starts_with("postgres://");
-    if !is_url {
-        let mode = url
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("sslmode="))
-            .map(str::to_owned);
-        return match mode.as_deref() {
-            Some("verify-full") | Some("verify-ca") => Err(
-                "sslmode=verify-full and the certificate files are read from a postgresql:// \
-                 URL only"
-                    .into(),
-            ),
-            _ => Ok((
-                url.to_owned(),
-                TlsSettings {
-                    mode,
-                    ..TlsSettings::default()
-                },
-            )),
-        };
-    }
-    let Some((base, query)) = url.split_once('?') else {
+    let Some(rest) = url
+        .strip_prefix("postgresql://")
+        .or_else(|| url.strip_prefix("postgres://"))
+    else {
         return Ok((url.to_owned(), TlsSettings::default()));
     };
+    // As tokio-postgres reads it: the credentials end at the first `@`, so a `?` in a password
+    // is not the query's.
+    let after_credentials = rest.find('@').map_or(0, |at| at + 1);
+    let Some(query_at) = rest[after_credentials..]
+        .find('?')
+        .map(|q| url.len() - rest.len() + after_credentials + q)
+    else {
+        return Ok((url.to_owned(), TlsSettings::default()));
+    };
+    let (base, query) = (&url[..query_at], &url[query_at + 1..]);
     let mut settings = TlsSettings::default();
-    let mut rest = form_urlencoded::Serializer::new(String::new());
-    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        let slot = match &*key {
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match key {
             "sslmode" => &mut settings.mode,
             "sslrootcert" => &mut settings.root,
             "sslcert" => &mut settings.cert,
             "sslkey" => &mut settings.key,
             _ => {
-                rest.append_pair(&key, &value);
+                kept.push(pair);
                 continue;
             }
         };
+        let value = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|_| format!("the value of {key} is not UTF-8 once decoded"))?;
         *slot = Some(value.into_owned());
     }
-    let rest = rest.finish();
-    let url = if rest.is_empty() {
+    let url = if kept.is_empty() {
         base.to_owned()
     } else {
-        format!("{base}?{rest}")
+        format!("{base}?{}", kept.join("&"))
     };
     Ok((url, settings))
 }
@@ -290,12 +325,42 @@ mod tests {
             assert_eq!(config.get_dbname(), Some("field"), "{url}");
         }
         let (config, _) =
-            parse("postgres://u@h/field?sslmode=prefer&connect_timeout=5").expect("valid");
+            parse("postgres://u@h/field?sslmode=prefer&connect_timeout=7").expect("valid");
         assert_eq!(
             config.get_connect_timeout(),
-            Some(&std::time::Duration::from_secs(5)),
-            "other settings are kept"
+            Some(&Duration::from_secs(7)),
+            "the URL's own timeout is kept"
         );
+    }
+
+    #[test]
+    fn the_rest_of_the_url_reaches_tokio_postgres_as_it_was_written() {
+        // Spaces in other settings stay spaces (not `+`); a `?` in a password is the
+        // password's, not the query's.
+        let (config, connector) = parse(
+            "postgresql://u:pa%20s?s@db.internal/field?options=-c%20search_path%3Dx&sslmode=verify-full&application_name=My%20App",
+        )
+        .expect("valid");
+        assert_eq!(config.get_options(), Some("-c search_path=x"));
+        assert_eq!(config.get_connect_timeout(), Some(&Duration::from_secs(5)));
+        assert_eq!(
+            config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(30))
+        );
+        assert_eq!(config.get_keepalives_idle(), Duration::from_secs(30));
+        assert_eq!(config.get_application_name(), Some("My App"));
+        assert_eq!(config.get_password(), Some(&b"pa s?s"[..]));
+        assert!(matches!(connector, Connector::Tls { .. }));
+        let (config, connector) = parse("postgresql://u:pa?ss@db.internal/field").expect("valid");
+        assert_eq!(config.get_password(), Some(&b"pa?ss"[..]));
+        assert!(matches!(connector, Connector::Plain));
+        // `key=value` settings: tokio-postgres reads them, quotes and all.
+        let (config, connector) =
+            parse("host=db.internal dbname=field password='x sslmode=foo'").expect("valid");
+        assert_eq!(config.get_password(), Some(&b"x sslmode=foo"[..]));
+        assert!(matches!(connector, Connector::Plain));
+        let (_, connector) = parse("host=db.internal dbname=field sslmode=require").expect("valid");
+        assert!(matches!(connector, Connector::Tls { .. }));
     }
 
     #[test]
@@ -307,8 +372,9 @@ mod tests {
             .pem();
         let path = dir.path().join("ca with space.pem");
         std::fs::write(&path, ca).expect("write");
-        let encoded: String =
-            form_urlencoded::byte_serialize(path.to_string_lossy().as_bytes()).collect();
+        let path = path.to_string_lossy();
+        let encoded =
+            percent_encoding::utf8_percent_encode(&path, percent_encoding::NON_ALPHANUMERIC);
         let url = format!(
             "postgresql://u@db.internal/field?sslmode=verify-full&sslrootcert={encoded}&application_name=doorstep"
         );
@@ -384,8 +450,9 @@ mod tests {
         );
         let m = message("postgresql://u:secret@h/field?sslkey=/etc/key.pem");
         assert!(m.contains("sslkey is given but"), "{m}");
-        let m = message("host=h sslmode=verify-full");
+        let m = message("host=h sslmode=verify-full password=hunter2");
         assert!(m.contains("postgresql:// URL only"), "{m}");
+        assert!(!m.contains("hunter2"), "{m}");
         for url in [
             "postgresql://u:secret@h/field?sslmode=verify-ca",
             "postgresql://u:secret@h/field?sslrootcert=/etc/ca.pem",
