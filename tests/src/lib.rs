@@ -161,6 +161,16 @@ impl ServerProcess {
         self.child.id()
     }
 
+    /// Its `/metrics` page.
+    pub fn metrics(&self) -> String {
+        ureq::get(format!("{}/metrics", self.url))
+            .call()
+            .expect("GET /metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("the metrics as text")
+    }
+
     /// Kills the process outright (SIGKILL): no chance to finish anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -641,6 +651,18 @@ pub fn server_log(storage: &(impl Storage + ?Sized)) -> Vec<(String, String, Opt
     }
     out.sort();
     out
+}
+
+/// The ids of the attempts in the server's results, sorted (a duplicate shows twice).
+pub fn stored_attempt_ids(storage: &(impl Storage + ?Sized)) -> Vec<String> {
+    let mut ids: Vec<String> = storage
+        .results(None)
+        .expect("read the results")
+        .into_iter()
+        .map(|r| r.attempt)
+        .collect();
+    ids.sort();
+    ids
 }
 
 /// Checks that the results projection holds exactly the attempts of the documents.

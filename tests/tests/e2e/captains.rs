@@ -170,12 +170,7 @@ fn captains_day(backend: &Backend, servers: usize) {
         .map(|(id, _)| id.clone())
         .collect();
     let stored = backend.open();
-    let on_server: Vec<String> = stored
-        .results(None)
-        .unwrap()
-        .into_iter()
-        .map(|r| r.attempt)
-        .collect();
+    let on_server = stored_attempt_ids(&*stored);
     assert!(
         early.iter().all(|id| on_server.contains(id)),
         "before the captain synced, the server holds every knock of canvassers 1, 4 and 5"

@@ -216,11 +216,21 @@ fn doorstep_settings(url: &str) -> Result<(String, TlsSettings), String> {
     Ok((url, settings))
 }
 
+/// The certificates in a PEM file.
+fn certificates(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_file_iter(path)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())
+}
+
 /// A TLS connector trusting the authorities in `sslrootcert` (a PEM file), or the system's,
 /// presenting the client certificate in `sslcert` and `sslkey` if given.
 fn tls(settings: TlsSettings) -> StorageResult<Connector> {
+    use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let unreadable = |setting: &str, path: &str, why: String, want: &str| {
         StorageError::Input(format!(
             "{setting} {path} cannot be used: {why}; give a PEM file of {want}"
@@ -244,11 +254,7 @@ fn tls(settings: TlsSettings) -> StorageResult<Connector> {
         Some(path) => {
             let authority = "the authority that signed the database's certificate";
             let bad = |why: String| unreadable("sslrootcert", path, why, authority);
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| bad(e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(e.to_string()))?;
-            let (added, _) = store.add_parsable_certificates(certs);
+            let (added, _) = store.add_parsable_certificates(certificates(path).map_err(bad)?);
             if added == 0 {
                 return Err(bad("it holds no certificate".into()));
             }
@@ -265,10 +271,7 @@ fn tls(settings: TlsSettings) -> StorageResult<Connector> {
         (Some(cert), Some(key)) => {
             let want = "this server's client certificate";
             let bad = |why: String| unreadable("sslcert", cert, why, want);
-            let chain = CertificateDer::pem_file_iter(cert)
-                .map_err(|e| bad(e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(e.to_string()))?;
+            let chain = certificates(cert).map_err(bad)?;
             if chain.is_empty() {
                 return Err(bad("it holds no certificate".into()));
             }
