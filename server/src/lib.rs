@@ -104,6 +104,7 @@ pub fn router<S: Dashboard>(state: AppState<S>) -> Router {
             post(handlers::sync::sync::<S>).layer(DefaultBodyLimit::max(MAX_MESSAGE_BYTES)),
         )
         .route("/healthz", get(handlers::health::healthz))
+        .route("/readyz", get(handlers::health::readyz::<S>))
         .route("/metrics", get(handlers::metrics::metrics::<S>))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -176,6 +176,14 @@ fn sigterm_lets_the_server_stop_cleanly_and_health_and_metrics_answer() {
         .read_to_string()
         .unwrap();
     assert_eq!(health, "ok");
+    let ready = agent
+        .get(format!("{}/readyz", server.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert_eq!(ready, "ready");
     let mut phone = Phone::new(&users[2]);
     phone.sync(&server.url).unwrap();
     let metrics = server.metrics();

@@ -206,7 +206,7 @@ fn flaky_phones_converge(backend: &Backend, servers: usize) {
 
 /// The database restarts under a running server, as in a failover on election day. While it
 /// is down, phones knock, a sync is answered within seconds with 503 `unavailable` (which
-/// phones retry), so is a dashboard page, and every knock stays on its phone. After a restart
+/// phones retry), so is a dashboard page and `/readyz`, and every knock stays on its phone. After a restart
 /// nobody synced through, the pool's dead connections are replaced, not handed out: every
 /// phone's next sync goes through. At the end every knock is on the server exactly once.
 #[test]
@@ -293,6 +293,15 @@ fn on_postgresql_a_database_restart_loses_nothing_and_the_next_syncs_go_through(
     assert_eq!(page.status(), 503);
     let body = page.body_mut().read_to_string().unwrap();
     assert!(body.contains("cannot reach its database"), "{body}");
+    // A load balancer asking whether this server can take phones hears that it cannot.
+    let ready = |agent: &ureq::Agent| {
+        let mut r = agent.get(format!("{}/readyz", server.url)).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    assert_eq!(
+        ready(&agent),
+        (503, "the database does not answer".to_owned())
+    );
     // And the server's metrics count the syncs it could not take.
     let metrics = server.metrics();
     assert!(
@@ -300,6 +309,7 @@ fn on_postgresql_a_database_restart_loses_nothing_and_the_next_syncs_go_through(
         "{metrics}"
     );
     cluster.start_again();
+    assert_eq!(ready(&agent), (200, "ready".to_owned()));
     all_sync(&mut phones, "after the database came back");
 
     // A quick restart while nobody syncs: the pool's idle connections are all dead.
