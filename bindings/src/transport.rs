@@ -97,6 +97,8 @@ pub enum TransportError {
         document: Option<String>,
         /// The server's message.
         message: String,
+        /// How long the server asked to be left alone (`Retry-After`, in seconds), if it did.
+        retry_after: Option<Duration>,
     },
 }
 
@@ -211,7 +213,11 @@ impl<'a> HttpTransport<'a> {
                 return Err(error);
             }
             retry += 1;
-            let wait = backoff(self.settings.backoff_ms, retry);
+            let asked = match &error {
+                TransportError::Status { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let wait = wait_before(self.settings.backoff_ms, retry, asked);
             self.event(SyncEvent::Retrying {
                 round,
                 retry,
@@ -249,6 +255,12 @@ impl<'a> HttpTransport<'a> {
             .send(body)
             .map_err(network)?;
         let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let bytes = response
             .body_mut()
             .with_config()
@@ -265,7 +277,22 @@ impl<'a> HttpTransport<'a> {
             code: text("code").unwrap_or_else(|| format!("http_{status}")),
             document: text("doc"),
             message: text("message").unwrap_or_else(|| "no details given".into()),
+            retry_after,
         })
+    }
+}
+
+/// The wait before retry number `retry` (from 1): the backoff, or longer when the server asked
+/// for a pause (`Retry-After`, as a server cut off from its database does), spread by up to
+/// half again so that the phones it told the same do not all come back at one moment; never
+/// longer than [`MAX_BACKOFF`].
+fn wait_before(base_ms: u64, retry: u32, asked: Option<Duration>) -> Duration {
+    let backoff = backoff(base_ms, retry);
+    match asked {
+        Some(asked) if asked > backoff => {
+            (asked + asked.mul_f64(fastrand::f64() / 2.0)).min(MAX_BACKOFF)
+        }
+        _ => backoff,
     }
 }
 
@@ -294,12 +321,99 @@ mod tests {
     }
 
     #[test]
+    fn a_servers_retry_after_lengthens_the_wait_spread_and_capped() {
+        let asked = Duration::from_secs(5);
+        for _ in 0..50 {
+            let wait = wait_before(100, 1, Some(asked));
+            assert!(wait >= asked && wait <= asked * 3 / 2, "{wait:?}");
+        }
+        // Shorter than the backoff: the backoff stands.
+        let wait = wait_before(8_000, 3, Some(Duration::from_secs(1)));
+        assert!(wait >= Duration::from_secs(16), "{wait:?}");
+        assert!(wait_before(100, 1, Some(Duration::from_secs(3_600))) <= MAX_BACKOFF);
+    }
+
+    /// Over a real socket: a server that answers 503 with `Retry-After: 1`, then 200. The
+    /// retry waits the second the server asked for, not the 10 ms backoff.
+    #[test]
+    fn a_503_with_retry_after_is_retried_after_the_pause_the_server_asked() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::Mutex;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let answer = |status: &str, headers: &str, body: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let answers = [
+            answer(
+                "503 Service Unavailable",
+                "Retry-After: 1\r\nContent-Type: application/json\r\n",
+                r#"{"code":"unavailable","message":"no database"}"#,
+            ),
+            answer("200 OK", "", "ok"),
+        ];
+        let server = std::thread::spawn(move || {
+            for answer in answers {
+                let (mut stream, _) = listener.accept().expect("accept");
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).expect("read");
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().expect("length");
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).expect("body");
+                stream.write_all(answer.as_bytes()).expect("write");
+            }
+        });
+        struct Waits(Mutex<Vec<u64>>);
+        impl SyncProgress for Waits {
+            fn on_event(&self, event: SyncEvent) {
+                if let SyncEvent::Retrying { wait_ms, .. } = event {
+                    self.0.lock().expect("lock").push(wait_ms);
+                }
+            }
+        }
+        let waits = Waits(Mutex::new(Vec::new()));
+        let cancel = AtomicBool::new(false);
+        let settings = NetworkSettings {
+            backoff_ms: 10,
+            ..NetworkSettings::default()
+        };
+        let mut transport = HttpTransport::new(&url, "token", settings, &cancel, Some(&waits));
+        let started = std::time::Instant::now();
+        let answer = transport
+            .send(b"request".to_vec())
+            .expect("the second try is answered");
+        assert_eq!(answer, b"ok");
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        let waits = waits.0.into_inner().expect("lock");
+        assert_eq!(waits.len(), 1);
+        assert!((1_000..=1_500).contains(&waits[0]), "{waits:?}");
+        server.join().expect("the test server");
+    }
+
+    #[test]
     fn only_network_failures_and_busy_servers_are_retried() {
         let status = |status| TransportError::Status {
             status,
             code: String::new(),
             document: None,
             message: String::new(),
+            retry_after: None,
         };
         assert!(TransportError::Network { reason: "x".into() }.retryable());
         assert!(status(503).retryable());

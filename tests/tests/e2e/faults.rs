@@ -293,6 +293,20 @@ fn on_postgresql_a_database_restart_loses_nothing_and_the_next_syncs_go_through(
     assert_eq!(page.status(), 503);
     let body = page.body_mut().read_to_string().unwrap();
     assert!(body.contains("cannot reach its database"), "{body}");
+    // The answer asks phones for a pause, which the apps' transport honours.
+    let answer = agent
+        .post(format!("{}/v1/sync", server.url))
+        .header("Authorization", &format!("Bearer {}", phones[0].token))
+        .send(&b"a sync"[..])
+        .unwrap();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(
+        answer
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
     // A load balancer asking whether this server can take phones hears that it cannot.
     let ready = |agent: &ureq::Agent| {
         let mut r = agent.get(format!("{}/readyz", server.url)).call().unwrap();
@@ -302,10 +316,11 @@ fn on_postgresql_a_database_restart_loses_nothing_and_the_next_syncs_go_through(
         ready(&agent),
         (503, "the database does not answer".to_owned())
     );
-    // And the server's metrics count the syncs it could not take.
+    // And the server's metrics count the syncs it could not take: four phones', and the one
+    // above.
     let metrics = server.metrics();
     assert!(
-        metrics.contains("doorstep_sync_requests_total{outcome=\"unavailable\"} 4"),
+        metrics.contains("doorstep_sync_requests_total{outcome=\"unavailable\"} 5"),
         "{metrics}"
     );
     cluster.start_again();
