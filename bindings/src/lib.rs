@@ -4,6 +4,8 @@
 //!
 //! Generate the bindings with `cargo run -p xtask -- bindings` (library mode).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 mod error;
 mod records;
 mod transport;
