@@ -283,15 +283,13 @@ impl<'a> HttpTransport<'a> {
 }
 
 /// The wait before retry number `retry` (from 1): the backoff, or longer when the server asked
-/// for a pause (`Retry-After`, as a server cut off from its database does), spread by up to
-/// half again so that the phones it told the same do not all come back at one moment; never
-/// longer than [`MAX_BACKOFF`].
+/// for a pause (`Retry-After`, as a server cut off from its database does), capped at
+/// [`MAX_BACKOFF`] and spread by up to half again, so that the phones it told the same do not
+/// all come back at one moment.
 fn wait_before(base_ms: u64, retry: u32, asked: Option<Duration>) -> Duration {
     let backoff = backoff(base_ms, retry);
-    match asked {
-        Some(asked) if asked > backoff => {
-            (asked + asked.mul_f64(fastrand::f64() / 2.0)).min(MAX_BACKOFF)
-        }
+    match asked.map(|a| a.min(MAX_BACKOFF)) {
+        Some(asked) if asked > backoff => asked + asked.mul_f64(fastrand::f64() / 2.0),
         _ => backoff,
     }
 }
@@ -330,7 +328,16 @@ mod tests {
         // Shorter than the backoff: the backoff stands.
         let wait = wait_before(8_000, 3, Some(Duration::from_secs(1)));
         assert!(wait >= Duration::from_secs(16), "{wait:?}");
-        assert!(wait_before(100, 1, Some(Duration::from_secs(3_600))) <= MAX_BACKOFF);
+        // A huge pause is capped, then still spread.
+        let waits: Vec<Duration> = (0..20)
+            .map(|_| wait_before(100, 1, Some(Duration::from_secs(u64::MAX))))
+            .collect();
+        assert!(
+            waits
+                .iter()
+                .all(|w| *w >= MAX_BACKOFF && *w <= MAX_BACKOFF * 3 / 2)
+        );
+        assert!(waits.iter().any(|w| *w != waits[0]), "spread: {waits:?}");
     }
 
     /// Over a real socket: a server that answers 503 with `Retry-After: 1`, then 200. The
@@ -358,11 +365,16 @@ mod tests {
         let server = std::thread::spawn(move || {
             for answer in answers {
                 let (mut stream, _) = listener.accept().expect("accept");
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("a read timeout");
                 let mut reader = BufReader::new(stream.try_clone().expect("clone"));
                 let mut length = 0;
                 loop {
                     let mut line = String::new();
-                    reader.read_line(&mut line).expect("read");
+                    if reader.read_line(&mut line).expect("read") == 0 {
+                        break;
+                    }
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         length = v.trim().parse().expect("length");
                     }
@@ -387,6 +399,8 @@ mod tests {
         let cancel = AtomicBool::new(false);
         let settings = NetworkSettings {
             backoff_ms: 10,
+            request_timeout_ms: 5_000,
+            retries: 1,
             ..NetworkSettings::default()
         };
         let mut transport = HttpTransport::new(&url, "token", settings, &cancel, Some(&waits));

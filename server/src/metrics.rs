@@ -28,6 +28,9 @@ pub struct Metrics {
     pub bytes_out: Counter,
     /// Time to answer a sync, in seconds.
     pub sync_seconds: Histogram,
+    /// When a sync last succeeded (Unix milliseconds; 0 before the first): the database
+    /// answered then, which readiness reads without a query of its own under load.
+    pub last_ok_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Default for Metrics {
@@ -68,6 +71,7 @@ impl Default for Metrics {
             bytes_in,
             bytes_out,
             sync_seconds,
+            last_ok_ms: std::sync::atomic::AtomicI64::new(0),
         }
     }
 }

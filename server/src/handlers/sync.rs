@@ -31,6 +31,10 @@ pub async fn sync<S: Storage>(
     match &result {
         Ok(_) => {
             state.metrics.ok.inc();
+            state
+                .metrics
+                .last_ok_ms
+                .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
         }
         Err(e) => state.metrics.count(e.code),
     };

@@ -98,6 +98,21 @@ pub(crate) fn parse(url: &str) -> StorageResult<(::postgres::Config, Connector)>
         }
         invalid(why)
     })?;
+    // tokio-postgres takes a URL's credentials up to its first `@`: an `@` left unencoded in the
+    // settings of a URL without credentials, or a second one in a password, makes the rest of
+    // the URL (settings, password and all) read as the host. Refused without showing it.
+    let misread = config.get_hosts().iter().any(|h| match h {
+        ::postgres::config::Host::Tcp(h) => h.contains(['&', '=', '?', '@', '/']),
+        #[cfg(unix)]
+        ::postgres::config::Host::Unix(_) => false,
+    });
+    if misread {
+        return Err(invalid(
+            "its host cannot be read: write an '@' inside the user name, the password or the \
+             settings as %40"
+                .into(),
+        ));
+    }
     // In `key=value` settings, tokio-postgres has read `sslmode` (disable, prefer, require).
     let mode = settings
         .mode
@@ -357,6 +372,18 @@ mod tests {
         let (config, connector) = parse("postgresql://u:pa?ss@db.internal/field").expect("valid");
         assert_eq!(config.get_password(), Some(&b"pa?ss"[..]));
         assert!(matches!(connector, Connector::Plain));
+        // An unencoded '@' in the settings or a second one in the password: refused, and
+        // nothing of the URL shown.
+        for url in [
+            "postgresql://db.internal/field?user=a@srv&password=s3cret&sslmode=verify-full",
+            "postgresql://u:p@s3cret@db.internal/field",
+        ] {
+            let m = message(url);
+            assert!(m.contains("write an '@'"), "{m}");
+            assert!(!m.contains("s3cret") && !m.contains("srv"), "{m}");
+        }
+        let (config, _) = parse("postgresql://u:p%40s3cret@db.internal/field").expect("valid");
+        assert_eq!(config.get_password(), Some(&b"p@s3cret"[..]));
         // `key=value` settings: tokio-postgres reads them, quotes and all.
         let (config, connector) =
             parse("host=db.internal dbname=field password='x sslmode=foo'").expect("valid");
