@@ -4,11 +4,11 @@ use crate::engine::SyncFailure;
 use crate::storage::StorageError;
 use axum::Json;
 use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 
 /// How long a phone is asked to wait when the database cannot be reached.
 const RETRY_AFTER_SECONDS: &str = "5";
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 /// An error response: `{"code": ..., "message": ...}` (and the document, when one is at fault).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
